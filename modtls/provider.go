@@ -1,0 +1,105 @@
+package modtls
+
+import (
+	"errors"
+	"io"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/ftpdtls/ftpdtls/trace"
+)
+
+// This file is the whole contract between mod_tls and its cache modules,
+// the Go counterpart of ProFTPD's mod_tls.h: a provider is registered under
+// a name ("shm", "redis") and opened with the text after "name:" in
+// TLSSessionCache or TLSStaplingCache.
+
+// Sentinel errors, for errors.Is.
+var (
+	// ErrAlreadyRegistered: a provider of that name is registered (EEXIST).
+	ErrAlreadyRegistered = errors.New("provider already registered")
+	// ErrNotFound: no provider of that name is registered (ENOENT).
+	ErrNotFound = errors.New("provider not found")
+	// ErrNotImplemented: no cache is configured for the operation (ENOSYS).
+	// Its text is ProFTPD's strerror, which its log lines quote.
+	ErrNotImplemented = errors.New("Function not implemented")
+	// ErrCacheMiss: the cache holds no live entry for the key.
+	ErrCacheMiss = errors.New("cache miss")
+)
+
+// Env is where a provider reports. Nil fields discard.
+type Env struct {
+	// Trace is the process's trace facility; providers trace on their
+	// own channel ("tls.shmcache", "tls.redis").
+	Trace *trace.Tracer
+	// Log is the server log: ProFTPD's NOTICE and DEBUG lines, such as
+	// "mod_tls_shmcache/0.2: badly formatted info ...".
+	Log logrus.FieldLogger
+	// TLSLog is mod_tls's TLSLog; provider lines there start "shmcache: ".
+	TLSLog logrus.FieldLogger
+}
+
+// SessionCache is an open TLS session cache shared by the server's
+// processes. Keys are session ids of at most 32 bytes; values are the
+// bytes of a crypto/tls SessionState, which the cache treats as opaque.
+// Implementations are safe for concurrent use.
+type SessionCache interface {
+	// Add stores state under id until expires, replacing any entry with
+	// the same id.
+	Add(id []byte, expires time.Time, state []byte) error
+	// Get returns the state stored under id and its expiry time, or
+	// ErrCacheMiss if there is none or it has expired.
+	Get(id []byte) (state []byte, expires time.Time, err error)
+	// Delete removes the entry under id; deleting a missing id is not an error.
+	Delete(id []byte) error
+	// Clear removes every entry and returns how many there were.
+	Clear() (int, error)
+	// Remove destroys the cache's storage (segment, keys) and closes it.
+	Remove() error
+	// Status writes the cache's status, one control-response line per line
+	// of text; verbose also lists the cached sessions.
+	Status(w io.Writer, verbose bool) error
+	// Close releases the process's handle; the shared storage stays.
+	Close() error
+}
+
+// SessionCacheProvider opens session caches of one type.
+type SessionCacheProvider interface {
+	// Module is the module a configuration must load (LoadModule, or
+	// compiled in) before it may name this provider, e.g.
+	// "mod_tls_shmcache.c"; "" means always available.
+	Module() string
+	// Open opens the cache described by info (the text after "name:")
+	// with the TLSSessionCache timeout.
+	Open(info string, timeout time.Duration, env Env) (SessionCache, error)
+}
+
+// OCSPCache is an open cache of DER OCSP responses, keyed by the lowercase
+// hex SHA-1 fingerprint of the certificate they are for.
+type OCSPCache interface {
+	// Add stores der for fingerprint; cached is when it was obtained
+	// (ProFTPD's "age").
+	Add(fingerprint string, der []byte, cached time.Time) error
+	// Get returns the response and when it was cached, or ErrCacheMiss.
+	Get(fingerprint string) (der []byte, cached time.Time, err error)
+	Delete(fingerprint string) error
+	Clear() (int, error)
+	Remove() error
+	Status(w io.Writer, verbose bool) error
+	Close() error
+}
+
+// OCSPCacheProvider opens OCSP response caches of one type.
+type OCSPCacheProvider interface {
+	Module() string
+	Open(info string, env Env) (OCSPCache, error)
+}
+
+// InfoChecker is implemented by providers that can tell, without opening
+// anything, what would go wrong when an info string is opened: the
+// problems that `proftpd -t` lets through. `ftpdtls check` prints them as
+// warnings on the directive's line.
+type InfoChecker interface {
+	CheckInfo(info string) []string
+}
