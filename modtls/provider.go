@@ -7,6 +7,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/ftpdtls/ftpdtls/directives"
 	"github.com/ftpdtls/ftpdtls/trace"
 )
 
@@ -38,6 +39,11 @@ type Env struct {
 	Log logrus.FieldLogger
 	// TLSLog is mod_tls's TLSLog; provider lines there start "shmcache: ".
 	TLSLog logrus.FieldLogger
+	// Config is the parsed configuration the cache is opened for, or nil.
+	// A provider whose module has directives of its own (mod_redis's
+	// RedisServer, RedisTimeouts, ...) reads their settings from
+	// Config.Main, as ProFTPD's cache modules read main_server.
+	Config *directives.Config
 }
 
 // SessionCache is an open TLS session cache shared by the server's

@@ -62,8 +62,8 @@ func modeString(m fs.FileMode) string {
 	return string(s)
 }
 
-// factsLine formats one RFC 3659 entry: "fact=value;...; name". A nil
-// cdir names the listed directory itself (type=cdir).
+// factsLine formats one RFC 3659 entry: "fact=value;...; name". cdir
+// marks the listed directory itself (type=cdir).
 func factsLine(fi fs.FileInfo, name string, cdir bool) string {
 	typ, perm := "file", "adfrw"
 	switch {

@@ -151,6 +151,27 @@ func (srv *Server) Serve(ln net.Listener) error {
 	}
 }
 
+// ServeConn serves one control connection accepted by the caller, and
+// returns when the session ends. A daemon that keeps its listener across
+// configuration reloads accepts itself and hands each connection to the
+// Server of the configuration in force. After Shutdown or Close the
+// connection is refused with 421.
+func (srv *Server) ServeConn(conn net.Conn) {
+	if srv.Auth == nil {
+		conn.Close()
+		return
+	}
+	s := newSession(srv, conn)
+	if !srv.trackSession(s, true) {
+		_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+		fmt.Fprintf(conn, "421 Service not available, closing control connection\r\n")
+		conn.Close()
+		return
+	}
+	defer srv.trackSession(s, false)
+	s.serve()
+}
+
 // isTemporary reports accept errors worth retrying, such as EMFILE, and
 // the PROXY protocol listener's refusals of one connection.
 func isTemporary(err error) bool {

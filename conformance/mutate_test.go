@@ -1,0 +1,562 @@
+package conformance
+
+import (
+	"math/rand/v2"
+	"regexp"
+	"strings"
+	"unicode"
+)
+
+// This file generates variations of the recorded fragments for
+// TestDifferentialProFTPD: each mutator rewrites a fragment the way a user
+// might (case, quoting, continuation, comments, contexts, module order,
+// trace settings, odd timeouts), so that both programs are asked about
+// configurations nobody recorded.
+
+// mutator rewrites a fragment given as lines; it returns nil when it does
+// not apply to the fragment.
+type mutator struct {
+	name  string
+	apply func(r *rand.Rand, lines []string) []string
+}
+
+var mutators = []mutator{
+	{"directive-case", mutateDirectiveCase},
+	{"keyword-case", mutateKeywordCase},
+	{"timeout", mutateTimeout},
+	{"cache-type", mutateCacheType},
+	{"cache-info", mutateCacheInfo},
+	{"quoting", mutateQuoting},
+	{"continuation", mutateContinuation},
+	{"comment", mutateComment},
+	{"whitespace", mutateWhitespace},
+	{"context", mutateContext},
+	{"loadmodule", mutateLoadModule},
+	{"trace", mutateTrace},
+	{"tracelog", mutateTraceLog},
+	{"traceoptions", mutateTraceOptions},
+	{"env", mutateEnv},
+	{"duplicate", mutateDuplicate},
+	{"swap", mutateSwap},
+}
+
+// variation is one generated fragment and how it was made.
+type variation struct {
+	label    string // base case and mutators, e.g. "sesscache_off+timeout+context"
+	fragment string
+}
+
+// generateVariations returns n distinct fragments, each made by applying
+// one to three mutators to a randomly chosen base fragment. Fragments
+// equal to a base or to an earlier variation are skipped.
+func generateVariations(r *rand.Rand, bases []oracleCase, n int) []variation {
+	seen := map[string]bool{}
+	for _, b := range bases {
+		seen[b.Fragment] = true
+	}
+	var out []variation
+	for tries := 0; len(out) < n && tries < 100*n; tries++ {
+		base := bases[r.IntN(len(bases))]
+		lines := splitFragment(base.Fragment)
+		label := base.Name
+		for k := 1 + r.IntN(3); k > 0; k-- {
+			m := mutators[r.IntN(len(mutators))]
+			if next := m.apply(r, lines); next != nil {
+				lines = next
+				label += "+" + m.name
+			}
+		}
+		frag := strings.Join(lines, "\n") + "\n"
+		if seen[frag] {
+			continue
+		}
+		seen[frag] = true
+		out = append(out, variation{label: label, fragment: frag})
+	}
+	return out
+}
+
+func splitFragment(s string) []string {
+	return strings.Split(strings.TrimRight(s, "\n"), "\n")
+}
+
+func pick[T any](r *rand.Rand, xs ...T) T { return xs[r.IntN(len(xs))] }
+
+// directiveLines returns the indexes of lines that hold a directive or a
+// section tag (not blank, not a comment, not a continuation).
+func directiveLines(lines []string) []int {
+	var idx []int
+	for i, l := range lines {
+		if i > 0 && strings.HasSuffix(lines[i-1], "\\") {
+			continue
+		}
+		if f := strings.TrimSpace(l); f != "" && !strings.HasPrefix(f, "#") {
+			idx = append(idx, i)
+		}
+	}
+	return idx
+}
+
+// linesNamed returns the indexes of directive lines whose directive is one
+// of names (case-insensitive).
+func linesNamed(lines []string, names ...string) []int {
+	var idx []int
+	for _, i := range directiveLines(lines) {
+		f := strings.Fields(lines[i])
+		for _, n := range names {
+			if strings.EqualFold(f[0], n) {
+				idx = append(idx, i)
+			}
+		}
+	}
+	return idx
+}
+
+// replaceLine returns a copy of lines with line i replaced by repl (which
+// may hold several lines, or none).
+func replaceLine(lines []string, i int, repl ...string) []string {
+	out := append([]string(nil), lines[:i]...)
+	out = append(out, repl...)
+	return append(out, lines[i+1:]...)
+}
+
+func insertAt(lines []string, i int, add ...string) []string {
+	out := append([]string(nil), lines[:i]...)
+	out = append(out, add...)
+	return append(out, lines[i:]...)
+}
+
+func randomCase(r *rand.Rand, s string) string {
+	switch r.IntN(3) {
+	case 0:
+		return strings.ToLower(s)
+	case 1:
+		return strings.ToUpper(s)
+	}
+	b := []rune(s)
+	for i := range b {
+		if r.IntN(2) == 0 {
+			b[i] = unicode.ToUpper(b[i])
+		} else {
+			b[i] = unicode.ToLower(b[i])
+		}
+	}
+	return string(b)
+}
+
+// leadingSpace is the indentation of a line.
+func leadingSpace(l string) string { return l[:len(l)-len(strings.TrimLeft(l, " \t"))] }
+
+func mutateDirectiveCase(r *rand.Rand, lines []string) []string {
+	idx := directiveLines(lines)
+	if len(idx) == 0 {
+		return nil
+	}
+	i := pick(r, idx...)
+	ind := leadingSpace(lines[i])
+	body := lines[i][len(ind):]
+	end := strings.IndexAny(body, " \t")
+	if end < 0 {
+		end = len(body)
+	}
+	return replaceLine(lines, i, ind+randomCase(r, body[:end])+body[end:])
+}
+
+var keywordRE = regexp.MustCompile(`(?i)\b(off|on|shm|internal|session|default|mod_tls\.c|mod_tls_shmcache\.c|size|file|timestampmillis|timestamp|connips)\b`)
+
+func mutateKeywordCase(r *rand.Rand, lines []string) []string {
+	var idx []int
+	for i, l := range lines {
+		if keywordRE.MatchString(l) {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) == 0 {
+		return nil
+	}
+	i := pick(r, idx...)
+	return replaceLine(lines, i, keywordRE.ReplaceAllStringFunc(lines[i], func(s string) string { return randomCase(r, s) }))
+}
+
+var timeouts = []string{
+	"1", "2", "300", "600", "1800", "86400", "+5", "007", "0", "-1", "-5", "00", "abc", "1.5",
+	"600x", "0x10", "99999999999999999999", "2147483648", "-99999999999999999999", `""`, `" 5"`,
+	"5 6", "1e3", "\u0661",
+}
+
+// mutateTimeout sets, replaces or removes the timeout of a
+// TLSSessionCache line, or adds arguments to a TLSStaplingCache line.
+func mutateTimeout(r *rand.Rand, lines []string) []string {
+	idx := linesNamed(lines, "TLSSessionCache", "TLSStaplingCache")
+	if len(idx) == 0 {
+		return nil
+	}
+	i := pick(r, idx...)
+	ind := leadingSpace(lines[i])
+	f := strings.Fields(lines[i])
+	if len(f) < 2 || strings.HasSuffix(lines[i], "\\") {
+		return nil
+	}
+	if r.IntN(5) == 0 {
+		return replaceLine(lines, i, ind+strings.Join(f[:2], " "))
+	}
+	return replaceLine(lines, i, ind+strings.Join(f[:2], " ")+" "+pick(r, timeouts...))
+}
+
+// mutateCacheType replaces the "type:" of a cache line.
+func mutateCacheType(r *rand.Rand, lines []string) []string {
+	idx := linesNamed(lines, "TLSSessionCache", "TLSStaplingCache")
+	if len(idx) == 0 {
+		return nil
+	}
+	i := pick(r, idx...)
+	l := lines[i]
+	f := strings.Fields(l)
+	if len(f) < 2 {
+		return nil
+	}
+	base := strings.Index(l, f[0]) + len(f[0])
+	start := base + strings.Index(l[base:], f[1])
+	end := start + len(f[1])
+	typ := pick(r, "shm", "internal", "SHM", "Shm", "redis", "file", "memcache", "", "shm ", " shm", "off", "on", "no", "false", "0")
+	c := strings.Index(l[start:end], ":")
+	switch typ {
+	case "off", "on", "no", "false", "0":
+		return replaceLine(lines, i, l[:start]+typ+l[end:])
+	}
+	if c < 0 {
+		return replaceLine(lines, i, l[:start]+typ+":"+l[start:])
+	}
+	return replaceLine(lines, i, l[:start]+typ+l[start+c:])
+}
+
+var infos = []string{
+	"/file=@TMP@/sess_cache", "/file=@TMP@/sess_cache&size=512000", "/file=@TMP@/a#b",
+	"/file=@TMP@/sess_cache&size=1", "/file=relative/cache", "file=@TMP@/x", "", "/file=",
+	"/file=@TMP@/sess_cache&size=abc", "/file=@TMP@/sess_cache&size=-1", "/file=@TMP@",
+	"/file=@TMP@/sess_cache&foo=bar", "/FILE=@TMP@/sess_cache", "/file=@TMP@/nodir/x",
+}
+
+func mutateCacheInfo(r *rand.Rand, lines []string) []string {
+	idx := linesNamed(lines, "TLSSessionCache", "TLSStaplingCache")
+	if len(idx) == 0 {
+		return nil
+	}
+	i := pick(r, idx...)
+	f := strings.Fields(lines[i])
+	if len(f) < 2 || strings.HasSuffix(lines[i], "\\") {
+		return nil
+	}
+	typ, _, ok := strings.Cut(f[1], ":")
+	if !ok {
+		typ = "shm"
+	}
+	f[1] = typ + ":" + pick(r, infos...)
+	return replaceLine(lines, i, leadingSpace(lines[i])+strings.Join(f, " "))
+}
+
+// mutateQuoting puts one word of a directive line in double quotes,
+// sometimes with backslash escapes or without the closing quote.
+func mutateQuoting(r *rand.Rand, lines []string) []string {
+	idx := directiveLines(lines)
+	if len(idx) == 0 {
+		return nil
+	}
+	i := pick(r, idx...)
+	if strings.HasSuffix(lines[i], "\\") {
+		return nil
+	}
+	f := strings.Fields(lines[i])
+	w := r.IntN(len(f))
+	if strings.HasPrefix(f[w], "<") || strings.HasPrefix(f[w], "\"") {
+		return nil
+	}
+	switch r.IntN(4) {
+	case 0:
+		f[w] = `"` + f[w] + `"`
+	case 1: // escape every other character
+		var b strings.Builder
+		for j, c := range f[w] {
+			if j%2 == 0 {
+				b.WriteByte('\\')
+			}
+			b.WriteRune(c)
+		}
+		f[w] = `"` + b.String() + `"`
+	case 2:
+		f[w] = `"` + f[w] // unterminated
+	default:
+		f[w] = `"` + f[w] + `"x` // text after the closing quote
+	}
+	return replaceLine(lines, i, leadingSpace(lines[i])+strings.Join(f, " "))
+}
+
+// mutateContinuation splits a directive line with backslash-newline: at a
+// space, inside a word, or with whitespace after the backslash (which
+// ProFTPD does not treat as a continuation).
+func mutateContinuation(r *rand.Rand, lines []string) []string {
+	idx := directiveLines(lines)
+	if len(idx) == 0 {
+		return nil
+	}
+	i := pick(r, idx...)
+	l := lines[i]
+	if len(l) < 4 {
+		return nil
+	}
+	cut := 1 + r.IntN(len(l)-2)
+	head, tail := l[:cut], l[cut:]
+	switch r.IntN(4) {
+	case 0:
+		return replaceLine(lines, i, head+"\\", tail)
+	case 1:
+		return replaceLine(lines, i, head+" \\", "    "+tail)
+	case 2:
+		return replaceLine(lines, i, head+"\\ ", tail)
+	default:
+		return replaceLine(lines, i, head+"\\", "# continued comment", tail)
+	}
+}
+
+func mutateComment(r *rand.Rand, lines []string) []string {
+	i := r.IntN(len(lines) + 1)
+	switch r.IntN(4) {
+	case 0:
+		return insertAt(lines, i, pick(r, "# a comment", "   # indented comment", "#", "#TLSSessionCache bogus"))
+	case 1:
+		idx := directiveLines(lines)
+		if len(idx) == 0 {
+			return nil
+		}
+		j := pick(r, idx...)
+		if strings.HasSuffix(lines[j], "\\") {
+			return nil
+		}
+		return replaceLine(lines, j, lines[j]+pick(r, " # trailing", " #", "\t#x y z", " #\"quoted"))
+	case 2:
+		idx := directiveLines(lines)
+		if len(idx) == 0 {
+			return nil
+		}
+		j := pick(r, idx...)
+		if strings.HasSuffix(lines[j], "\\") {
+			return nil
+		}
+		return replaceLine(lines, j, lines[j]+" x#y")
+	default:
+		return insertAt(lines, i, "")
+	}
+}
+
+func mutateWhitespace(r *rand.Rand, lines []string) []string {
+	out := append([]string(nil), lines...)
+	switch r.IntN(3) {
+	case 0: // indent
+		for _, i := range directiveLines(out) {
+			out[i] = pick(r, " ", "\t", "   ", " \t ") + out[i]
+		}
+	case 1: // CRLF line ends
+		for i := range out {
+			out[i] += "\r"
+		}
+	default: // several blanks and tabs between words
+		for _, i := range directiveLines(out) {
+			out[i] = strings.ReplaceAll(out[i], " ", pick(r, "  ", "\t", " \t "))
+		}
+	}
+	return out
+}
+
+// mutateContext wraps the fragment, or its non-LoadModule part, in a
+// section: a context, or an <IfModule> (sometimes left unclosed).
+func mutateContext(r *rand.Rand, lines []string) []string {
+	open, close := "", ""
+	switch r.IntN(11) {
+	case 0:
+		open, close = "<VirtualHost 127.0.0.1>", "</VirtualHost>"
+	case 1:
+		open, close = "<Global>", "</Global>"
+	case 2:
+		open, close = "<Directory @TMP@>", "</Directory>"
+	case 3:
+		open, close = "<Anonymous @TMP@/anon>", "</Anonymous>"
+	case 4:
+		open, close = "<IfModule mod_tls.c>", "</IfModule>"
+	case 5:
+		open, close = "<IfModule !mod_tls.c>", "</IfModule>"
+	case 6:
+		open, close = "<IfModule mod_tls_shmcache.c>", "</IfModule>"
+	case 7:
+		open, close = "<IfModule !mod_nosuch.c>", "</IfModule>"
+	case 8:
+		open, close = "<IfModule mod_nosuch.c>", "</IfModule>"
+	case 9:
+		open, close = "<IfModule mod_tls.c>", "" // unclosed at end of file
+	default:
+		open, close = "<VirtualHost 127.0.0.1>", "" // unclosed
+	}
+	// Keep the LoadModule lines in server config most of the time.
+	first := 0
+	if r.IntN(4) != 0 {
+		for first < len(lines) && hasLoadModule.MatchString(lines[first]) {
+			first++
+		}
+	}
+	out := append([]string(nil), lines[:first]...)
+	out = append(out, open)
+	for _, l := range lines[first:] {
+		out = append(out, "  "+l)
+	}
+	if close != "" {
+		out = append(out, close)
+	}
+	return out
+}
+
+// mutateLoadModule gives the fragment its own LoadModule lines, in an
+// order, number and spelling of its choosing.
+func mutateLoadModule(r *rand.Rand, lines []string) []string {
+	var body []string
+	for _, l := range lines {
+		if !hasLoadModule.MatchString(l) {
+			body = append(body, l)
+		}
+	}
+	sets := [][]string{
+		{"mod_tls.c"},
+		{"mod_tls.c", "mod_tls_shmcache.c"},
+		{"mod_tls_shmcache.c", "mod_tls.c"},
+		{"mod_tls.c", "mod_tls_shmcache.c", "mod_tls.c"},
+		{"mod_tls.c", "mod_tls.c", "mod_tls_shmcache.c"},
+		{"mod_tls.c", "mod_tls_shmcache.c", "mod_nosuch.c"},
+		{"mod_tls.c", "mod_tls_shmcache"},
+		{"mod_tls.c", "tls_shmcache.c"},
+		{"mod_tls.c", "mod_tls_shmcache.c", "mod_core.c"},
+		{"mod_tls.c", "mod_tls_shmcache.c", "mod_tls_shmcache.c"},
+		{"mod_tls.c", "MOD_TLS_SHMCACHE.C"},
+		{"mod_tls.c", "mod_tls_shmcache.c extra"},
+		{"mod_tls.c", `"mod_tls_shmcache.c"`},
+	}
+	var loads []string
+	for _, m := range pick(r, sets...) {
+		loads = append(loads, pick(r, "LoadModule", "loadmodule", "LOADMODULE")+" "+m)
+	}
+	switch r.IntN(5) {
+	case 0: // after the directives that need them
+		return append(body, loads...)
+	case 1: // split around the body
+		mid := r.IntN(len(loads) + 1)
+		out := append(append([]string(nil), loads[:mid]...), body...)
+		return append(out, loads[mid:]...)
+	default:
+		return append(loads, body...)
+	}
+}
+
+var traceLevels = []string{
+	"0", "1", "5", "10", "20", "1-5", "5-1", "0-0", "3-3", "10-", "-1", "", "abc", "2147483647",
+	"2147483648", "4294967296", "01", "+3", "0--1", " 5", "1-2-3", "5x",
+}
+
+func randomTraceArg(r *rand.Rand) string {
+	ch := pick(r, "tls.shmcache", "tls", "DEFAULT", "default", "no.such.channel", "tls.redis", "")
+	switch r.IntN(8) {
+	case 0:
+		return ch // no colon
+	case 1:
+		return ch + "::" + pick(r, traceLevels...)
+	}
+	return ch + ":" + pick(r, traceLevels...)
+}
+
+// mutateTrace adds a Trace line or rewrites the arguments of one.
+func mutateTrace(r *rand.Rand, lines []string) []string {
+	n := r.IntN(4)
+	args := make([]string, n)
+	for i := range args {
+		args[i] = randomTraceArg(r)
+	}
+	if r.IntN(4) == 0 {
+		args = append([]string{pick(r, "session", "SESSION", "Session")}, args...)
+	}
+	line := "Trace"
+	if len(args) > 0 {
+		line += " " + strings.Join(args, " ")
+	}
+	if idx := linesNamed(lines, "Trace"); len(idx) > 0 && r.IntN(2) == 0 {
+		i := pick(r, idx...)
+		return replaceLine(lines, i, leadingSpace(lines[i])+line)
+	}
+	return insertAt(lines, r.IntN(len(lines)+1), line)
+}
+
+func mutateTraceLog(r *rand.Rand, lines []string) []string {
+	line := "TraceLog " + pick(r,
+		"@TMP@/trace.log", "@TMP@/other.log", "@TMP@/nodir/trace.log", "relative/trace.log", "none",
+		`""`, "@TMP@/a.log @TMP@/b.log", "@TMP@", "@TMP@/trace.log extra",
+		"@TMP@/world-writable/trace.log", "@TMP@/symlink/trace.log")
+	if r.IntN(6) == 0 {
+		line = "TraceLog"
+	}
+	if idx := linesNamed(lines, "TraceLog"); len(idx) > 0 && r.IntN(2) == 0 {
+		i := pick(r, idx...)
+		return replaceLine(lines, i, leadingSpace(lines[i])+line)
+	}
+	return insertAt(lines, r.IntN(len(lines)+1), line)
+}
+
+func mutateTraceOptions(r *rand.Rand, lines []string) []string {
+	n := r.IntN(4)
+	var opts []string
+	for range n {
+		sign := pick(r, "+", "-", "", "++")
+		opts = append(opts, sign+randomCase(r, pick(r, "ConnIPs", "Timestamp", "TimestampMillis", "Bogus", "")))
+	}
+	line := "TraceOptions"
+	if len(opts) > 0 {
+		line += " " + strings.Join(opts, " ")
+	}
+	return insertAt(lines, r.IntN(len(lines)+1), line)
+}
+
+// mutateEnv replaces a cache line's arguments with %{env:...} references
+// (see differentialEnv), including one whose value splits into two words.
+func mutateEnv(r *rand.Rand, lines []string) []string {
+	idx := linesNamed(lines, "TLSSessionCache")
+	if len(idx) == 0 {
+		return nil
+	}
+	i := pick(r, idx...)
+	repl := pick(r,
+		"TLSSessionCache %{env:FTPDTLS_TEST_CACHE}",
+		"TLSSessionCache %{env:FTPDTLS_TEST_CACHE} %{env:FTPDTLS_TEST_TIMEOUT}",
+		"TLSSessionCache %{env:FTPDTLS_TEST_TWO_WORDS}",
+		"TLSSessionCache shm:/file=@TMP@/sess_cache %{env:FTPDTLS_TEST_EMPTY}",
+		"TLSSessionCache shm:/file=@TMP@/sess_cache %{env:FTPDTLS_TEST_UNSET}",
+		"TLSSessionCache %{env:FTPDTLS_TEST_UNSET}",
+		"TLSSessionCache shm:/file=@TMP@/%{env:FTPDTLS_TEST_TIMEOUT}",
+	)
+	return replaceLine(lines, i, leadingSpace(lines[i])+repl)
+}
+
+func mutateDuplicate(r *rand.Rand, lines []string) []string {
+	idx := directiveLines(lines)
+	if len(idx) == 0 {
+		return nil
+	}
+	i := pick(r, idx...)
+	if strings.HasSuffix(lines[i], "\\") {
+		return nil
+	}
+	return insertAt(lines, i, lines[i])
+}
+
+func mutateSwap(r *rand.Rand, lines []string) []string {
+	if len(lines) < 2 {
+		return nil
+	}
+	i := r.IntN(len(lines) - 1)
+	out := append([]string(nil), lines...)
+	out[i], out[i+1] = out[i+1], out[i]
+	return out
+}

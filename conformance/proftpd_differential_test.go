@@ -1,0 +1,203 @@
+package conformance
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ftpdtls/ftpdtls/internal/testpeers"
+)
+
+const (
+	// defaultVariations is how many generated fragments a run tries on
+	// top of the recorded ones (FTPDTLS_VARIATIONS overrides it).
+	defaultVariations = 300
+	// proftpdParallel bounds concurrent proftpd processes (CI has 2 cores).
+	proftpdParallel = 2
+	// differentialBudget bounds the proftpd phase; what has not run by
+	// then is reported as skipped.
+	differentialBudget = 150 * time.Second
+)
+
+// TestDifferentialProFTPD runs every recorded fragment, and hundreds of
+// variations generated from them, through the real `proftpd -t` and
+// through ftpdtls, and fails on any difference in verdict or fatal
+// message. The variations are random: the seed is logged, and
+// FTPDTLS_SEED=N replays a run.
+func TestDifferentialProFTPD(t *testing.T) {
+	proftpd := testpeers.Need(t, "proftpd", "/usr/sbin/proftpd")
+	if os.Geteuid() != 0 {
+		// proftpd -t insists on switching to User/Group.
+		if testpeers.Required() {
+			t.Fatal("TestDifferentialProFTPD runs proftpd -t, which needs root")
+		}
+		t.Skip("skipping: proftpd -t needs root")
+	}
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("FTPDTLS_SEED"); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("FTPDTLS_SEED=%q: %v", s, err)
+		}
+	}
+	n := defaultVariations
+	if s := os.Getenv("FTPDTLS_VARIATIONS"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil || n < 0 {
+			t.Fatalf("FTPDTLS_VARIATIONS=%q: want a count", s)
+		}
+	}
+	t.Logf("seed %d (FTPDTLS_SEED=%d replays this run)", seed, seed)
+
+	bases := loadOracle(t)
+	inputs := make([]variation, 0, len(bases)+n)
+	for _, c := range bases {
+		inputs = append(inputs, variation{label: c.Name, fragment: c.Fragment})
+	}
+	inputs = append(inputs, generateVariations(rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), bases, n)...)
+
+	// Every segment a proftpd run leaves is removed right after it; this
+	// sweep catches the rest if the test stops early.
+	parent := t.TempDir()
+	var pidsMu sync.Mutex
+	var pids []int
+	t.Cleanup(func() {
+		pidsMu.Lock()
+		defer pidsMu.Unlock()
+		if removed, err := sweepSegments(parent, pids...); err != nil || len(removed) > 0 {
+			t.Logf("final sweep removed %d segments (err %v)", len(removed), err)
+		}
+	})
+
+	type run struct {
+		in               variation
+		dir, conf        string
+		ftpdtls, proftpd checkResult
+		err              error
+		done             bool
+	}
+	runs := make([]*run, len(inputs))
+	// ftpdtls first, on the fresh directory, checking that it leaves no
+	// segment behind (proftpd -t does).
+	for i, in := range inputs {
+		dir, conf := writeWrapped(t, parent, in.fragment, in.label)
+		ru := &run{in: in, dir: dir, conf: conf}
+		ru.ftpdtls = ftpdtlsCheckEnv(conf, dir)
+		if removed, err := sweepSegments(dir, os.Getpid()); err != nil || len(removed) > 0 {
+			t.Errorf("%s: ftpdtls check left shared memory behind: %v %v", in.label, removed, err)
+		}
+		runs[i] = ru
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), differentialBudget)
+	defer cancel()
+	sem := make(chan struct{}, proftpdParallel)
+	var wg sync.WaitGroup
+	for _, ru := range runs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			defer func() { <-sem }()
+			if ctx.Err() != nil {
+				return
+			}
+			var pid int
+			ru.proftpd, pid, ru.err = proftpdCheck(ctx, proftpd, ru.conf, ru.dir)
+			pidsMu.Lock()
+			pids = append(pids, pid)
+			pidsMu.Unlock()
+			if _, err := sweepSegments(ru.dir, pid); err != nil && ru.err == nil {
+				ru.err = err
+			}
+			ru.done = ctx.Err() == nil
+		}()
+	}
+	wg.Wait()
+
+	var ran, agreed, diverged, notices int
+	var failures []string
+	for i, ru := range runs {
+		if !ru.done {
+			continue
+		}
+		ran++
+		kind := "case"
+		if i >= len(bases) {
+			kind = "variation"
+		}
+		if ru.err != nil {
+			failures = append(failures, fmt.Sprintf("%s %s: %v\n%s", kind, ru.in.label, ru.err, indent(ru.in.fragment)))
+			continue
+		}
+		p, f := ru.proftpd, ru.ftpdtls
+		switch {
+		case p.Accept == f.Accept && slices.Equal(p.Fatal, f.Fatal):
+			agreed++
+		case documentedDivergence(p.Fatal, f.Fatal, f.Accept) != "":
+			diverged++
+			continue
+		default:
+			failures = append(failures, fmt.Sprintf("%s %s:\n%s  proftpd: %s\n  ftpdtls: %s",
+				kind, ru.in.label, indent(ru.in.fragment), p, f))
+			continue
+		}
+		for _, m := range p.Other {
+			if !slices.ContainsFunc(f.Other, func(w string) bool { return strings.Contains(w, m) }) {
+				notices++
+				t.Logf("%s %s: proftpd -t printed %q, not among ftpdtls's warnings %q", kind, ru.in.label, m, f.Other)
+			}
+		}
+	}
+	t.Logf("differential: %d of %d fragments run (%d recorded, %d generated), %d agreed, %d documented divergences, %d differ; %d proftpd notices not among ftpdtls warnings",
+		ran, len(runs), len(bases), len(runs)-len(bases), agreed, diverged, len(failures), notices)
+	if ran < len(runs) {
+		t.Errorf("only %d of %d fragments ran within %v", ran, len(runs), differentialBudget)
+	}
+	const show = 25
+	for i, f := range failures {
+		if i == show {
+			t.Errorf("... and %d more", len(failures)-show)
+			break
+		}
+		t.Errorf("%s", f)
+	}
+	if len(failures) > 0 {
+		t.Errorf("%d differences; replay with FTPDTLS_SEED=%d", len(failures), seed)
+	}
+}
+
+// ftpdtlsCheckEnv is ftpdtlsCheck with the environment the generated
+// fragments' %{env:...} references expect (the one proftpd gets).
+func ftpdtlsCheckEnv(conf, dir string) checkResult {
+	env := map[string]string{}
+	for _, kv := range differentialEnv(dir) {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	return ftpdtlsCheckWith(conf, dir, func(k string) (string, bool) {
+		if v, ok := env[k]; ok {
+			return v, true
+		}
+		return os.LookupEnv(k)
+	})
+}
+
+func indent(s string) string {
+	var b strings.Builder
+	for _, l := range splitFragment(s) {
+		fmt.Fprintf(&b, "    | %q\n", l)
+	}
+	return b.String()
+}

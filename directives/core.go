@@ -1,0 +1,263 @@
+package directives
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"strings"
+	"syscall"
+)
+
+// coreModules are the directive tables ftpdtls implements itself, for
+// modules compiled into ProFTPD. Their other catalogue directives are
+// accepted and kept in the tree (see withCatalogue). It is filled in init
+// because LoadModule's handler itself looks modules up in it.
+var coreModules map[string]*Module
+
+func init() { coreModules = buildCoreModules() }
+
+func buildCoreModules() map[string]*Module {
+	return map[string]*Module{
+		"mod_core.c": {
+			Name:       "mod_core.c",
+			Version:    "mod_core/1.3.8",
+			Directives: append(append(append([]Directive(nil), sectionDirectives...), coreDirectives...), traceDirectives...),
+		},
+		"mod_dso.c":   {Name: "mod_dso.c", Version: dsoVersion, Directives: dsoDirectives},
+		"mod_delay.c": {Name: "mod_delay.c", Version: "mod_delay/0.7", Directives: []Directive{{Name: "DelayEngine", Contexts: Root | VirtualHost | Global, Args: ArgsAtLeast(1), Handler: checkBool}}},
+		"mod_auth.c":  {Name: "mod_auth.c", Version: "mod_auth/1.3.8", Directives: []Directive{{Name: "WtmpLog", Contexts: Root | VirtualHost | Anonymous | Global, Args: ArgsAtLeast(1), Handler: setWtmpLog}}},
+		"mod_ctrls.c": {Name: "mod_ctrls.c", Version: "mod_ctrls/0.9.5", Directives: ctrlsDirectives},
+	}
+}
+
+var coreDirectives = []Directive{
+	{Name: "ServerType", Contexts: Root, Args: ArgsAtLeast(1), Handler: setServerType},
+	{Name: "ServerName", Contexts: Root | VirtualHost, Args: ArgsAtLeast(1), Handler: func(c *Cmd) error { c.Server.Name = c.Args[0]; return nil }},
+	{Name: "ServerIdent", Contexts: Root | VirtualHost | Global, Args: ArgsBetween(1, 2), Handler: setServerIdent},
+	{Name: "Port", Contexts: Root | VirtualHost | Global, Args: ArgsAtLeast(1), Handler: setPort},
+	{Name: "DefaultAddress", Contexts: Root, Args: ArgsBetween(1, -1), Handler: setDefaultAddress},
+	{Name: "SocketBindTight", Contexts: Root, Args: ArgsAtLeast(1), Handler: boolSetter(func(s *Server, v bool) { s.SocketBindTight = v })},
+	{Name: "UseIPv6", Contexts: Root, Args: ArgsAtLeast(1), Handler: boolSetter(func(s *Server, v bool) { s.UseIPv6 = v })},
+	{Name: "UseReverseDNS", Contexts: Root, Args: ArgsAtLeast(1), Handler: boolSetter(func(s *Server, v bool) { s.UseReverseDNS = v })},
+	{Name: "DefaultServer", Contexts: Root | VirtualHost, Args: ArgsAtLeast(1), Handler: boolSetter(func(s *Server, v bool) { s.DefaultServer = v })},
+	{Name: "User", Contexts: Root | VirtualHost | Anonymous | Global, Args: ArgsAtLeast(1), Handler: setUser},
+	{Name: "Group", Contexts: Root | VirtualHost | Anonymous | Global, Args: ArgsAtLeast(1), Handler: setGroup},
+	{Name: "PassivePorts", Contexts: Root | VirtualHost | Global, Args: ArgsAtLeast(2), Handler: setPassivePorts},
+	{Name: "MasqueradeAddress", Contexts: Root | VirtualHost | Global, Args: ArgsAtLeast(1), Handler: func(c *Cmd) error { c.Server.MasqueradeAddress = c.Args[0]; return nil }},
+	{Name: "PidFile", Contexts: Root, Args: ArgsAtLeast(1), Handler: setPidFile},
+	{Name: "ScoreboardFile", Contexts: Root, Args: ArgsAtLeast(1), Handler: setScoreboardFile},
+	{Name: "MaxInstances", Contexts: Root, Args: ArgsAtLeast(1), Handler: setMaxInstances},
+	{Name: "Include", Contexts: Root | VirtualHost | Anonymous | Global | Directory | Limit, Args: ArgsAtLeast(1), Handler: include},
+	{Name: "IncludeOptions", Contexts: Root, Args: ArgsBetween(1, -1), Handler: setIncludeOptions},
+}
+
+var ctrlsDirectives = []Directive{
+	{Name: "ControlsEngine", Contexts: Root, Args: ArgsAtLeast(1), Handler: checkBool},
+	{Name: "ControlsSocket", Contexts: Root, Args: ArgsAtLeast(1), Handler: checkAbsolute},
+	{Name: "ControlsACLs", Contexts: Root, Args: ArgsAtLeast(4), Handler: checkControlsACLs},
+	{Name: "ControlsLog", Contexts: Root, Args: ArgsAtLeast(1), Handler: checkControlsLog},
+}
+
+// boolSetter returns a handler reading one Boolean into a Server field.
+func boolSetter(set func(*Server, bool)) Handler {
+	return func(c *Cmd) error {
+		v, err := ParseBool(c.Args[0])
+		if err != nil {
+			return err
+		}
+		set(c.Server, v)
+		return nil
+	}
+}
+
+// checkBool accepts a directive whose first argument is a Boolean.
+func checkBool(c *Cmd) error {
+	_, err := ParseBool(c.Args[0])
+	return err
+}
+
+func checkAbsolute(c *Cmd) error {
+	if !strings.HasPrefix(c.Args[0], "/") {
+		return errors.New("must be an absolute path")
+	}
+	return nil
+}
+
+func setServerType(c *Cmd) error {
+	switch t := strings.ToLower(c.Args[0]); t {
+	case "inetd", "standalone":
+		c.Server.ServerType = t
+		return nil
+	}
+	return errors.New("type must be either 'inetd' or 'standalone'")
+}
+
+func setServerIdent(c *Cmd) error {
+	if _, err := ParseBool(c.Args[0]); err != nil {
+		return err
+	}
+	c.Server.ServerIdent = append([]string(nil), c.Args...)
+	return nil
+}
+
+func setPort(c *Cmd) error {
+	n := Atoi(c.Args[0])
+	if n < 0 || n > 65535 {
+		return errors.New("value must be between 0 and 65535")
+	}
+	c.Server.Port = n
+	return nil
+}
+
+func setDefaultAddress(c *Cmd) error {
+	for _, a := range c.Args {
+		if err := c.p.resolve(a); err != nil {
+			return fmt.Errorf("unable to resolve '%s'", a)
+		}
+	}
+	c.Server.Addrs = append([]string(nil), c.Args...)
+	return nil
+}
+
+func setUser(c *Cmd) error {
+	name := c.Args[0]
+	lookup := c.p.opts.LookupUser
+	if lookup == nil {
+		lookup = func(n string) error { _, err := user.Lookup(n); return err }
+	}
+	if name == "" || lookup(name) != nil {
+		return fmt.Errorf("Unknown user '%s'", name) //nolint:staticcheck // ProFTPD's words
+	}
+	c.Server.User = name
+	return nil
+}
+
+func setGroup(c *Cmd) error {
+	name := c.Args[0]
+	lookup := c.p.opts.LookupGroup
+	if lookup == nil {
+		lookup = func(n string) error { _, err := user.LookupGroup(n); return err }
+	}
+	if name == "" || lookup(name) != nil {
+		return fmt.Errorf("Unknown group '%s'", name) //nolint:staticcheck // ProFTPD's words
+	}
+	c.Server.Group = name
+	return nil
+}
+
+func setPassivePorts(c *Cmd) error {
+	lo, hi := Atoi(c.Args[0]), Atoi(c.Args[1])
+	switch {
+	case lo <= 0 || lo > 65535:
+		return errors.New("min port must be allowable port number")
+	case hi <= 0 || hi > 65535:
+		return errors.New("max port must be allowable port number")
+	case lo < 1024 || hi < 1024:
+		return errors.New("port numbers must be above 1023")
+	case lo >= hi:
+		return errors.New("min port must be less than max port")
+	}
+	c.Server.PassivePorts = PortRange{Min: lo, Max: hi}
+	return nil
+}
+
+func setPidFile(c *Cmd) error {
+	if !strings.HasPrefix(c.Args[0], "/") {
+		return fmt.Errorf("unable to set PidFile '%s': %s", c.Args[0], Strerror(syscall.EINVAL))
+	}
+	c.Server.PidFile = c.Args[0]
+	return nil
+}
+
+// setScoreboardFile applies ProFTPD's checks on the scoreboard's
+// directory: the path is absolute and not directly under "/", and the
+// directory exists and is not world-writable.
+func setScoreboardFile(c *Cmd) error {
+	path := c.Args[0]
+	fail := func(errno syscall.Errno) error {
+		return fmt.Errorf("unable to use '%s': %s", path, Strerror(errno))
+	}
+	i := strings.LastIndexByte(path, '/')
+	if !strings.HasPrefix(path, "/") || i <= 0 {
+		return fail(syscall.EINVAL)
+	}
+	st, err := os.Stat(path[:i])
+	if err != nil {
+		var errno syscall.Errno
+		if errors.As(err, &errno) {
+			return fail(errno)
+		}
+		return fail(syscall.EINVAL)
+	}
+	if !st.IsDir() {
+		return fail(syscall.ENOTDIR)
+	}
+	if st.Mode().Perm()&0o002 != 0 {
+		return fail(syscall.EPERM)
+	}
+	c.Server.ScoreboardFile = path
+	return nil
+}
+
+func setMaxInstances(c *Cmd) error {
+	if strings.EqualFold(c.Args[0], "none") {
+		c.Server.MaxInstances = 0
+		return nil
+	}
+	n, rest, ok := strtol(c.Args[0])
+	if !ok || rest != "" || n < 1 {
+		return errors.New("argument must be 'none' or a number greater than 0")
+	}
+	c.Server.MaxInstances = int(n)
+	return nil
+}
+
+func setWtmpLog(c *Cmd) error {
+	if strings.EqualFold(c.Args[0], "none") {
+		return nil
+	}
+	return checkBool(c)
+}
+
+func checkControlsACLs(c *Cmd) error {
+	actions := strings.Split(c.Args[0], ",")
+	for _, a := range actions {
+		if a != "all" && a != "help" && a != "insctrl" && a != "lsctrl" && a != "rmctrl" {
+			return fmt.Errorf(": unknown action: '%s'", a)
+		}
+	}
+	if c.Args[1] != "allow" && c.Args[1] != "deny" {
+		return errors.New("second parameter must be 'allow' or 'deny'")
+	}
+	if c.Args[2] != "user" && c.Args[2] != "group" {
+		return errors.New("third parameter must be 'user' or 'group'")
+	}
+	return nil
+}
+
+// checkControlsLog checks that the log could be opened; mod_ctrls opens
+// it at this point, ftpdtls only checks, and ProFTPD reports every
+// failure as ENOENT.
+func checkControlsLog(c *Cmd) error {
+	path := c.Args[0]
+	fail := func(detail string) error {
+		c.Warnf("mod_ctrls/0.9.5: unable to open ControlsLog '%s': %s", path, detail)
+		return fmt.Errorf("unable to open '%s': %s", path, Strerror(syscall.ENOENT))
+	}
+	if !strings.HasPrefix(path, "/") {
+		return fail(Strerror(syscall.EINVAL))
+	}
+	dir := path[:strings.LastIndexByte(path, '/')]
+	if dir == "" {
+		dir = "/"
+	}
+	st, err := os.Stat(dir)
+	switch {
+	case err != nil:
+		return fail(Strerror(err))
+	case !st.IsDir():
+		return fail(Strerror(syscall.ENOTDIR))
+	}
+	return nil
+}

@@ -1,0 +1,238 @@
+package directives
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+)
+
+// This file holds the handlers of the section tags (<VirtualHost>,
+// <Global>, <Anonymous>, <Directory>, <Limit>, <Class>) and the
+// conditional sections (<IfModule>, <IfDefine>), with the rules and
+// messages of ProFTPD 1.3.8's mod_core.
+
+var sectionDirectives = []Directive{
+	{Name: "<VirtualHost>", Contexts: Root, Args: ArgsBetween(1, -1), Handler: openVirtualHost},
+	{Name: "</VirtualHost>", Contexts: VirtualHost, Args: ArgsExactly(0), Handler: closeVirtualHost},
+	{Name: "<Global>", Contexts: Root | VirtualHost, Handler: openGlobal},
+	{Name: "</Global>", Contexts: Global, Args: ArgsExactly(0), Handler: closeFrame},
+	{Name: "<Anonymous>", Contexts: Root | VirtualHost | Global, Args: ArgsAtLeast(1), Handler: openAnonymous},
+	{Name: "</Anonymous>", Contexts: Anonymous, Args: ArgsExactly(0), Handler: closeFrame},
+	{Name: "<Directory>", Contexts: Root | VirtualHost | Anonymous | Global, Args: ArgsAtLeast(1), Handler: openDirectory},
+	{Name: "</Directory>", Contexts: Directory, Args: ArgsExactly(0), Handler: closeFrame},
+	{Name: "<Limit>", Contexts: Root | VirtualHost | Directory | Anonymous | Global | FTPAccess, Handler: openLimit},
+	{Name: "</Limit>", Contexts: Limit, Args: ArgsExactly(0), Handler: closeFrame},
+	{Name: "<Class>", Contexts: Root | Global, Args: ArgsAtLeast(1), Handler: openClass},
+	{Name: "</Class>", Contexts: Class, Args: ArgsExactly(0), Handler: closeClass},
+	{Name: "<IfModule>", Contexts: AnyContext, Args: ArgsAtLeast(1), Handler: openIfModule},
+	{Name: "</IfModule>", Contexts: AnyContext, Handler: closeIfModule},
+	{Name: "<IfDefine>", Contexts: AnyContext, Args: ArgsAtLeast(1), Handler: openIfDefine},
+	{Name: "</IfDefine>", Contexts: AnyContext, Handler: closeIfDefine},
+	{Name: "Define", Contexts: Root | VirtualHost | Global, Args: ArgsAtLeast(1), Handler: setDefine},
+}
+
+// openFrame enters a configuration section.
+func (p *parser) openFrame(cmd *Cmd, ctx Context) {
+	server := p.currentServer()
+	if ctx == Global {
+		server = p.global
+	}
+	p.frames = append(p.frames, &frame{ctx: ctx, name: cmd.Name, node: cmd.Node, server: server, empty: true})
+	p.parents = append(p.parents, cmd.Node)
+}
+
+// closeFrame leaves the innermost section the closing tag names (the
+// context check guarantees there is one); catalogue-only sections left
+// open inside it close with it, and its node stops being a parent, along
+// with any <IfModule> left open inside it.
+func closeFrame(cmd *Cmd) error {
+	p := cmd.p
+	open := "<" + strings.TrimPrefix(cmd.Name, "</")
+	for i := len(p.frames) - 1; i >= 0; i-- {
+		if f := p.frames[i]; !f.opaque && f.name == open {
+			p.frames = p.frames[:i]
+			p.popParent(f.node)
+			return nil
+		}
+	}
+	return nil
+}
+
+// popParent removes n, and every node opened after it, from the parents.
+func (p *parser) popParent(n *Node) {
+	for i := len(p.parents) - 1; i > 0; i-- {
+		if p.parents[i] == n {
+			p.parents = p.parents[:i]
+			return
+		}
+	}
+}
+
+func openVirtualHost(cmd *Cmd) error {
+	p := cmd.p
+	for _, a := range cmd.Args {
+		if err := p.resolve(a); err != nil {
+			return fmt.Errorf("error resolving '%s': No such file or directory", a)
+		}
+	}
+	s := newServer(false)
+	s.Addrs = append([]string(nil), cmd.Args...)
+	s.File, s.Line = cmd.File, cmd.Line
+	p.cfg.VirtualHosts = append(p.cfg.VirtualHosts, s)
+	p.server = s
+	p.vhost = cmd.Node
+	p.parents = append(p.parents, cmd.Node)
+	return nil
+}
+
+func closeVirtualHost(cmd *Cmd) error {
+	p := cmd.p
+	p.frames = nil // only catalogue-only sections can be open here
+	p.popParent(p.vhost)
+	p.server, p.vhost = p.cfg.Main, nil
+	return nil
+}
+
+// resolve checks that an address names a host, as ProFTPD does when it
+// reads DefaultAddress and <VirtualHost>.
+func (p *parser) resolve(host string) error {
+	if p.opts.LookupHost != nil {
+		return p.opts.LookupHost(host)
+	}
+	if net.ParseIP(strings.Trim(host, "[]")) != nil {
+		return nil
+	}
+	_, err := net.LookupHost(host)
+	return err
+}
+
+func openGlobal(cmd *Cmd) error {
+	if len(cmd.Args) > 0 {
+		return errors.New("Too many parameters") //nolint:staticcheck // ProFTPD's capitalisation
+	}
+	cmd.p.openFrame(cmd, Global)
+	return nil
+}
+
+func openAnonymous(cmd *Cmd) error {
+	dir := cmd.Args[0]
+	if !strings.HasPrefix(dir, "/") && !strings.HasPrefix(dir, "~") {
+		return fmt.Errorf("(%s) absolute pathname required", dir)
+	}
+	if strings.ContainsAny(dir, "*?[") {
+		return fmt.Errorf("(%s) wildcards not allowed in pathname", dir)
+	}
+	if dir == "/" {
+		return errors.New("'/' not permitted for anonymous root directory")
+	}
+	cmd.p.openFrame(cmd, Anonymous)
+	return nil
+}
+
+func openDirectory(cmd *Cmd) error {
+	dir := cmd.Args[0]
+	if !strings.HasPrefix(dir, "/") && !strings.HasPrefix(dir, "~") && cmd.Context != Anonymous {
+		return errors.New("relative path not allowed in non-<Anonymous> sections")
+	}
+	cmd.p.openFrame(cmd, Directory)
+	return nil
+}
+
+func openLimit(cmd *Cmd) error {
+	if len(cmd.Args) == 0 {
+		return errors.New("directive requires one or more commands")
+	}
+	cmd.p.openFrame(cmd, Limit)
+	return nil
+}
+
+func openClass(cmd *Cmd) error {
+	cmd.p.openFrame(cmd, Class)
+	return nil
+}
+
+func closeClass(cmd *Cmd) error {
+	p := cmd.p
+	if f := p.frames[len(p.frames)-1]; f.name == "<Class>" && f.empty {
+		p.cfg.Warnings = append(p.cfg.Warnings, Warning{Directive: cmd.Name, Msg: "warning: empty <Class> definition", File: cmd.File, Line: cmd.Line})
+	}
+	return closeFrame(cmd)
+}
+
+// openIfModule parses the body in the enclosing context when the module
+// test holds, and skips it unread otherwise.
+func openIfModule(cmd *Cmd) error {
+	name, negate := strings.CutPrefix(cmd.Args[0], "!")
+	if cmd.Config.ModuleLoaded(name) != negate {
+		cmd.p.parents = append(cmd.p.parents, cmd.Node)
+		return nil
+	}
+	cmd.Node.Skipped = true
+	return cmd.p.skipSection("<IfModule", "</IfModule>")
+}
+
+// closeIfModule accepts any </IfModule> without arguments, as ProFTPD
+// does (it does not check that one is open).
+func closeIfModule(cmd *Cmd) error {
+	if len(cmd.Args) > 0 {
+		return fmt.Errorf("wrong number of parameters: %s", strings.Join(cmd.Args, " "))
+	}
+	cmd.p.closeConditional("<IfModule>")
+	return nil
+}
+
+func openIfDefine(cmd *Cmd) error {
+	name, negate := strings.CutPrefix(cmd.Args[0], "!")
+	if cmd.p.defines[name] != negate {
+		cmd.p.parents = append(cmd.p.parents, cmd.Node)
+		return nil
+	}
+	cmd.Node.Skipped = true
+	return cmd.p.skipSection("<IfDefine", "</IfDefine>")
+}
+
+// closeIfDefine accepts any </IfDefine>, arguments or not, as ProFTPD does.
+func closeIfDefine(cmd *Cmd) error {
+	cmd.p.closeConditional("<IfDefine>")
+	return nil
+}
+
+func setDefine(cmd *Cmd) error {
+	for _, a := range cmd.Args {
+		cmd.p.defines[a] = true
+	}
+	return nil
+}
+
+// closeConditional ends the innermost taken conditional section in the
+// tree, if it is the current parent.
+func (p *parser) closeConditional(name string) {
+	if n := len(p.parents); n > 1 && p.parents[n-1].Name == name {
+		p.parents = p.parents[:n-1]
+	}
+}
+
+// skipSection reads lines without parsing them until the matching close
+// tag, counting nested open tags (any line starting, case-insensitively,
+// with open) and close tags (lines equal to close, case-insensitively).
+// End of file first is "unclosed <X> context" on the last line.
+func (p *parser) skipSection(open, close string) error {
+	depth := 1
+	for {
+		text, lineno, ok := p.src.lr.next(p.warnTruncated)
+		if !ok {
+			tag := open + ">"
+			return &Error{Directive: tag, Msg: fmt.Sprintf("unclosed %s context", tag), File: p.src.name, Line: lineno}
+		}
+		switch {
+		case len(text) >= len(open) && strings.EqualFold(text[:len(open)], open):
+			depth++
+		case strings.EqualFold(text, close):
+			depth--
+			if depth == 0 {
+				return nil
+			}
+		}
+	}
+}

@@ -1,0 +1,122 @@
+// Package authfile reads ProFTPD's AuthUserFile: a file in /etc/passwd
+// format whose second field is a crypt(3) hash,
+//
+//	name:hash:uid:gid:gecos:home:shell
+//
+// (ftpasswd writes such files). ftpdtls uses the name, the hash and the
+// home directory, which becomes the user's root, as with "DefaultRoot ~".
+// The uid, gid and shell are not used: the daemon does not switch users.
+//
+// Only SHA-512 crypt ("$6$", the ftpasswd and glibc default) hashes are
+// accepted; lines with other hashes are reported by Load and never match.
+package authfile
+
+import (
+	"bufio"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// User is one line of the file.
+type User struct {
+	Name, Hash, Home string
+}
+
+// File is a loaded AuthUserFile. It is read once; SIGHUP reloads the
+// configuration and with it the file.
+type File struct {
+	Path  string
+	users map[string]User
+}
+
+// Load reads path. Malformed lines and unsupported hashes are returned as
+// warnings; they do not stop the load, as ProFTPD skips bad lines.
+func Load(path string) (*File, []string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("AuthUserFile: %w", err)
+	}
+	defer f.Close()
+	af := &File{Path: path, users: make(map[string]User)}
+	var warnings []string
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		fields := strings.Split(line, ":")
+		if len(fields) != 7 {
+			warnings = append(warnings, fmt.Sprintf("%s line %d: want 7 ':'-separated fields, got %d", path, n, len(fields)))
+			continue
+		}
+		u := User{Name: fields[0], Hash: fields[1], Home: fields[5]}
+		if !strings.HasPrefix(u.Hash, "$6$") {
+			warnings = append(warnings, fmt.Sprintf("%s line %d: user %s: %v", path, n, u.Name, ErrUnsupportedHash))
+			continue
+		}
+		if _, dup := af.users[u.Name]; !dup { // the first line wins, as getpwnam
+			af.users[u.Name] = u
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, nil, fmt.Errorf("AuthUserFile %s: %w", path, err)
+	}
+	return af, warnings, nil
+}
+
+// ErrLoginIncorrect is returned for unknown users and wrong passwords.
+var ErrLoginIncorrect = errors.New("login incorrect")
+
+// Authenticate checks password and returns the user's home directory.
+func (f *File) Authenticate(name, password string) (string, error) {
+	u, ok := f.users[name]
+	if !ok {
+		// Spend the same time on unknown users as on known ones.
+		_, _ = CheckPassword(dummyHash, password)
+		return "", fmt.Errorf("no such user %q in %s: %w", name, f.Path, ErrLoginIncorrect)
+	}
+	match, err := CheckPassword(u.Hash, password)
+	if err != nil {
+		return "", err
+	}
+	if !match {
+		return "", fmt.Errorf("user %q: wrong password: %w", name, ErrLoginIncorrect)
+	}
+	return u.Home, nil
+}
+
+var dummyHash = "$6$ftpdtlsdummysalt$"
+
+// Users returns the number of usable users.
+func (f *File) Users() int { return len(f.users) }
+
+// Line formats an AuthUserFile line for name with a fresh SHA-512 crypt
+// hash of password, uid and gid 65534 and the given home.
+func Line(name, password, home string) (string, error) {
+	hash, err := SHA512Crypt(password, "$6$"+RandomString(16))
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s:%s:65534:65534:ftpdtls user:%s:/bin/false", name, hash, home), nil
+}
+
+// RandomString returns n random characters of the crypt alphabet.
+func RandomString(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		// crypto/rand does not fail on Linux; fall back to the clock.
+		t := time.Now().UnixNano()
+		for i := range b {
+			b[i] = byte(t >> (8 * (i % 8)))
+		}
+	}
+	for i := range b {
+		b[i] = cryptAlphabet[b[i]&0x3f]
+	}
+	return string(b)
+}

@@ -1,0 +1,237 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/ftpdtls/ftpdtls/directives"
+	"github.com/ftpdtls/ftpdtls/internal/authfile"
+	"github.com/ftpdtls/ftpdtls/internal/ftpd"
+	"github.com/ftpdtls/ftpdtls/internal/proxyprotocol"
+	"github.com/ftpdtls/ftpdtls/modtls"
+	"github.com/ftpdtls/ftpdtls/trace"
+
+	// The shm cache provider: the Go spelling of LoadModule
+	// mod_tls_shmcache.c. The daemon always links it.
+	_ "github.com/ftpdtls/ftpdtls/modtlsshm"
+)
+
+// HomeEnv is the %{env:...} name the embedded default configuration
+// uses for its temporary directory.
+const HomeEnv = "FTPDTLS_HOME"
+
+// ParseOptions are the parser options of ftpdtls serve: Debian's
+// compiled-in modules plus every module linked into this program, so that
+// configurations need no LoadModule lines for them (and keep working with
+// them: LoadModule of a compiled-in module is harmless). home, if not
+// empty, is what %{env:FTPDTLS_HOME} expands to.
+func ParseOptions(home string) directives.Options {
+	compiled := slices.Concat(directives.DebianCompiledIn, directives.Registered())
+	slices.Sort(compiled)
+	compiled = slices.Compact(compiled)
+	return directives.Options{
+		CompiledIn: compiled,
+		LookupEnv: func(name string) (string, bool) {
+			if name == HomeEnv && home != "" {
+				return home, true
+			}
+			return os.LookupEnv(name)
+		},
+	}
+}
+
+// Parse reads the configuration at path, or the embedded default when
+// path is empty.
+func Parse(path, home string) (*directives.Config, error) {
+	if path == "" {
+		return directives.Parse(defaultConfReader(), "ftpdtls-default.conf", ParseOptions(home))
+	}
+	return directives.ParseFile(path, ParseOptions(home))
+}
+
+// Config is one loaded configuration: everything a reload replaces.
+type Config struct {
+	Path string // "" for the embedded default
+	Dirs *directives.Config
+	// Addr is where the control listener binds: DefaultAddress (all
+	// addresses when unset) and Port.
+	Addr  string
+	TLS   *modtls.TLS // nil when TLSEngine is off
+	FTP   *ftpd.Server
+	Proxy *proxyprotocol.Wrapper // nil when ProxyProtocolEngine is off
+
+	closers []io.Closer
+}
+
+// Load parses the configuration and opens what it names: the user file,
+// the TLS caches (modtls.Open), the trace log. log is the system log.
+func Load(path, home string, log logrus.FieldLogger) (*Config, error) {
+	dirs, err := Parse(path, home)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range dirs.Warnings {
+		log.Warn(w.String())
+	}
+	main := dirs.Main
+	c := &Config{Path: path, Dirs: dirs, Addr: net.JoinHostPort(firstOr(main.Addrs, ""), strconv.Itoa(main.Port))}
+	ok := false
+	defer func() {
+		if !ok {
+			c.Close()
+		}
+	}()
+
+	auth, err := loadUsers(main, log)
+	if err != nil {
+		return nil, err
+	}
+	if c.Proxy, err = proxyprotocol.NewWrapper(proxyprotocol.SettingsOf(main)); err != nil {
+		return nil, err
+	}
+	tracer, err := openTrace(dirs, c)
+	if err != nil {
+		return nil, err
+	}
+
+	srv := &ftpd.Server{
+		Auth:         auth,
+		ServerName:   main.Name,
+		PassivePorts: ftpd.PortRange{Min: main.PassivePorts.Min, Max: main.PassivePorts.Max},
+		Log:          log,
+	}
+	if m := main.MasqueradeAddress; m != "" {
+		ip, err := resolveIPv4(m)
+		if err != nil {
+			return nil, fmt.Errorf("MasqueradeAddress %s: %w", m, err)
+		}
+		srv.MasqueradeAddress = ip
+	}
+	st := modtls.SettingsOf(main)
+	if st.Engine {
+		t, err := modtls.Open(dirs, modtls.Env{Trace: tracer, Log: log})
+		if err != nil {
+			return nil, err
+		}
+		c.TLS = t
+		c.closers = append(c.closers, t)
+		srv.TLS = controls{t: t, srv: main}
+		srv.RequireTLSControl = st.Required.Ctrl
+		srv.RequireTLSAuth = st.Required.Auth
+		srv.RequireTLSData = st.Required.Data
+	}
+	c.FTP = srv
+	ok = true
+	return c, nil
+}
+
+// Close releases what Load opened. The caches' shared storage stays, so
+// sessions survive a restart.
+func (c *Config) Close() error {
+	var errs []error
+	for i := len(c.closers) - 1; i >= 0; i-- {
+		errs = append(errs, c.closers[i].Close())
+	}
+	c.closers = nil
+	return errors.Join(errs...)
+}
+
+// controls adapts modtls to the FTP engine: one modtls.Control per
+// control connection.
+type controls struct {
+	t   *modtls.TLS
+	srv *directives.Server
+}
+
+func (c controls) NewSession(net.Conn) (ftpd.TLSSession, error) {
+	return c.t.NewControl(c.srv), nil
+}
+
+// loadUsers reads the main server's AuthUserFile.
+func loadUsers(main *directives.Server, log logrus.FieldLogger) (ftpd.Authenticator, error) {
+	nodes := main.Directives("AuthUserFile")
+	if len(nodes) == 0 || len(nodes[0].Args) == 0 {
+		return nil, errors.New("no users: ftpdtls serve needs an AuthUserFile (passwd format, $6$ SHA-512 crypt hashes)")
+	}
+	f, warnings, err := authfile.Load(nodes[0].Args[0])
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range warnings {
+		log.Warn(w)
+	}
+	if f.Users() == 0 {
+		return nil, fmt.Errorf("AuthUserFile %s: no usable users", f.Path)
+	}
+	return userFile{f}, nil
+}
+
+// userFile turns authfile's errors into the engine's.
+type userFile struct{ f *authfile.File }
+
+func (u userFile) Authenticate(user, password string) (string, error) {
+	home, err := u.f.Authenticate(user, password)
+	if errors.Is(err, authfile.ErrLoginIncorrect) {
+		return "", fmt.Errorf("%w: %v", ftpd.ErrLoginIncorrect, err)
+	}
+	return home, err
+}
+
+func resolveIPv4(host string) (net.IP, error) {
+	if ip := net.ParseIP(host); ip != nil {
+		if ip.To4() == nil {
+			return nil, errors.New("not an IPv4 address (PASV replies carry IPv4 only)")
+		}
+		return ip.To4(), nil
+	}
+	ips, err := net.LookupIP(host)
+	if err != nil {
+		return nil, err
+	}
+	for _, ip := range ips {
+		if ip.To4() != nil {
+			return ip.To4(), nil
+		}
+	}
+	return nil, errors.New("no IPv4 address")
+}
+
+func firstOr(s []string, def string) string {
+	if len(s) > 0 {
+		return s[0]
+	}
+	return def
+}
+
+// openTrace builds the tracer of the server-config Trace, TraceLog and
+// TraceOptions lines. Without a TraceLog nothing is traced, as in
+// ProFTPD. Session-level Trace settings ("Trace session ...") are not
+// applied: ftpdtls sessions are goroutines of one process, which share
+// one tracer.
+func openTrace(dirs *directives.Config, c *Config) (*trace.Tracer, error) {
+	tc := dirs.Trace
+	if tc.Log == "" {
+		return nil, nil
+	}
+	f, err := trace.OpenLog(tc.Log)
+	if err != nil {
+		return nil, fmt.Errorf("error using TraceLog '%s': %w", tc.Log, err)
+	}
+	c.closers = append(c.closers, f)
+	t := trace.New()
+	t.SetOptions(tc.Options)
+	for _, l := range tc.Levels {
+		if err := t.SetLevels(l.Channel, l.Min, l.Max); err != nil {
+			return nil, fmt.Errorf("Trace %s:%d-%d: %w", l.Channel, l.Min, l.Max, err)
+		}
+	}
+	t.SetOutput(f)
+	return t, nil
+}

@@ -1,0 +1,85 @@
+package daemon
+
+import (
+	_ "embed"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/ftpdtls/ftpdtls/internal/authfile"
+)
+
+//go:embed default.conf
+var defaultConf string
+
+func defaultConfReader() io.Reader { return strings.NewReader(defaultConf) }
+
+// DefaultConf returns the text of the embedded default configuration.
+func DefaultConf() string { return defaultConf }
+
+// DefaultUser is the single user of the embedded default configuration.
+const DefaultUser = "ftpdtls"
+
+// Home is the temporary directory of the embedded default configuration.
+type Home struct {
+	Dir      string // %{env:FTPDTLS_HOME}
+	User     string
+	Password string // empty when the directory was made by another process
+}
+
+// NewHome makes the default configuration's directory: a throwaway
+// certificate, a user file with one user and a random password, and the
+// served directory "ftp" (with a README so a first listing shows
+// something).
+func NewHome() (*Home, error) {
+	dir, err := os.MkdirTemp("", "ftpdtls-serve-")
+	if err != nil {
+		return nil, err
+	}
+	h := &Home{Dir: dir, User: DefaultUser, Password: authfile.RandomString(16)}
+	if err := h.populate(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return h, nil
+}
+
+func (h *Home) populate() error {
+	ftp := filepath.Join(h.Dir, "ftp")
+	if err := os.Mkdir(ftp, 0o755); err != nil {
+		return err
+	}
+	readme := "This directory is served by `ftpdtls serve` and removed when it stops.\n"
+	if err := os.WriteFile(filepath.Join(ftp, "README"), []byte(readme), 0o644); err != nil {
+		return err
+	}
+	if err := writeThrowawayCert(filepath.Join(h.Dir, "cert.pem"), filepath.Join(h.Dir, "key.pem")); err != nil {
+		return fmt.Errorf("throwaway certificate: %w", err)
+	}
+	line, err := authfile.Line(h.User, h.Password, ftp)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(h.Dir, "ftpd.passwd"), []byte(line+"\n"), 0o600)
+}
+
+// Banner is what serve prints when it runs the default configuration:
+// the credentials and client command lines that work as they are.
+func (h *Home) Banner(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		host, port = addr, "21"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "ftpdtls: serving %s on %s (explicit FTPS required)\n", filepath.Join(h.Dir, "ftp"), addr)
+	fmt.Fprintf(&b, "  user:     %s\n  password: %s\n", h.User, h.Password)
+	fmt.Fprintf(&b, "  TLS log:  %s\n", filepath.Join(h.Dir, "tls.log"))
+	fmt.Fprintf(&b, "Try:\n")
+	fmt.Fprintf(&b, "  curl --ssl-reqd -k --user %s:%s ftp://%s:%s/\n", h.User, h.Password, host, port)
+	fmt.Fprintf(&b, "  lftp -u %s,%s -p %s -e 'set ssl:verify-certificate no; set ftp:ssl-force yes; set ftp:ssl-protect-data yes; ls; quit' %s\n",
+		h.User, h.Password, port, host)
+	return b.String()
+}

@@ -1,0 +1,125 @@
+package proxyprotocol
+
+import (
+	"errors"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pires/go-proxyproto"
+
+	"github.com/ftpdtls/ftpdtls/directives"
+)
+
+func parse(t *testing.T, conf string) (*directives.Config, error) {
+	t.Helper()
+	return directives.Parse(strings.NewReader(conf), "test.conf", directives.Options{
+		CompiledIn: slices.Concat(directives.DebianCompiledIn, []string{ModuleName}),
+	})
+}
+
+func TestDirectives(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		conf string
+		want Settings
+		err  string // substring of the parse error
+	}{
+		{"defaults", "", Settings{Timeout: 3 * time.Second, Version: V1}, ""},
+		{"all", "ProxyProtocolEngine on\nProxyProtocolTimeout 5sec\nProxyProtocolVersion haproxyV2\n" +
+			"ProxyProtocolOptions UseProxiedServerAddress\nProxyProtocolTrustedSources 10.0.0.0/8 192.0.2.7\n",
+			Settings{Engine: true, Timeout: 5 * time.Second, Version: V2, UseProxiedServerAddress: true,
+				Trusted: []string{"10.0.0.0/8", "192.0.2.7"}}, ""},
+		{"v1v2 and plain seconds", "ProxyProtocolVersion haproxyV1V2\nProxyProtocolTimeout 7\n",
+			Settings{Timeout: 7 * time.Second, Version: V1V2}, ""},
+		{"bad engine", "ProxyProtocolEngine maybe\n", Settings{}, "expected Boolean parameter"},
+		{"bad version", "ProxyProtocolVersion haproxyV3\n", Settings{}, "unknown/unsupported protocol version 'haproxyV3'"},
+		{"bad timeout", "ProxyProtocolTimeout soon\n", Settings{}, "error parsing timeout value 'soon'"},
+		{"bad source", "ProxyProtocolTrustedSources 10.0.0.0/33\n", Settings{}, "'10.0.0.0/33' is not an IP address or CIDR range"},
+		{"bad option", "ProxyProtocolOptions Bogus\n", Settings{}, "unknown ProxyProtocolOption 'Bogus'"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := parse(t, tc.conf)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("parse error %v, want one containing %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := SettingsOf(cfg.Main)
+			if got.Engine != tc.want.Engine || got.Timeout != tc.want.Timeout || got.Version != tc.want.Version ||
+				got.UseProxiedServerAddress != tc.want.UseProxiedServerAddress || !slices.Equal(got.Trusted, tc.want.Trusted) {
+				t.Fatalf("settings %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestWrapperNeedsTrustedSources(t *testing.T) {
+	if w, err := NewWrapper(Settings{Engine: false}); w != nil || err != nil {
+		t.Fatalf("engine off: %v, %v; want nil, nil", w, err)
+	}
+	if _, err := NewWrapper(Settings{Engine: true}); !errors.Is(err, ErrNoTrustedSources) {
+		t.Fatalf("engine on without trusted sources: %v, want ErrNoTrustedSources", err)
+	}
+}
+
+// TestWrap checks, over real TCP connections, which headers are honoured.
+func TestWrap(t *testing.T) {
+	w, err := NewWrapper(Settings{Engine: true, Timeout: time.Second, Version: V2, Trusted: []string{"127.0.0.2/32"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	src := &net.TCPAddr{IP: net.ParseIP("203.0.113.7"), Port: 1234}
+	dst := &net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 21}
+	for _, tc := range []struct {
+		name    string
+		from    net.IP
+		version byte
+		remote  string // the remote address the server sees; "" for an error
+	}{
+		{"trusted v2", net.IPv4(127, 0, 0, 2), 2, "203.0.113.7"},
+		{"trusted v1 refused by haproxyV2", net.IPv4(127, 0, 0, 2), 1, ""},
+		{"untrusted v2 not read", net.IPv4(127, 0, 0, 1), 2, "127.0.0.1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: tc.from}}
+			c, err := d.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := proxyproto.HeaderProxyFromAddrs(tc.version, src, dst).WriteTo(c); err != nil {
+				t.Fatal(err)
+			}
+			c.Write([]byte("hello"))
+			sc, err := ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sc.Close()
+			wc := w.Wrap(sc)
+			buf := make([]byte, 5)
+			_, rerr := wc.Read(buf)
+			host, _, _ := net.SplitHostPort(wc.RemoteAddr().String())
+			switch {
+			case tc.remote == "" && rerr == nil:
+				t.Fatalf("read succeeded; want the header refused")
+			case tc.remote != "" && host != tc.remote:
+				t.Fatalf("remote %s, want %s", host, tc.remote)
+			case tc.remote == "203.0.113.7" && (rerr != nil || string(buf) != "hello"):
+				t.Fatalf("payload after header: %q, %v", buf, rerr)
+			}
+		})
+	}
+}

@@ -1,0 +1,408 @@
+package modtls
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/ftpdtls/ftpdtls/directives"
+)
+
+// ---- PKI ----
+
+type testPKI struct {
+	caCert *x509.Certificate
+	caKey  crypto.Signer
+	serial atomic.Int64
+}
+
+func newKey(t testing.TB, kind string) crypto.Signer {
+	t.Helper()
+	var k crypto.Signer
+	var err error
+	switch kind {
+	case "ecdsa":
+		k, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case "rsa":
+		k, err = rsa.GenerateKey(rand.Reader, 2048)
+	default:
+		t.Fatalf("unknown key type %q", kind)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+var (
+	rsaKeyOnce sync.Once
+	rsaKeys    []crypto.Signer
+)
+
+// cachedKey returns a key of the kind; RSA keys are made once per test
+// binary, since generating 2048-bit keys is slow on two shared cores.
+func cachedKey(t testing.TB, kind string, i int) crypto.Signer {
+	if kind != "rsa" {
+		return newKey(t, kind)
+	}
+	rsaKeyOnce.Do(func() {
+		for j := 0; j < 4; j++ {
+			rsaKeys = append(rsaKeys, newKey(t, "rsa"))
+		}
+	})
+	return rsaKeys[i%len(rsaKeys)]
+}
+
+func newPKI(t testing.TB) *testPKI {
+	t.Helper()
+	key := newKey(t, "ecdsa")
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "ftpdtls test CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(der)
+	p := &testPKI{caCert: ca, caKey: key}
+	p.serial.Store(100)
+	return p
+}
+
+type certOpts struct {
+	client     bool
+	ocspURL    string
+	mustStaple bool
+	keyIndex   int
+}
+
+// issue makes a leaf certificate for 127.0.0.1/"localhost" signed by the
+// CA, with the CA in its chain.
+func (p *testPKI) issue(t testing.TB, kind string, o certOpts) tls.Certificate {
+	t.Helper()
+	key := cachedKey(t, kind, o.keyIndex)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(p.serial.Add(1)),
+		Subject:      pkix.Name{CommonName: "localhost"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	if o.client {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+		tmpl.Subject.CommonName = "client"
+	} else {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	}
+	if o.ocspURL != "" {
+		tmpl.OCSPServer = []string{o.ocspURL}
+	}
+	if o.mustStaple {
+		v, _ := asn1.Marshal([]int{5})
+		tmpl.ExtraExtensions = []pkix.Extension{{Id: oidTLSFeature, Value: v}}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, key.Public(), p.caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	return tls.Certificate{Certificate: [][]byte{der, p.caCert.Raw}, PrivateKey: key, Leaf: leaf}
+}
+
+func (p *testPKI) pool() *x509.CertPool {
+	pool := x509.NewCertPool()
+	pool.AddCert(p.caCert)
+	return pool
+}
+
+// writePEM writes the certificate chain and key of c to dir and returns
+// the paths.
+func writePEM(t testing.TB, dir, name string, c tls.Certificate) (certFile, keyFile string) {
+	t.Helper()
+	certFile = filepath.Join(dir, name+".crt")
+	keyFile = filepath.Join(dir, name+".key")
+	var cb []byte
+	for _, der := range c.Certificate[:1] {
+		cb = append(cb, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(c.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(certFile, cb, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+// ---- clock ----
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Now()} }
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// ---- configuration ----
+
+// testConfig returns a configuration with a main server and n virtual
+// hosts, each with a copy of st (nil: defaults).
+func testConfig(st *Settings, vhosts int) *directives.Config {
+	if st == nil {
+		st = DefaultSettings()
+	}
+	cfg := &directives.Config{Main: &directives.Server{Name: "main", IsMain: true}}
+	cp := *st
+	cfg.Main.SetValue(settingsKey{}, &cp)
+	for i := 0; i < vhosts; i++ {
+		s := &directives.Server{Name: fmt.Sprintf("vhost%d", i+1)}
+		cp := *st
+		s.SetValue(settingsKey{}, &cp)
+		cfg.VirtualHosts = append(cfg.VirtualHosts, s)
+	}
+	return cfg
+}
+
+// ---- logging ----
+
+// captureLog is a logrus logger whose messages are kept for assertions.
+type captureLog struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (c *captureLog) Levels() []logrus.Level { return logrus.AllLevels }
+func (c *captureLog) Fire(e *logrus.Entry) error {
+	c.mu.Lock()
+	c.msgs = append(c.msgs, e.Message)
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *captureLog) logger() *logrus.Logger {
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	l.SetLevel(logrus.TraceLevel)
+	l.AddHook(c)
+	return l
+}
+
+func (c *captureLog) has(msg string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range c.msgs {
+		if m == msg {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *captureLog) all() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.msgs...)
+}
+
+// ---- providers ----
+
+// faultyCache wraps a SessionCache and fails on demand.
+type faultyCache struct {
+	SessionCache
+	mu             sync.Mutex
+	getErr, addErr error
+	gets, adds     int
+}
+
+func (f *faultyCache) Add(id []byte, expires time.Time, state []byte) error {
+	f.mu.Lock()
+	f.adds++
+	err := f.addErr
+	f.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return f.SessionCache.Add(id, expires, state)
+}
+
+func (f *faultyCache) Get(id []byte) ([]byte, time.Time, error) {
+	f.mu.Lock()
+	f.gets++
+	err := f.getErr
+	f.mu.Unlock()
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return f.SessionCache.Get(id)
+}
+
+func (f *faultyCache) set(getErr, addErr error) {
+	f.mu.Lock()
+	f.getErr, f.addErr = getErr, addErr
+	f.mu.Unlock()
+}
+
+func (f *faultyCache) counts() (gets, adds int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.gets, f.adds
+}
+
+// funcProvider is a SessionCacheProvider made of a function.
+type funcProvider struct {
+	module string
+	open   func(info string, timeout time.Duration, env Env) (SessionCache, error)
+	check  func(info string) []string
+}
+
+func (p *funcProvider) Module() string { return p.module }
+func (p *funcProvider) Open(info string, timeout time.Duration, env Env) (SessionCache, error) {
+	return p.open(info, timeout, env)
+}
+
+type checkingProvider struct{ *funcProvider }
+
+func (p checkingProvider) CheckInfo(info string) []string { return p.check(info) }
+
+// registerSessionCache registers p under name for the test.
+func registerSessionCache(t testing.TB, name string, p SessionCacheProvider) {
+	t.Helper()
+	if err := RegisterSessionCache(name, p); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = UnregisterSessionCache(name) })
+}
+
+// ---- handshakes ----
+
+// tlsServer accepts connections on 127.0.0.1 and handshakes each with the
+// config returned by cfg; after the handshake it writes one byte (so that
+// clients read TLS 1.3 tickets) and reports the connection on conns.
+type tlsServer struct {
+	addr  string
+	conns chan *tls.Conn
+	errs  chan error
+}
+
+func startTLSServer(t testing.TB, cfg func() *tls.Config) *tlsServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &tlsServer{addr: ln.Addr().String(), conns: make(chan *tls.Conn, 16), errs: make(chan error, 16)}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				tc := tls.Server(c, cfg())
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				if err := tc.Handshake(); err != nil {
+					s.errs <- err
+					c.Close()
+					return
+				}
+				tc.Write([]byte{'x'})
+				s.conns <- tc
+				io.Copy(io.Discard, tc) // until the client closes
+				tc.Close()
+			}()
+		}
+	}()
+	return s
+}
+
+// dial handshakes with the server and returns the client's view and the
+// server's connection (or the server's handshake error).
+func (s *tlsServer) dial(t testing.TB, cfg *tls.Config) (tls.ConnectionState, *tls.Conn, error) {
+	t.Helper()
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", s.addr, cfg)
+	if err != nil {
+		select {
+		case serr := <-s.errs:
+			return tls.ConnectionState{}, nil, fmt.Errorf("client: %v; server: %w", err, serr)
+		case <-time.After(5 * time.Second):
+			return tls.ConnectionState{}, nil, err
+		}
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+		return tls.ConnectionState{}, nil, fmt.Errorf("client read: %w", err)
+	}
+	cs := c.ConnectionState()
+	select {
+	case sc := <-s.conns:
+		return cs, sc, nil
+	case err := <-s.errs:
+		return cs, nil, err
+	case <-time.After(5 * time.Second):
+		return cs, nil, fmt.Errorf("server did not report the connection")
+	}
+}
+
+func clientConfig(p *testPKI, version uint16, cert *tls.Certificate) *tls.Config {
+	c := &tls.Config{
+		RootCAs:            p.pool(),
+		ServerName:         "localhost",
+		MinVersion:         version,
+		MaxVersion:         version,
+		ClientSessionCache: tls.NewLRUClientSessionCache(8),
+	}
+	if cert != nil {
+		c.Certificates = []tls.Certificate{*cert}
+	}
+	return c
+}

@@ -1,0 +1,99 @@
+package modtls
+
+import (
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/ftpdtls/ftpdtls/trace"
+)
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestTraceAndTLSLogLines(t *testing.T) {
+	pki := newPKI(t)
+	provider, cache := testCacheProvider(t, time.Now)
+	tracer := trace.New()
+	if err := tracer.SetLevels("tls", 1, 20); err != nil {
+		t.Fatal(err)
+	}
+	var traceOut lockedBuffer
+	tracer.SetOutput(&traceOut)
+
+	logPath := filepath.Join(t.TempDir(), "tls.log")
+	st := DefaultSettings()
+	st.Log = logPath
+	st.SessionCache = CacheSpec{Configured: true, Provider: provider, Timeout: 600 * time.Second}
+	eng, err := Open(testConfig(st, 0), Env{Trace: tracer}, WithCertificates(nil, pki.issue(t, "ecdsa", certOpts{})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := startTLSServer(t, func() *tls.Config { return eng.TLSConfig(nil) })
+	ccfg := clientConfig(pki, tls.VersionTLS12, nil)
+	srv.dial(t, ccfg)
+	cache().set(errors.New("Invalid argument"), errors.New("Invalid argument"))
+	srv.dial(t, ccfg)
+	eng.Close()
+
+	tr := traceOut.String()
+	for _, want := range []string{
+		fmt.Sprintf("<tls:9>: adding new SSL session to '%s' cache\n", provider),
+		fmt.Sprintf("<tls:9>: getting SSL session from '%s' cache\n", provider),
+		fmt.Sprintf("<tls:5>: error retrieving session from '%s' cache: Invalid argument\n", provider),
+	} {
+		if !strings.Contains(tr, want) {
+			t.Errorf("TraceLog lacks %q:\n%s", want, tr)
+		}
+	}
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := `\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} mod_tls/2\.9\.2\[\d+\]: `
+	for _, msg := range []string{
+		fmt.Sprintf("error retrieving session from '%s' cache: Invalid argument", provider),
+		fmt.Sprintf("error adding session to '%s' cache: Invalid argument", provider),
+	} {
+		if !regexp.MustCompile(`(?m)^` + line + regexp.QuoteMeta(msg) + `$`).Match(b) {
+			t.Errorf("TLSLog lacks %q:\n%s", msg, b)
+		}
+	}
+}
+
+func TestTLSLogFormatter(t *testing.T) {
+	var out bytes.Buffer
+	l := NewTLSLog(&out)
+	l.SetFormatter(&TLSLogFormatter{PID: 17096, Location: time.UTC})
+	e := logrus.NewEntry(l)
+	e.Time = time.Date(2026, 11, 25, 8, 12, 11, 471_900_000, time.UTC)
+	e.Info("TLSv1.3 connection accepted\n")
+	want := "2026-11-25 08:12:11,471 mod_tls/2.9.2[17096]: TLSv1.3 connection accepted\n"
+	if out.String() != want {
+		t.Fatalf("got %q want %q", out.String(), want)
+	}
+}

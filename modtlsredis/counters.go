@@ -1,0 +1,239 @@
+package modtlsredis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// counter is one of the seven statistics keys each cache keeps in its
+// namespace ("mod_tls_redis.sessions.cache_hits"). They are shared by
+// every server using the same Redis database, have no TTL and no NUL, and
+// hold ASCII decimals maintained with INCR, so that redis-cli and
+// ProFTPD's nodes read the same numbers.
+type counter int
+
+const (
+	cacheHits counter = iota
+	cacheMisses
+	cacheStores
+	cacheDeletes
+	cacheErrors
+	cacheExceeds
+	cacheMaxLen
+	numCounters
+)
+
+// counterNames are the key suffixes; the last differs between the caches
+// (cache_max_sess_len, cache_max_resp_len).
+func counterNames(maxLenName string) [numCounters]string {
+	return [numCounters]string{"cache_hits", "cache_misses", "cache_stores", "cache_deletes", "cache_errors", "cache_exceeds", maxLenName}
+}
+
+// Stats are a cache's statistics: the shared counters read from Redis,
+// and what this process could not do because Redis failed.
+type Stats struct {
+	Hits    int64 // lookups that found a live entry
+	Misses  int64 // lookups that found none, an expired one or a bad one
+	Stores  int64 // entries stored
+	Deletes int64 // entries deleted
+	Errors  int64 // entries that could not be decoded or stored
+	Exceeds int64 // entries too large to store
+	MaxLen  int64 // the largest entry that was too large
+	// Present has bit 1<<i set for each counter (in the order above) whose
+	// key exists in Redis; the status only shows those, as ProFTPD does.
+	Present uint8
+	// Failures counts the operations of this process that failed because
+	// Redis could not be reached or answered with an error; those cannot
+	// be counted in Redis itself.
+	Failures uint64
+}
+
+func (s *Stats) field(c counter) *int64 {
+	return [...]*int64{&s.Hits, &s.Misses, &s.Stores, &s.Deletes, &s.Errors, &s.Exceeds, &s.MaxLen}[c]
+}
+
+// maxLenScript raises a cache_max_*_len key to ARGV[1] if it is larger,
+// atomically, and keeps the value an ASCII decimal.
+var maxLenScript = redis.NewScript(`
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+local n = tonumber(ARGV[1])
+if n > cur then redis.call('SET', KEYS[1], ARGV[1]) return n end
+return cur`)
+
+// count adds one to a counter. The increment is kept in this process and
+// sent with the others by the next flush (at most flushInterval later, and
+// before Stats reads the counters), so that a cache operation costs one
+// round trip and busy servers do not all hammer the seven counter keys.
+func (s *store) count(c counter) { s.pending[c].Add(1) }
+
+// flushInterval is how often pending counter increments are sent.
+const flushInterval = 100 * time.Millisecond
+
+// flushCounters sends the pending increments with one pipelined INCRBY
+// per changed counter. Increments that Redis did not take are kept for the
+// next flush. Counters are best effort: a failure is only traced.
+func (s *store) flushCounters(ctx context.Context) error {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	var taken [numCounters]int64
+	changed := false
+	for i := range taken {
+		if taken[i] = s.pending[i].Swap(0); taken[i] != 0 {
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	cmds := make([]*redis.IntCmd, numCounters)
+	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, n := range taken {
+			if n != 0 {
+				cmds[i] = p.IncrBy(ctx, s.counterKeys[i], n)
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		return nil
+	}
+	for i, cmd := range cmds {
+		if cmd != nil && cmd.Err() != nil {
+			s.pending[i].Add(taken[i])
+		}
+	}
+	s.ch.Msg(2, "error incrementing counters: %v", err)
+	return err
+}
+
+// flushLoop flushes pending increments until stop is closed, then once
+// more.
+func (s *store) flushLoop() {
+	defer close(s.stopped)
+	tick := time.NewTicker(flushInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+		case <-s.stop:
+			ctx, cancel := s.ctx()
+			_ = s.flushCounters(ctx)
+			cancel()
+			return
+		}
+		ctx, cancel := s.ctx()
+		_ = s.flushCounters(ctx)
+		cancel()
+	}
+}
+
+// exceeded counts an entry too large to store and records its size.
+func (s *store) exceeded(ctx context.Context, size int) {
+	s.count(cacheExceeds)
+	if err := maxLenScript.Run(ctx, s.client, []string{s.counterKeys[cacheMaxLen]}, size).Err(); err != nil {
+		s.ch.Msg(2, "error setting '%s' value: %v", s.counterNames[cacheMaxLen], err)
+	}
+}
+
+// stats reads the counters with one pipelined round trip of GETs (not
+// MGET, which a Redis Cluster refuses across slots).
+func (s *store) stats(ctx context.Context) (Stats, error) {
+	st := Stats{Failures: s.failures.Load()}
+	if err := s.flushCounters(ctx); err != nil {
+		s.failed("INCRBY", err)
+		return st, fmt.Errorf("update %s counters in Redis: %w", s.kind, err)
+	}
+	cmds := make([]*redis.StringCmd, numCounters)
+	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range cmds {
+			cmds[i] = p.Get(ctx, s.counterKeys[i])
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		s.failed("GET", err)
+		return st, fmt.Errorf("read %s counters from Redis: %w", s.kind, err)
+	}
+	for i, cmd := range cmds {
+		text, err := cmd.Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return st, fmt.Errorf("read %s from Redis: %w", s.counterNames[i], err)
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(text), 10, 64)
+		if err != nil {
+			// Not a number we wrote: show the key exists, but not a wrong value.
+			s.ch.Msg(2, "ignoring non-decimal '%s' value", s.counterNames[i])
+			continue
+		}
+		*st.field(counter(i)) = n
+		st.Present |= 1 << i
+	}
+	return st, nil
+}
+
+// statusLabels are the status lines' texts for each counter.
+type statusLabels struct {
+	header string
+	lines  [numCounters]string
+}
+
+var (
+	sessionLabels = statusLabels{
+		header: "Redis SSL session cache provided by " + ModuleVersion,
+		lines: [numCounters]string{
+			"Cache lifetime hits",
+			"Cache lifetime misses",
+			"Cache lifetime sessions stored",
+			"Cache lifetime sessions deleted",
+			"Cache lifetime errors handling sessions in cache",
+			"Cache lifetime sessions exceeding max entry size",
+			"Largest session exceeding max entry size",
+		},
+	}
+	ocspLabels = statusLabels{
+		header: "Redis OCSP response cache provided by " + ModuleVersion,
+		lines: [numCounters]string{
+			"Cache lifetime hits",
+			"Cache lifetime misses",
+			"Cache lifetime responses stored",
+			"Cache lifetime responses deleted",
+			"Cache lifetime errors handling responses in cache",
+			"Cache lifetime responses exceeding max entry size",
+			"Largest response exceeding max entry size",
+		},
+	}
+)
+
+// writeStatus writes mod_tls_redis's status lines: the header, an empty
+// line, the server, then one line per counter that exists in Redis. Unlike
+// mod_tls_redis it names the server and prints the counters as the
+// decimals they are; a last line reports this process's failed operations
+// when there were any.
+func writeStatus(w io.Writer, labels *statusLabels, server string, st Stats) error {
+	var b strings.Builder
+	b.WriteString(labels.header)
+	b.WriteString("\n\nRedis server: ")
+	b.WriteString(server)
+	b.WriteByte('\n')
+	for i := range numCounters {
+		if st.Present&(1<<i) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "%s: %d\n", labels.lines[i], *st.field(i))
+	}
+	if st.Failures > 0 {
+		fmt.Fprintf(&b, "Redis operations failed in this process: %d\n", st.Failures)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

@@ -1,0 +1,201 @@
+package modtlsredis
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ftpdtls/ftpdtls/internal/testpeers"
+	"github.com/ftpdtls/ftpdtls/modtls"
+)
+
+func TestMain(m *testing.M) {
+	// go-redis logs every failed dial; the outage tests make many.
+	redis.SetLogger(quietLogger{})
+	os.Exit(m.Run())
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}
+
+// redisProc is a redis-server (or redis-sentinel) started by a test on
+// 127.0.0.1, without persistence, in a temporary directory; it is killed
+// when the test ends.
+type redisProc struct {
+	t    testing.TB
+	bin  string
+	dir  string
+	port int
+	args []string
+	cmd  *exec.Cmd
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startRedis starts a redis-server with extra arguments.
+func startRedis(t testing.TB, extra ...string) *redisProc {
+	t.Helper()
+	r := &redisProc{t: t, bin: testpeers.Need(t, "redis-server", "/usr/bin/redis-server"), dir: t.TempDir(), port: freePort(t), args: extra}
+	t.Cleanup(r.stop)
+	r.start()
+	return r
+}
+
+func (r *redisProc) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port)) }
+
+func (r *redisProc) start() {
+	r.t.Helper()
+	args := []string{
+		"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", r.dir, "--daemonize", "no", "--logfile", filepath.Join(r.dir, "redis.log"),
+	}
+	r.startWith(append(args, r.args...))
+}
+
+func (r *redisProc) startWith(args []string) {
+	r.t.Helper()
+	cmd := exec.Command(r.bin, args...)
+	if err := cmd.Start(); err != nil {
+		r.t.Fatalf("start %s: %v", r.bin, err)
+	}
+	r.cmd = cmd
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if pingRaw(r.addr()) == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(r.dir, "redis.log"))
+			r.t.Fatalf("%s on port %d did not answer PING within 10s; log:\n%s", r.bin, r.port, log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stop kills the server; restart starts it again on the same port.
+func (r *redisProc) stop() {
+	if r.cmd != nil {
+		_ = r.cmd.Process.Signal(syscall.SIGCONT) // in case a test froze it
+		_ = r.cmd.Process.Kill()
+		_ = r.cmd.Wait()
+		r.cmd = nil
+	}
+}
+
+func (r *redisProc) restart() { r.t.Helper(); r.start() }
+
+func (r *redisProc) signal(sig syscall.Signal) {
+	if err := r.cmd.Process.Signal(sig); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// pingRaw sends one inline PING without any client library.
+func pingRaw(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(500 * time.Millisecond))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "+PONG") && !strings.HasPrefix(line, "-NOAUTH") {
+		return fmt.Errorf("PING: %q", line)
+	}
+	return nil
+}
+
+// admin returns a plain client for inspecting the server.
+func (r *redisProc) admin() *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: r.addr(), Protocol: 2, DisableIdentity: true, MaxRetries: -1})
+	r.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// settingsFor returns Settings for one server, with short timeouts so
+// that outage tests run quickly.
+func serverSettings(addr string) *Settings {
+	s := DefaultSettings()
+	s.Servers = []Endpoint{{Network: "tcp", Addr: addr}}
+	s.ConnectTimeout, s.IOTimeout = 200*time.Millisecond, 200*time.Millisecond
+	return s
+}
+
+func openSessions(t testing.TB, s *Settings) *SessionCache {
+	t.Helper()
+	c, err := OpenSessionCache(s, "", 1800*time.Second, modtls.Env{})
+	if err != nil {
+		t.Fatalf("OpenSessionCache: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func openOCSP(t testing.TB, s *Settings) *OCSPCache {
+	t.Helper()
+	c, err := OpenOCSPCache(s, "", modtls.Env{})
+	if err != nil {
+		t.Fatalf("OpenOCSPCache: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func bg() context.Context { return context.Background() }
+
+// selfSigned returns a certificate for 127.0.0.1 and "localhost".
+func selfSigned(t testing.TB) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "localhost"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}

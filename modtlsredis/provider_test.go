@@ -1,0 +1,120 @@
+package modtlsredis
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ftpdtls/ftpdtls/directives"
+	"github.com/ftpdtls/ftpdtls/internal/testpeers"
+	"github.com/ftpdtls/ftpdtls/modtls"
+)
+
+func TestRegistration(t *testing.T) {
+	for _, m := range []string{RedisModuleName, ModuleName} {
+		if !slices.Contains(directives.Registered(), m) {
+			t.Errorf("module %s not registered with the parser", m)
+		}
+	}
+	sp, err := modtls.LookupSessionCache(ProviderName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := modtls.LookupOCSPCache(ProviderName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sp.Module() != "mod_tls_redis.c" || op.Module() != "mod_tls_redis.c" {
+		t.Errorf("Module() = %q, %q", sp.Module(), op.Module())
+	}
+	for _, p := range []any{sp, op} {
+		ic, ok := p.(modtls.InfoChecker)
+		if !ok {
+			t.Fatalf("%T is not an InfoChecker", p)
+		}
+		if w := ic.CheckInfo("/json"); len(w) != 0 {
+			t.Errorf("CheckInfo(/json) = %q", w)
+		}
+		if w := ic.CheckInfo("10.0.0.1:6379"); len(w) != 1 {
+			t.Errorf("CheckInfo of an address = %q, want one warning", w)
+		}
+	}
+	// mod_tls_redis needs mod_redis and mod_tls, as its LoadModule does.
+	_, err = directives.Parse(strings.NewReader("LoadModule mod_redis.c\nLoadModule mod_tls.c\nLoadModule mod_tls_redis.c\nTLSSessionCache redis:\n"), "/etc/proftpd/t.conf", directives.Options{})
+	if err != nil {
+		t.Errorf("config loading all three modules: %v", err)
+	}
+}
+
+// TestProviderUsesMainServerSettings opens the provider as modtls does,
+// with the parsed configuration in Env.
+func TestProviderUsesMainServerSettings(t *testing.T) {
+	r := startRedis(t)
+	cfg, err := parse(t, "RedisServer "+r.addr()+` "" "" 5`, "RedisTimeouts 300 100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, _ := modtls.LookupSessionCache(ProviderName)
+	sc, err := sp.Open("/json", time.Hour, modtls.Env{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	if got := sc.(*SessionCache).s.timeout; got != 500*time.Millisecond {
+		t.Errorf("operation bound %v, want 300ms + 2*100ms", got)
+	}
+	id := randomID(t)
+	if err := sc.Add(id, time.Now().Add(time.Hour), goState(30)); err != nil {
+		t.Fatal(err)
+	}
+	db5 := redis.NewClient(&redis.Options{Addr: r.addr(), DB: 5, Protocol: 2, DisableIdentity: true})
+	defer db5.Close()
+	if db5.Exists(bg(), string(appendSessionKey(nil, id))).Val() != 1 {
+		t.Error("session not in database 5")
+	}
+
+	// No configuration: no server.
+	if _, err := sp.Open("", time.Hour, modtls.Env{}); !errors.Is(err, ErrNoServer) {
+		t.Errorf("Open without Config: %v, want ErrNoServer", err)
+	}
+	// RedisEngine off in the main server refuses, as mod_tls_redis does.
+	off, err := parse(t, "RedisEngine off", "RedisServer "+r.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, _ := modtls.LookupOCSPCache(ProviderName)
+	if _, err := op.Open("", modtls.Env{Config: off}); !errors.Is(err, ErrDisabled) {
+		t.Errorf("Open with RedisEngine off: %v, want ErrDisabled", err)
+	}
+}
+
+// TestOpenWhileRedisDown: the cache opens without Redis, fails fast, and
+// works as soon as Redis starts.
+func TestOpenWhileRedisDown(t *testing.T) {
+	bin := testpeers.Need(t, "redis-server", "/usr/bin/redis-server")
+	r := &redisProc{t: t, bin: bin, dir: t.TempDir(), port: freePort(t)}
+	t.Cleanup(r.stop)
+	c := openSessions(t, serverSettings(r.addr()))
+	if c.s.failures.Load() != 1 {
+		t.Errorf("failures after opening without Redis: %d, want 1 (the PING)", c.s.failures.Load())
+	}
+	start := time.Now()
+	if _, _, err := c.Get(randomID(t)); err == nil || errors.Is(err, modtls.ErrCacheMiss) {
+		t.Errorf("Get without Redis: %v", err)
+	}
+	if took := time.Since(start); took > c.s.timeout {
+		t.Errorf("Get without Redis took %v", took)
+	}
+	r.start()
+	id := randomID(t)
+	waitFor(t, "Add succeeds once Redis runs", 10*time.Second, func() bool {
+		return c.Add(id, time.Now().Add(time.Hour), goState(30)) == nil
+	})
+	if _, _, err := c.Get(id); err != nil {
+		t.Errorf("Get after Redis started: %v", err)
+	}
+}

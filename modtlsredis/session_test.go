@@ -1,0 +1,420 @@
+package modtlsredis
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ftpdtls/ftpdtls/modtls"
+)
+
+func randomID(t testing.TB) []byte {
+	id := make([]byte, 32)
+	if _, err := rand.Read(id); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// goState is a stand-in for crypto/tls SessionState bytes: version first.
+func goState(n int) []byte {
+	b := bytes.Repeat([]byte{0xab}, n)
+	b[0], b[1], b[2] = 0x03, 0x04, 0x01
+	return b
+}
+
+// counters sends s's pending increments and reads the seven counter keys
+// of its namespace as Redis holds them.
+func counters(t testing.TB, rdb *redis.Client, s *store) map[string]string {
+	t.Helper()
+	if err := s.flushCounters(bg()); err != nil {
+		t.Fatalf("flush counters: %v", err)
+	}
+	out := map[string]string{}
+	for i, name := range s.counterNames {
+		v, err := rdb.Get(bg(), s.counterKeys[i]).Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[name] = v
+	}
+	return out
+}
+
+func wantCounters(t testing.TB, rdb *redis.Client, s *store, want map[string]string) {
+	t.Helper()
+	got := counters(t, rdb, s)
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("counters in Redis = %v, want %v", got, want)
+	}
+}
+
+func TestSessionRoundTrip(t *testing.T) {
+	r := startRedis(t)
+	rdb := r.admin()
+	c := openSessions(t, serverSettings(r.addr()))
+
+	id, state := randomID(t), goState(300)
+	expires := time.Now().Add(1800 * time.Second).Truncate(time.Second)
+	if err := c.Add(id, expires, state); err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+	key := string(appendSessionKey(nil, id))
+	raw, err := rdb.Get(bg(), key).Bytes()
+	if err != nil {
+		t.Fatalf("GET %q: %v", key, err)
+	}
+	if want := sessionFormat.appendValue(nil, expires.Unix(), state); !bytes.Equal(raw, want) {
+		t.Errorf("stored value\n got %q\nwant %q", raw, want)
+	}
+	ttl, err := rdb.TTL(bg(), key).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if until := time.Until(expires); ttl <= 0 || ttl > until+time.Second || ttl < until-3*time.Second {
+		t.Errorf("TTL %v, want about %v (SET EXAT expires)", ttl, until)
+	}
+
+	got, gotExp, err := c.Get(id)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	if !bytes.Equal(got, state) || !gotExp.Equal(expires) {
+		t.Errorf("Get = %d bytes, %v; want %d bytes, %v", len(got), gotExp, len(state), expires)
+	}
+	if _, _, err := c.Get(randomID(t)); !errors.Is(err, modtls.ErrCacheMiss) {
+		t.Errorf("Get of unknown id: %v, want ErrCacheMiss", err)
+	}
+	wantCounters(t, rdb, c.s, map[string]string{"cache_stores": "1", "cache_hits": "1", "cache_misses": "1"})
+
+	if err := c.Delete(id); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if err := c.Delete(id); err != nil {
+		t.Errorf("Delete of a missing id: %v, want nil", err)
+	}
+	if _, _, err := c.Get(id); !errors.Is(err, modtls.ErrCacheMiss) {
+		t.Errorf("Get after Delete: %v, want ErrCacheMiss", err)
+	}
+	wantCounters(t, rdb, c.s, map[string]string{"cache_stores": "1", "cache_hits": "1", "cache_misses": "2", "cache_deletes": "1"})
+
+	// Counters are decimals, also after many increments.
+	for range 10 {
+		if _, _, err := c.Get(id); !errors.Is(err, modtls.ErrCacheMiss) {
+			t.Fatal(err)
+		}
+	}
+	st, err := c.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Misses != 12 || st.Hits != 1 || st.Stores != 1 || st.Deletes != 1 || st.Failures != 0 {
+		t.Errorf("Stats = %+v", st)
+	}
+}
+
+func TestSessionExpiry(t *testing.T) {
+	r := startRedis(t)
+	rdb := r.admin()
+	c := openSessions(t, serverSettings(r.addr()))
+
+	t.Run("Redis expires the entry", func(t *testing.T) {
+		id := randomID(t)
+		expires := time.Now().Add(2 * time.Second)
+		if err := c.Add(id, expires, goState(64)); err != nil {
+			t.Fatal(err)
+		}
+		key := string(appendSessionKey(nil, id))
+		pttl, err := rdb.PTTL(bg(), key).Result()
+		if err != nil || pttl <= 0 || pttl > 2*time.Second {
+			t.Fatalf("PTTL = %v, %v; want (0, 2s]", pttl, err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for rdb.Exists(bg(), key).Val() == 1 {
+			if time.Now().After(deadline) {
+				t.Fatal("entry still in Redis 3s after it expired")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if _, _, err := c.Get(id); !errors.Is(err, modtls.ErrCacheMiss) {
+			t.Errorf("Get after expiry: %v", err)
+		}
+	})
+
+	t.Run("expired legacy entry without TTL", func(t *testing.T) {
+		// As ProFTPD writes them: an expiry in the value, a useless TTL.
+		id := randomID(t)
+		key := string(appendSessionKey(nil, id))
+		past := time.Now().Add(-time.Minute).Unix()
+		if err := rdb.Set(bg(), key, sessionFormat.appendValue(nil, past, goState(64)), 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		before := counters(t, rdb, c.s)["cache_misses"]
+		if _, _, err := c.Get(id); !errors.Is(err, modtls.ErrCacheMiss) {
+			t.Fatalf("Get of expired entry: %v, want ErrCacheMiss", err)
+		}
+		after := counters(t, rdb, c.s)["cache_misses"]
+		if n0, _ := strconv.Atoi(before); after != strconv.Itoa(n0+1) {
+			t.Errorf("cache_misses %q -> %q, want one more", before, after)
+		}
+		if rdb.Exists(bg(), key).Val() != 0 {
+			t.Error("expired entry was not unlinked")
+		}
+	})
+
+	t.Run("already expired session is not stored", func(t *testing.T) {
+		id := randomID(t)
+		if err := c.Add(id, time.Now().Add(-time.Second), goState(64)); err != nil {
+			t.Fatal(err)
+		}
+		if rdb.Exists(bg(), string(appendSessionKey(nil, id))).Val() != 0 {
+			t.Error("an expired session was stored")
+		}
+	})
+}
+
+func TestSessionBadEntries(t *testing.T) {
+	r := startRedis(t)
+	rdb := r.admin()
+	c := openSessions(t, serverSettings(r.addr()))
+	future := time.Now().Add(time.Hour).Unix()
+	tests := []struct {
+		name, value string
+	}{
+		{"not JSON", "not json\x00"},
+		{"missing data", `{"expires":` + strconv.FormatInt(future, 10) + `,"data_len":5}` + "\x00"},
+		{"OpenSSL session from ProFTPD", string(sessionFormat.appendValue(nil, future, proftpdSessionDER()))},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := randomID(t)
+			if err := rdb.Set(bg(), string(appendSessionKey(nil, id)), tt.value, time.Hour).Err(); err != nil {
+				t.Fatal(err)
+			}
+			_, _, err := c.Get(id)
+			if !errors.Is(err, modtls.ErrCacheMiss) {
+				t.Fatalf("Get: %v, want ErrCacheMiss", err)
+			}
+			n := strconv.Itoa(i + 1)
+			wantCounters(t, rdb, c.s, map[string]string{"cache_errors": n, "cache_misses": n})
+		})
+	}
+}
+
+func TestSessionTooLarge(t *testing.T) {
+	r := startRedis(t)
+	rdb := r.admin()
+	c := openSessions(t, serverSettings(r.addr()))
+	sizes := []struct{ size, max int }{{MaxSessionSize + 1, MaxSessionSize + 1}, {MaxSessionSize + 60, MaxSessionSize + 60}, {MaxSessionSize + 10, MaxSessionSize + 60}}
+	for i, s := range sizes {
+		id := randomID(t)
+		err := c.Add(id, time.Now().Add(time.Hour), goState(s.size))
+		if !errors.Is(err, ErrTooLarge) {
+			t.Fatalf("Add of %d bytes: %v, want ErrTooLarge", s.size, err)
+		}
+		if rdb.Exists(bg(), string(appendSessionKey(nil, id))).Val() != 0 {
+			t.Errorf("%d-byte session was stored", s.size)
+		}
+		wantCounters(t, rdb, c.s, map[string]string{"cache_exceeds": strconv.Itoa(i + 1), "cache_max_sess_len": strconv.Itoa(s.max)})
+	}
+	// The largest allowed size is stored.
+	if err := c.Add(randomID(t), time.Now().Add(time.Hour), goState(MaxSessionSize)); err != nil {
+		t.Errorf("Add of %d bytes: %v", MaxSessionSize, err)
+	}
+}
+
+func TestClearAndRemove(t *testing.T) {
+	r := startRedis(t)
+	rdb := r.admin()
+	s := serverSettings(r.addr())
+	sessions, ocsps := openSessions(t, s), openOCSP(t, s)
+	const n = 1500 // more than one SCAN batch
+	for i := range n {
+		if err := sessions.Add(randomID(t), time.Now().Add(time.Hour), goState(40+i%7)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ocsps.Add("00ff", []byte{0x30, 3, 10, 1, 3}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Set(bg(), "unrelated", "x", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	cleared, err := sessions.Clear()
+	if err != nil || cleared != n {
+		t.Fatalf("Clear = %d, %v; want %d", cleared, err, n)
+	}
+	if keys := rdb.Keys(bg(), sessionPrefix+"{*").Val(); len(keys) != 0 {
+		t.Errorf("%d session keys left after Clear", len(keys))
+	}
+	if got := counters(t, rdb, sessions.s)["cache_stores"]; got != strconv.Itoa(n) {
+		t.Errorf("cache_stores after Clear = %q, want %d (Clear keeps counters)", got, n)
+	}
+	if _, _, err := ocsps.Get("00ff"); err != nil {
+		t.Errorf("OCSP entry after session Clear: %v", err)
+	}
+	if cleared, err := sessions.Clear(); err != nil || cleared != 0 {
+		t.Errorf("second Clear = %d, %v; want 0", cleared, err)
+	}
+
+	if err := ocsps.Remove(); err != nil {
+		t.Fatalf("OCSP Remove: %v", err)
+	}
+	if keys := rdb.Keys(bg(), ocspPrefix+"*").Val(); len(keys) != 0 {
+		t.Errorf("keys left after OCSP Remove: %q", keys)
+	}
+	if len(counters(t, rdb, sessions.s)) == 0 {
+		t.Error("OCSP Remove removed the session counters")
+	}
+	if err := sessions.Remove(); err != nil {
+		t.Fatalf("session Remove: %v", err)
+	}
+	if keys := rdb.Keys(bg(), "mod_tls_redis.*").Val(); len(keys) != 0 {
+		t.Errorf("keys left after both Removes: %q", keys)
+	}
+	if rdb.Exists(bg(), "unrelated").Val() != 1 {
+		t.Error("Remove deleted a key outside its namespace")
+	}
+}
+
+func TestStatus(t *testing.T) {
+	r := startRedis(t)
+	rdb := r.admin()
+	s := serverSettings(r.addr())
+	sessions, ocsps := openSessions(t, s), openOCSP(t, s)
+
+	var b strings.Builder
+	if err := sessions.Status(&b, false); err != nil {
+		t.Fatal(err)
+	}
+	want := "Redis SSL session cache provided by mod_tls_redis/0.1\n\nRedis server: " + r.addr() + "\n"
+	if b.String() != want {
+		t.Errorf("status of an unused cache\n got %q\nwant %q", b.String(), want)
+	}
+
+	// The values ProFTPD prints wrongly (spec §2.5, bug R3).
+	for k, v := range map[string]string{"cache_hits": "3", "cache_stores": "8", "cache_misses": "11", "cache_errors": "12345678"} {
+		if err := rdb.Set(bg(), sessionPrefix+k, v, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rdb.Set(bg(), ocspPrefix+"cache_max_resp_len", "5000", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	b.Reset()
+	if err := sessions.Status(&b, true); err != nil {
+		t.Fatal(err)
+	}
+	want = "Redis SSL session cache provided by mod_tls_redis/0.1\n\nRedis server: " + r.addr() + "\n" +
+		"Cache lifetime hits: 3\n" +
+		"Cache lifetime misses: 11\n" +
+		"Cache lifetime sessions stored: 8\n" +
+		"Cache lifetime errors handling sessions in cache: 12345678\n"
+	if b.String() != want {
+		t.Errorf("status\n got %q\nwant %q", b.String(), want)
+	}
+	b.Reset()
+	if err := ocsps.Status(&b, false); err != nil {
+		t.Fatal(err)
+	}
+	want = "Redis OCSP response cache provided by mod_tls_redis/0.1\n\nRedis server: " + r.addr() + "\n" +
+		"Largest response exceeding max entry size: 5000\n"
+	if b.String() != want {
+		t.Errorf("OCSP status\n got %q\nwant %q", b.String(), want)
+	}
+
+	// A failure shows in the status of this process, after Redis is back.
+	r.stop()
+	if _, _, err := sessions.Get(randomID(t)); err == nil || errors.Is(err, modtls.ErrCacheMiss) {
+		t.Fatalf("Get with Redis down: %v, want a Redis error", err)
+	}
+	b.Reset()
+	if err := sessions.Status(&b, false); err == nil {
+		t.Errorf("Status with Redis down succeeded: %q", b.String())
+	}
+	r.restart()
+	b.Reset()
+	deadline := time.Now().Add(10 * time.Second)
+	for sessions.Status(&b, false) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("Status still failing 10s after Redis came back")
+		}
+		b.Reset()
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(b.String(), "\nRedis operations failed in this process: ") {
+		t.Errorf("status after an outage lacks the failure line: %q", b.String())
+	}
+}
+
+func TestAuthAndDatabase(t *testing.T) {
+	r := startRedis(t, "--requirepass", "s3cret")
+	rdb := redis.NewClient(&redis.Options{Addr: r.addr(), Password: "s3cret", DB: 3, Protocol: 2, DisableIdentity: true})
+	t.Cleanup(func() { rdb.Close() })
+	if err := rdb.Do(bg(), "ACL", "SETUSER", "ftpd", "on", ">pw2", "~*", "+@all").Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name           string
+		user, password string
+		db             int
+		wantErr        bool
+	}{
+		{"password only", "", "s3cret", 3, false},
+		{"ACL user", "ftpd", "pw2", 3, false},
+		{"wrong password", "", "nope", 3, true},
+		{"no password", "", "", 3, true},
+		{"bad database", "", "s3cret", 99999, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := serverSettings(r.addr())
+			s.Servers[0].Username, s.Servers[0].Password, s.Servers[0].DB = tt.user, tt.password, tt.db
+			c, err := OpenSessionCache(s, "", time.Hour, modtls.Env{})
+			if tt.wantErr {
+				if err == nil {
+					c.Close()
+					t.Fatal("OpenSessionCache succeeded, want an error")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("OpenSessionCache: %v", err)
+			}
+			defer c.Close()
+			id := randomID(t)
+			if err := c.Add(id, time.Now().Add(time.Hour), goState(50)); err != nil {
+				t.Fatal(err)
+			}
+			if rdb.Exists(bg(), string(appendSessionKey(nil, id))).Val() != 1 {
+				t.Error("session not in database 3")
+			}
+		})
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	off := DefaultSettings()
+	off.Engine, off.EngineSet = false, true
+	off.Servers = []Endpoint{{Network: "tcp", Addr: "127.0.0.1:1"}}
+	if _, err := OpenSessionCache(off, "", time.Hour, modtls.Env{}); !errors.Is(err, ErrDisabled) {
+		t.Errorf("RedisEngine off: %v, want ErrDisabled", err)
+	}
+	if _, err := OpenOCSPCache(DefaultSettings(), "", modtls.Env{}); !errors.Is(err, ErrNoServer) {
+		t.Errorf("no server: %v, want ErrNoServer", err)
+	}
+	if _, err := OpenSessionCache(nil, "", time.Hour, modtls.Env{}); !errors.Is(err, ErrNoServer) {
+		t.Errorf("nil settings: %v, want ErrNoServer", err)
+	}
+}

@@ -1,0 +1,412 @@
+package modtlsshm
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ftpdtls/ftpdtls/modtls"
+	"github.com/ftpdtls/ftpdtls/trace"
+)
+
+// ModuleVersion prefixes the module's server log lines, as in ProFTPD.
+const ModuleVersion = "mod_tls_shmcache/0.2"
+
+// ModuleName is the module's name for LoadModule and <IfModule>.
+const ModuleName = "mod_tls_shmcache.c"
+
+// TraceChannel is the trace channel of this module.
+const TraceChannel = "tls.shmcache"
+
+// ErrFileMismatch: the cache was opened before in this process with
+// another file, and that cache is still open.
+var ErrFileMismatch = errors.New("file does not match previously configured file")
+
+// ErrKeyLength: a key is empty or longer than the cache accepts (32-byte
+// session ids, 128-byte OCSP fingerprints; ProFTPD did not check, B16).
+var ErrKeyLength = errors.New("shmcache key length out of range")
+
+// provider opens caches of one kind and remembers which file this process
+// uses, as ProFTPD does across restarts.
+type provider struct {
+	k  *kindSpec
+	mu sync.Mutex
+	// open counts this process's open handles per file; last is the file
+	// of the newest open.
+	open map[string]int
+	last string
+}
+
+func newProvider(k *kindSpec) *provider { return &provider{k: k, open: make(map[string]int)} }
+
+func (p *provider) Module() string { return ModuleName }
+
+// claim records an open of path, refusing a different file while a
+// cache on the previous one is still open (ProFTPD's restart check).
+func (p *provider) claim(path string) (prev string, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.last != "" && p.last != path && p.open[p.last] > 0 {
+		return p.last, ErrFileMismatch
+	}
+	p.open[path]++
+	p.last = path
+	return "", nil
+}
+
+// release undoes claim; forget also drops the memory of the file (after
+// Remove, any file may be used).
+func (p *provider) release(path string, forget bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.open[path] > 0 {
+		p.open[path]--
+	}
+	if p.open[path] == 0 {
+		delete(p.open, path)
+	}
+	if forget && p.last == path {
+		p.last = ""
+	}
+}
+
+// cache is an open shm cache of either kind.
+type cache struct {
+	k       *kindSpec
+	p       *provider
+	path    string
+	env     modtls.Env
+	ch      *trace.Channel
+	timeout time.Duration
+	now     func() time.Time
+
+	mu    sync.RWMutex // shared by operations, exclusive for Close and Remove
+	t     *table       // nil once closed
+	file  *os.File
+	fid   fileID
+	shmid int
+	large *largeList
+}
+
+func (c *cache) notice(format string, args ...any) {
+	if c.env.Log != nil {
+		c.env.Log.Warnf(ModuleVersion+": "+format, args...)
+	}
+}
+
+func (c *cache) debug(format string, args ...any) {
+	if c.env.Log != nil {
+		c.env.Log.Debugf(ModuleVersion+": "+format, args...)
+	}
+}
+
+func (c *cache) tlslog(format string, args ...any) {
+	if c.env.TLSLog != nil {
+		c.env.TLSLog.Infof("shmcache: "+format, args...)
+	}
+}
+
+// cacheWord is how traces name the cache ("session cache", "ocsp cache").
+func (c *cache) cacheWord() string {
+	if c.k.kind == kindSession {
+		return "session cache"
+	}
+	return "ocsp cache"
+}
+
+// open does the work of Open for both kinds (spec 1.2-1.6, with the
+// fixes listed in doc.go).
+func open(p *provider, info string, timeout time.Duration, env modtls.Env) (*cache, error) {
+	k := p.k
+	c := &cache{k: k, p: p, env: env, ch: env.Trace.Channel(TraceChannel), timeout: timeout, now: time.Now}
+	c.ch.Msg(9, "opening shmcache %s %p", c.cacheWord(), c)
+	ci, err := parseInfo(info, k)
+	for _, n := range ci.notes {
+		c.ch.Msg(1, "%s", n)
+	}
+	if err != nil {
+		c.notice("%s", err.Error())
+		return nil, &OpenError{Path: ci.path, Err: err}
+	}
+	c.path = ci.path
+	if prev, err := p.claim(ci.path); err != nil {
+		c.notice("file '%s' does not match previously configured file '%s'", ci.path, prev)
+		c.notice("remove existing shmcache using 'ftpdtls %s remove' before using new file", k.ctlName)
+		return nil, &OpenError{Path: ci.path, Err: err}
+	}
+	if err := c.attach(ci); err != nil {
+		p.release(ci.path, false)
+		return nil, &OpenError{Path: ci.path, Err: err}
+	}
+	return c, nil
+}
+
+func (c *cache) attach(ci cacheInfo) error {
+	k := c.k
+	what := "session"
+	fileWord, sizeWord := "session cache file", "session cache size"
+	if k.kind == kindOCSP {
+		what, fileWord, sizeWord = "OCSP response", "OCSP response cache file", "OCSP cache size"
+	}
+	f, fid, err := openCacheFile(ci.path)
+	if err != nil {
+		if errors.Is(err, ErrInsecureSegment) {
+			c.debug("error: unable to use file '%s': %v", ci.path, err)
+		} else {
+			c.debug("error: unable to open file '%s': %s", ci.path, strerror(err))
+		}
+		return err
+	}
+	fail := func(err error) error {
+		c.ch.Msg(1, "unable to allocate %s shm: %s", what, strerror(err))
+		c.debug("unable to allocate %s shm: %s", what, strerror(err))
+		f.Close()
+		return err
+	}
+	c.ch.Msg(9, "requested %s: %s (fd %d)", fileWord, ci.path, f.Fd())
+	c.ch.Msg(9, "requested %s: %d bytes", sizeWord, ci.size)
+	if ci.size > maxSegment {
+		c.ch.Msg(1, "not enough memory for %d shm bytes; try specifying a smaller size", ci.size)
+		return fail(unix.ENOMEM)
+	}
+	size := roundSize(ci.size)
+	if size != uint64(ci.size) {
+		c.ch.Msg(9, "rounded requested size up to %d bytes", size)
+	}
+	g, ok := computeGeometry(size, k)
+	if !ok {
+		return fail(fmt.Errorf("%d bytes cannot hold one %d-byte %s", size, k.maxData, k.what))
+	}
+	key := ftok(fid, k.proj)
+	id, err := unix.SysvShmGet(key, int(size), unix.IPC_CREAT|unix.IPC_EXCL|0o600)
+	created := err == nil
+	switch {
+	case created:
+	case errors.Is(err, unix.EEXIST):
+		id, err = unix.SysvShmGet(key, 0, 0)
+		if err != nil {
+			c.ch.Msg(1, "unable to get shm for existing key: %s", strerror(err))
+			return fail(err)
+		}
+	case errors.Is(err, unix.ENOMEM):
+		c.ch.Msg(1, "not enough memory for %d shm bytes; try specifying a smaller size", size)
+		return fail(err)
+	case errors.Is(err, unix.ENOSPC):
+		c.ch.Msg(1, "unable to allocate a new shm ID; system limit of shm IDs reached")
+		return fail(err)
+	default:
+		return fail(err)
+	}
+
+	c.ch.Msg(10, "attempting to attach to shm ID %d", id)
+	if !created {
+		d, err := shmStat(id)
+		if err != nil {
+			c.ch.Msg(1, "unable to stat shm ID %d: %s", id, strerror(err))
+			return fail(err)
+		}
+		c.ch.Msg(10, "existing shm size: %d bytes", d.Segsz)
+		if err := checkOwner(id, d); err != nil {
+			c.notice("refusing shm ID %d for file '%s': %v; %s", id, ci.path, err, removeHint(k, id))
+			return fail(err)
+		}
+		if d.Segsz != size {
+			c.notice("%s", describeSize(k, id, ci.path, d.Segsz, size))
+			return fail(fmt.Errorf("%w: shm ID %d is %d bytes, requested %d", ErrSizeMismatch, id, d.Segsz, size))
+		}
+	}
+	mem, err := unix.SysvShmAttach(id, 0, 0)
+	if err != nil {
+		c.ch.Msg(1, "unable to attach to shm ID %d: %s", id, strerror(err))
+		if created {
+			unix.SysvShmCtl(id, unix.IPC_RMID, nil)
+		}
+		return fail(err)
+	}
+	if created {
+		initHeader(mem, g, k, fid)
+	} else if err := checkHeader(mem, k, fid); err != nil {
+		unix.SysvShmDetach(mem) // ProFTPD leaked the attachment here (B10)
+		hint := removeHint(k, id)
+		if errors.Is(err, ErrForeignSegment) && !errors.Is(err, ErrCorruptSegment) {
+			hint = fmt.Sprintf("if it is stale, remove it using 'ipcrm -m %d', or use another file", id)
+		}
+		c.notice("refusing shm ID %d (key %#08x) for file '%s': %v; %s", id, uint32(key), ci.path, err, hint)
+		return fail(err)
+	}
+	c.file, c.fid, c.shmid = f, fid, id
+	c.t = newTable(mem, k, id, c.ch)
+	c.large = newLargeList()
+	if c.ch.Enabled(9) {
+		c.ch.Msg(9, "using shm ID %d for %s path '%s' (%d %s)", id, k.ctlName, ci.path, c.t.g.capacity(), k.unit)
+	}
+	return nil
+}
+
+// checkKey enforces the key length bounds (B16).
+func (c *cache) checkKey(key []byte) error {
+	if len(key) == 0 || len(key) > c.k.maxKey {
+		return fmt.Errorf("%w: %d bytes (1 to %d allowed)", ErrKeyLength, len(key), c.k.maxKey)
+	}
+	return nil
+}
+
+// noteExceeded counts an entry too large for the segment.
+func (c *cache) noteExceeded(n int) {
+	st := &c.t.h.Stats
+	st[statExceeded].Add(1)
+	for {
+		cur := st[statExceededMax].Load()
+		if uint64(n) <= cur || st[statExceededMax].CompareAndSwap(cur, uint64(n)) {
+			return
+		}
+	}
+}
+
+// put stores val under key: in the segment, or in this process's
+// oversize list if it is too large for the segment.
+func (c *cache) put(key, val []byte, when int64) error {
+	if c.t == nil {
+		return ErrClosed
+	}
+	if len(val) > c.k.maxData {
+		c.noteExceeded(len(val))
+		if c.k.kind == kindSession {
+			c.tlslog("length of serialized SSL session data (%d) exceeds maximum size (%d), unable to add to shared shmcache, adding to list", len(val), c.k.maxData)
+		} else {
+			c.tlslog("length of serialized OCSP response data (%d) exceeds maximum size (%d), unable to add to shared shmcache, adding to list", len(val), c.k.maxData)
+		}
+		// An older, smaller entry under the key must not shadow this one.
+		if _, err := c.t.del(key, c.now().Unix()); err != nil {
+			return err
+		}
+		c.large.put(key, val, when)
+		return nil
+	}
+	c.large.del(key)
+	return c.t.add(key, val, when, c.now().Unix())
+}
+
+// fetch returns a copy of key's value and its When.
+func (c *cache) fetch(key []byte) ([]byte, int64, error) {
+	if c.t == nil {
+		return nil, 0, ErrClosed
+	}
+	now := c.now().Unix()
+	if v, when, ok := c.large.get(key, now, c.k.kind == kindSession); ok {
+		c.t.h.Stats[statHits].Add(1)
+		return v, when, nil
+	}
+	v, when, res, err := c.t.get(key, now)
+	switch {
+	case err != nil:
+		c.tlslog("unable to retrieve %s from %s: error write-locking shmcache: %v", c.k.what, c.cacheWord(), err)
+		return nil, 0, err
+	case res == resHit:
+		return v, when, nil
+	case res == resDamaged:
+		c.tlslog("error retrieving %s from %s: stored entry is damaged (checksum mismatch)", c.k.what, c.cacheWord())
+	}
+	return nil, 0, modtls.ErrCacheMiss
+}
+
+// drop removes key's entry.
+func (c *cache) drop(key []byte) error {
+	if c.t == nil {
+		return ErrClosed
+	}
+	now := c.now().Unix()
+	if when, ok := c.large.del(key); ok {
+		if c.t.expired(when, now) {
+			c.t.h.Stats[statExpired].Add(1)
+		} else {
+			c.t.h.Stats[statDeleted].Add(1)
+		}
+		return nil
+	}
+	if _, err := c.t.del(key, now); err != nil {
+		c.tlslog("unable to delete %s from %s: error write-locking shmcache: %v", c.k.what, c.cacheWord(), err)
+		return err
+	}
+	return nil
+}
+
+func (c *cache) clearAll() (int, error) {
+	c.ch.Msg(9, "clearing shmcache %s %p", c.cacheWord(), c)
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.t == nil {
+		return 0, ErrClosed
+	}
+	n := c.large.clear()
+	m, err := c.t.clearAll()
+	if err != nil {
+		c.tlslog("unable to clear cache: error write-locking shmcache: %v", err)
+		return 0, err
+	}
+	return n + m, nil
+}
+
+// remove scrubs and destroys the segment, removes the file and closes the
+// handle; later calls fail with ErrClosed.
+func (c *cache) remove() error {
+	c.ch.Msg(9, "removing shmcache %s %p", c.cacheWord(), c)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.t == nil {
+		return ErrClosed
+	}
+	what := "session cache"
+	if c.k.kind == kindOCSP {
+		what = "OCSP response cache"
+	}
+	c.large.clear()
+	c.t.clearAll()
+	c.debug("attempting to remove %s shm ID %d", what, c.shmid)
+	_, rmErr := unix.SysvShmCtl(c.shmid, unix.IPC_RMID, nil)
+	if rmErr != nil {
+		c.debug("error removing %s shm ID %d: %s", what, c.shmid, strerror(rmErr))
+	} else {
+		c.debug("removed %s shm ID %d", what, c.shmid)
+	}
+	c.detachLocked()
+	unErr := unlinkIfSame(c.path, c.fid)
+	c.p.release(c.path, true)
+	if rmErr != nil {
+		return fmt.Errorf("remove shmcache shm ID %d: %w", c.shmid, rmErr)
+	}
+	if unErr != nil {
+		return fmt.Errorf("remove shmcache file %q: %w", c.path, unErr)
+	}
+	return nil
+}
+
+func (c *cache) close() error {
+	c.ch.Msg(9, "closing shmcache %s %p", c.cacheWord(), c)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.t == nil {
+		return nil
+	}
+	c.large.clear()
+	err := c.detachLocked()
+	c.p.release(c.path, false)
+	return err
+}
+
+func (c *cache) detachLocked() error {
+	mem := c.t.seg
+	c.t = nil
+	err := unix.SysvShmDetach(mem)
+	if err != nil {
+		c.debug("error detaching %s shm ID %d: %s", c.k.what, c.shmid, strerror(err))
+	}
+	if cerr := c.file.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,248 @@
+package modtlsshm
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/ftpdtls/ftpdtls/modtls"
+	"github.com/ftpdtls/ftpdtls/trace"
+)
+
+// syncBuffer is a goroutine-safe bytes.Buffer for logs and traces.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// testEnv returns an Env whose trace (tls.shmcache:1-20), server log and
+// TLSLog are captured.
+func testEnv(t testing.TB) (env modtls.Env, traces, log, tlslog *syncBuffer) {
+	traces, log, tlslog = &syncBuffer{}, &syncBuffer{}, &syncBuffer{}
+	tr := trace.New()
+	if err := tr.SetLevels(TraceChannel, 1, 20); err != nil {
+		t.Fatal(err)
+	}
+	tr.SetOutput(traces)
+	mk := func(w *syncBuffer) *logrus.Logger {
+		l := logrus.New()
+		l.SetOutput(w)
+		l.SetLevel(logrus.DebugLevel)
+		l.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true, DisableQuote: true})
+		return l
+	}
+	return modtls.Env{Trace: tr, Log: mk(log), TLSLog: mk(tlslog)}, traces, log, tlslog
+}
+
+// cacheFile makes a cache file path in a fresh directory and removes, at
+// cleanup, every segment keyed on it (both kinds) even if a test fails.
+func cacheFile(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sess_cache")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	fid := fileID{uint64(st.Dev), st.Ino}
+	t.Cleanup(func() {
+		for _, k := range []*kindSpec{sessionKind, ocspKind} {
+			if id, err := unix.SysvShmGet(ftok(fid, k.proj), 0, 0); err == nil {
+				unix.SysvShmCtl(id, unix.IPC_RMID, nil)
+			}
+		}
+	})
+	return path
+}
+
+func info(path string, size int) string {
+	if size == 0 {
+		return "/file=" + path
+	}
+	return fmt.Sprintf("/file=%s&size=%d", path, size)
+}
+
+// openSession opens a session cache on a fresh file with its own
+// provider; it is closed at cleanup.
+func openSession(t testing.TB, size int) (*SessionCache, string) {
+	t.Helper()
+	path := cacheFile(t)
+	return openSessionAt(t, path, size), path
+}
+
+func openSessionAt(t testing.TB, path string, size int) *SessionCache {
+	t.Helper()
+	env, _, _, _ := testEnv(t)
+	sc, err := NewSessionProvider().Open(info(path, size), 1800*time.Second, env)
+	if err != nil {
+		t.Fatalf("open session cache: %v", err)
+	}
+	s := sc.(*SessionCache)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func openOCSP(t testing.TB, path string, size int) *OCSPCache {
+	t.Helper()
+	env, _, _, _ := testEnv(t)
+	oc, err := NewOCSPProvider().Open(info(path, size), env)
+	if err != nil {
+		t.Fatalf("open OCSP cache: %v", err)
+	}
+	o := oc.(*OCSPCache)
+	t.Cleanup(func() { o.Close() })
+	return o
+}
+
+// clock is a settable time source for a cache.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func useClock(c *cache) *clock {
+	ck := &clock{now: time.Unix(1_800_000_000, 0)}
+	c.now = ck.Now
+	return ck
+}
+
+func randBytes(t testing.TB, n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// tlsState builds bytes that modtls.DescribeSession reads as a TLS 1.3
+// server session created at created, n bytes long (n >= 57).
+func tlsState(created time.Time, n int, fill byte) []byte {
+	b := make([]byte, n)
+	b[0], b[1] = 0x03, 0x04 // TLS 1.3
+	b[2] = 1                // server
+	b[3], b[4] = 0x13, 0x01
+	u := uint64(created.Unix())
+	for i := 0; i < 8; i++ {
+		b[5+i] = byte(u >> (56 - 8*i))
+	}
+	b[13] = 32 // secret length
+	for i := 14; i < 46; i++ {
+		b[i] = fill
+	}
+	// extra<0..2^24-1>: empty; the rest is filler.
+	for i := 49; i < n; i++ {
+		b[i] = fill
+	}
+	return b
+}
+
+// checkInvariants walks the log and the index and checks that they agree.
+func checkInvariants(t testing.TB, tb *table) {
+	t.Helper()
+	if tb.h.Lock.Load() != 0 {
+		t.Fatalf("lock word left set: %#x", tb.h.Lock.Load())
+	}
+	if tb.h.Seq.Load()&1 != 0 {
+		t.Fatalf("seq left odd")
+	}
+	D := tb.g.dataSize
+	if tb.h.Tail < tb.h.Head || tb.h.Tail-tb.h.Head > D {
+		t.Fatalf("head %d tail %d data %d", tb.h.Head, tb.h.Tail, D)
+	}
+	live, liveBytes := uint64(0), uint64(0)
+	offs := map[uint64]bool{}
+	for pos := tb.h.Head; pos < tb.h.Tail; {
+		p := pos % D
+		if D-p < recHdrSize {
+			pos += D - p
+			continue
+		}
+		r, ok := tb.recordAt(p)
+		if !ok {
+			t.Fatalf("bad record at %d", p)
+		}
+		if r.Kind == recEntry && r.Flags&recDead == 0 {
+			live++
+			liveBytes += uint64(r.Size)
+			offs[p] = true
+		}
+		pos += uint64(r.Size)
+	}
+	used := 0
+	for i, s := range tb.slots {
+		if s.Tag == 0 {
+			continue
+		}
+		used++
+		off := uint64(s.Off) * 8
+		if !offs[off] {
+			t.Fatalf("slot %d points at %d, not a live record", i, off)
+		}
+		r, _ := tb.recordAt(off)
+		k := tb.data[off+recHdrSize : off+recHdrSize+uint64(r.KeyLen)]
+		h := hashKey(tb.seed, k)
+		if (tb.bucketOf(h) != i/bucketWays && tb.bucket2Of(h) != i/bucketWays) || tagOf(h) != s.Tag {
+			t.Fatalf("slot %d in the wrong bucket", i)
+		}
+	}
+	if uint64(used) != live || tb.h.Live != live || tb.h.LiveBytes != liveBytes {
+		t.Fatalf("index %d slots, log %d live (%d bytes), header says %d (%d bytes)",
+			used, live, liveBytes, tb.h.Live, tb.h.LiveBytes)
+	}
+}
+
+func mustErr(t testing.TB, err, target error) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Fatalf("error %v, want %v", err, target)
+	}
+}
+
+func hasLine(text, line string) bool {
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasSuffix(l, line) {
+			return true
+		}
+	}
+	return false
+}
+
+var _ = unsafe.Sizeof(0)

@@ -1,0 +1,102 @@
+package modtlsshm
+
+import (
+	"io"
+	"time"
+
+	"github.com/ftpdtls/ftpdtls/modtls"
+)
+
+// SessionProvider is the "shm" TLSSessionCache type.
+type SessionProvider struct{ p *provider }
+
+// NewSessionProvider returns a provider of shm session caches. The
+// package registers one under "shm" in init; tests and programs that
+// want their own "previously configured file" memory may make others.
+func NewSessionProvider() *SessionProvider { return &SessionProvider{p: newProvider(sessionKind)} }
+
+// Module is the module a configuration must load to use the provider.
+func (sp *SessionProvider) Module() string { return ModuleName }
+
+// Open attaches to (creating if needed) the segment for info
+// ("/file=PATH[&size=BYTES]"); timeout is the TLSSessionCache timeout,
+// shown by the verbose status. The error is an *OpenError.
+func (sp *SessionProvider) Open(info string, timeout time.Duration, env modtls.Env) (modtls.SessionCache, error) {
+	c, err := open(sp.p, info, timeout, env)
+	if err != nil {
+		return nil, err
+	}
+	return &SessionCache{c: c}, nil
+}
+
+// CheckInfo reports, without creating anything, what opening info would
+// get wrong (see checkInfo).
+func (sp *SessionProvider) CheckInfo(info string) []string { return checkInfo(info, sessionKind) }
+
+// SessionCache is an open shm session cache; it implements
+// modtls.SessionCache and is safe for concurrent use.
+type SessionCache struct{ c *cache }
+
+// Add stores state under id until expires, replacing an entry with the
+// same id. States over 10 KiB are kept in this process only (and counted
+// as exceeding the maximum entry size).
+func (s *SessionCache) Add(id []byte, expires time.Time, state []byte) error {
+	c := s.c
+	if c.ch.Enabled(9) {
+		c.ch.Msg(9, "adding session to shmcache session cache %p", c)
+	}
+	if err := c.checkKey(id); err != nil {
+		return err
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.put(id, state, expires.Unix())
+}
+
+// Get returns a copy of the state stored under id, or modtls.ErrCacheMiss.
+func (s *SessionCache) Get(id []byte) ([]byte, time.Time, error) {
+	c := s.c
+	if c.ch.Enabled(9) {
+		c.ch.Msg(9, "getting session from shmcache session cache %p", c)
+	}
+	if len(id) == 0 || len(id) > c.k.maxKey {
+		return nil, time.Time{}, modtls.ErrCacheMiss
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	v, when, err := c.fetch(id)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return v, time.Unix(when, 0), nil
+}
+
+// Delete removes id's entry; a missing id is not an error.
+func (s *SessionCache) Delete(id []byte) error {
+	c := s.c
+	if c.ch.Enabled(9) {
+		c.ch.Msg(9, "removing session from shmcache session cache %p", c)
+	}
+	if len(id) == 0 || len(id) > c.k.maxKey {
+		return nil
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.drop(id)
+}
+
+// Clear removes and zeroes every session, returning how many there were.
+func (s *SessionCache) Clear() (int, error) { return s.c.clearAll() }
+
+// Remove zeroes and destroys the segment (IPC_RMID), removes the cache
+// file and closes the handle.
+func (s *SessionCache) Remove() error { return s.c.remove() }
+
+// Close detaches this process from the segment; the sessions stay.
+func (s *SessionCache) Close() error { return s.c.close() }
+
+// Status writes ProFTPD's `tls sesscache info` text, then lines of ours.
+func (s *SessionCache) Status(w io.Writer, verbose bool) error { return s.c.status(w, verbose) }
+
+// Stats returns the segment's counters.
+func (s *SessionCache) Stats() (Stats, error) { return s.c.stats() }

@@ -1,0 +1,262 @@
+package modtlsshm
+
+import (
+	"bufio"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ftpdtls/ftpdtls/modtls"
+)
+
+// statusTime is ProFTPD's pr_strtime3 layout (day zero-padded).
+const statusTime = "Mon Jan 02 15:04:05 2006"
+
+// Stats are the counters kept in a segment's header, shared by every
+// process using it, plus the segment's geometry and fill.
+type Stats struct {
+	Hits, Misses             uint64
+	Stored, Deleted, Expired uint64
+	Errors                   uint64 // damaged entries found
+	Exceeded                 uint64 // entries too large for the segment
+	ExceededMax              uint64 // largest of those, bytes
+	Evicted                  uint64 // valid entries dropped to make room
+	Replaced                 uint64 // entries replaced by an add of the same key
+	LockRecoveries           uint64 // locks taken over from a dead holder
+	LockTimeouts             uint64
+	Capacity                 uint64 // typical entries the segment holds
+	Current                  uint64 // entries in the segment now
+	IndexSlots               uint64
+	DataBytes, UsedBytes     uint64
+	Created                  time.Time
+	Oversize                 int // entries in this process's oversize list
+}
+
+func (c *cache) stats() (Stats, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.t == nil {
+		return Stats{}, ErrClosed
+	}
+	if err := c.t.beginWrite(); err != nil {
+		return Stats{}, err
+	}
+	st := c.readStatsLocked()
+	c.t.endWrite()
+	return st, nil
+}
+
+// readStatsLocked reads the header; the caller holds the write lock (for
+// the fill figures) and c.mu.
+func (c *cache) readStatsLocked() Stats {
+	h := c.t.h
+	s := &h.Stats
+	return Stats{
+		Hits: s[statHits].Load(), Misses: s[statMisses].Load(),
+		Stored: s[statStored].Load(), Deleted: s[statDeleted].Load(), Expired: s[statExpired].Load(),
+		Errors: s[statErrors].Load(), Exceeded: s[statExceeded].Load(), ExceededMax: s[statExceededMax].Load(),
+		Evicted: s[statEvicted].Load(), Replaced: s[statReplaced].Load(),
+		LockRecoveries: s[statRecovered].Load(), LockTimeouts: s[statLockTimeouts].Load(),
+		Capacity: c.t.g.capacity(), Current: h.Live,
+		IndexSlots: uint64(c.t.g.buckets) * bucketWays,
+		DataBytes:  c.t.g.dataSize, UsedBytes: h.Tail - h.Head,
+		Created:  time.Unix(h.Created, 0),
+		Oversize: c.large.len(),
+	}
+}
+
+// status writes the status text: ProFTPD's lines first, exactly as
+// mod_tls_shmcache prints them, then ours.
+func (c *cache) status(out io.Writer, verbose bool) error {
+	c.ch.Msg(9, "checking shmcache %s %p", c.cacheWord(), c)
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.t == nil {
+		return ErrClosed
+	}
+	if err := c.t.beginWrite(); err != nil {
+		c.debug("error read-locking shmcache: %v", err)
+		return err
+	}
+	st := c.readStatsLocked()
+	c.t.endWrite()
+	var list []entry
+	if verbose {
+		var err error
+		if list, err = c.t.entries(); err != nil {
+			c.debug("error read-locking shmcache: %v", err)
+			return err
+		}
+	}
+
+	w := bufio.NewWriter(out)
+	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
+	noun, nouns, Nouns := "session", "sessions", "Sessions"
+	if c.k.kind == kindSession {
+		p("Shared memory (shm) SSL session cache provided by %s", ModuleVersion)
+	} else {
+		noun, nouns, Nouns = "response", "responses", "Responses"
+		p("Shared memory (shm) OCSP response cache provided by %s", ModuleVersion)
+	}
+	p("")
+	if d, err := shmStat(c.shmid); err != nil {
+		p("Unable to stat shared memory segment ID %d: %s", c.shmid, strerror(err))
+	} else {
+		p("Shared memory segment ID: %d", c.shmid)
+		p("Shared memory segment size: %d bytes", d.Segsz)
+		p("Shared memory cache created on: %s", st.Created.Local().Format(statusTime))
+		p("Shared memory attach count: %d", d.Nattch)
+	}
+	p("")
+	p("Max %s cache size: %d", noun, st.Capacity)
+	p("Current %s cache size: %d", noun, st.Current)
+	p("")
+	p("Cache lifetime hits: %d", st.Hits)
+	p("Cache lifetime misses: %d", st.Misses)
+	p("")
+	p("Cache lifetime %s stored: %d", nouns, st.Stored)
+	p("Cache lifetime %s deleted: %d", nouns, st.Deleted)
+	p("Cache lifetime %s expired: %d", nouns, st.Expired)
+	p("")
+	p("Cache lifetime errors handling %s in cache: %d", nouns, st.Errors)
+	p("Cache lifetime %s exceeding max entry size: %d", nouns, st.Exceeded)
+	if st.Exceeded > 0 {
+		p("  Largest %s exceeding max entry size: %d", noun, st.ExceededMax)
+	}
+	if verbose {
+		p("")
+		p("Cached sessions:")
+		if len(list) == 0 {
+			p("  (none)")
+		}
+		for _, e := range list {
+			c.writeSession(w, e)
+		}
+		for _, e := range list {
+			clear(e.val)
+		}
+	}
+	// Ours, after ProFTPD's lines.
+	p("")
+	p("Cache lifetime %s replaced: %d", nouns, st.Replaced)
+	p("Cache lifetime %s evicted to make room: %d", nouns, st.Evicted)
+	p("Cache lifetime lock recoveries from dead processes: %d", st.LockRecoveries)
+	p("Cache lifetime lock timeouts: %d", st.LockTimeouts)
+	p("%s in this process's oversize list: %d", Nouns, st.Oversize)
+	p("Shared memory layout: ftpdtls version %d, %d index slots, %d data bytes (%d in use)",
+		layoutVer, st.IndexSlots, st.DataBytes, st.UsedBytes)
+	return w.Flush()
+}
+
+// writeSession writes ProFTPD's block for one session, with a line of
+// ours giving the first 4 bytes of the id (never the state).
+func (c *cache) writeSession(w io.Writer, e entry) {
+	info, err := modtls.DescribeSession(e.val)
+	if err != nil {
+		c.notice("error retrieving session from session cache: %v", err)
+		return
+	}
+	expires := time.Unix(e.when, 0)
+	secs := int64(c.timeout / time.Second)
+	if secs <= 0 {
+		secs = int64(expires.Sub(info.Created) / time.Second)
+	}
+	prefix := e.key[:min(4, len(e.key))]
+	fmt.Fprintf(w, "  -----BEGIN SSL SESSION PARAMETERS-----\n")
+	fmt.Fprintf(w, "    Protocol: %s\n", info.VersionName)
+	fmt.Fprintf(w, "    Started: %s\n", info.Created.Local().Format(statusTime))
+	fmt.Fprintf(w, "    Expires: %s (%d secs)\n", expires.Local().Format(statusTime), secs)
+	fmt.Fprintf(w, "    Session ID prefix: %s\n", hex.EncodeToString(prefix))
+	fmt.Fprintf(w, "  -----END SSL SESSION PARAMETERS-----\n")
+	fmt.Fprintf(w, "\n")
+}
+
+// checkInfo reports, without creating anything, what opening info would
+// get wrong: ProFTPD's texts for a bad prefix, a relative path and an
+// ignored size, and ours for a file that cannot be used and a segment
+// that would be refused. The texts have no module prefix.
+func checkInfo(info string, k *kindSpec) []string {
+	ci, err := parseInfo(info, k)
+	out := append([]string(nil), ci.notes...)
+	if err != nil {
+		return append(out, err.Error())
+	}
+	if ci.size > maxSegment {
+		out = append(out, fmt.Sprintf("not enough memory for %d shm bytes; try specifying a smaller size", ci.size))
+	}
+	var st unix.Stat_t
+	switch err := unix.Lstat(ci.path, &st); {
+	case errors.Is(err, unix.ENOENT):
+		// The file will be created if its directory exists.
+		var dst unix.Stat_t
+		dir := ci.path[:max(1, lastSlash(ci.path))]
+		if err := unix.Stat(dir, &dst); err != nil {
+			return append(out, fmt.Sprintf("error: unable to open file '%s': %s", ci.path, strerror(err)))
+		}
+		if dst.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return append(out, fmt.Sprintf("error: unable to open file '%s': %s", ci.path, strerror(unix.ENOTDIR)))
+		}
+		return out
+	case err != nil:
+		return append(out, fmt.Sprintf("error: unable to open file '%s': %s", ci.path, strerror(err)))
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+	case unix.S_IFDIR:
+		return append(out, fmt.Sprintf("error: unable to open file '%s': %s", ci.path, strerror(unix.EISDIR)))
+	case unix.S_IFLNK:
+		return append(out, fmt.Sprintf("error: unable to open file '%s': %s (symbolic links are refused)", ci.path, strerror(unix.ELOOP)))
+	default:
+		return append(out, fmt.Sprintf("error: unable to use file '%s': not a regular file", ci.path))
+	}
+	fid := fileID{uint64(st.Dev), st.Ino}
+	key := ftok(fid, k.proj)
+	id, err := unix.SysvShmGet(key, 0, 0)
+	if err != nil {
+		if !errors.Is(err, unix.ENOENT) {
+			out = append(out, fmt.Sprintf("unable to get shm for existing key %#08x: %s", uint32(key), strerror(err)))
+		}
+		return out
+	}
+	d, err := shmStat(id)
+	if err != nil {
+		return append(out, fmt.Sprintf("unable to stat shm ID %d: %s", id, strerror(err)))
+	}
+	if err := checkOwner(id, d); err != nil {
+		return append(out, fmt.Sprintf("existing shm ID %d for file '%s' would be refused: %v; %s", id, ci.path, err, removeHint(k, id)))
+	}
+	mem, err := unix.SysvShmAttach(id, 0, unix.SHM_RDONLY)
+	if err != nil {
+		return append(out, fmt.Sprintf("unable to attach to shm ID %d: %s", id, strerror(err)))
+	}
+	defer unix.SysvShmDetach(mem)
+	if err := checkHeaderNow(mem, k, fid); err != nil {
+		return append(out, fmt.Sprintf("existing shm ID %d (key %#08x) for file '%s' would be refused: %v", id, uint32(key), ci.path, err))
+	}
+	if want := roundSize(ci.size); d.Segsz != want && ci.size <= maxSegment {
+		out = append(out, describeSize(k, id, ci.path, d.Segsz, want))
+	}
+	return out
+}
+
+// checkHeaderNow is checkHeader without waiting for a creator.
+func checkHeaderNow(mem []byte, k *kindSpec, fid fileID) error {
+	if len(mem) >= headerSize && (*header)(unsafe.Pointer(&mem[0])).Magic.Load() == 0 {
+		return fmt.Errorf("%w: header never initialised", ErrCorruptSegment)
+	}
+	return checkHeader(mem, k, fid)
+}
+
+func lastSlash(s string) int {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '/' {
+			return i
+		}
+	}
+	return 0
+}

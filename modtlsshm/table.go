@@ -1,0 +1,588 @@
+package modtlsshm
+
+import (
+	"bytes"
+	"hash/crc32"
+	"runtime"
+	"time"
+	"unsafe"
+
+	"github.com/ftpdtls/ftpdtls/trace"
+)
+
+// table is the cache proper: the index and data log of one attached
+// segment. Every byte of the segment is treated as untrusted: each offset
+// and length read from it is checked before use, and a record whose
+// checksum does not match is an error and a miss, never a value.
+//
+// Writers (add, delete, clear) hold the write lock and keep Seq odd while
+// they change anything. get takes no lock: it reads Seq, looks the key
+// up, copies the value, checks the record's checksum and reads Seq again;
+// if Seq moved it tries again, and after a few tries it takes the lock.
+type table struct {
+	seg   []byte
+	h     *header
+	slots []slot
+	data  []byte
+	g     geometry
+	seed  uint64
+	k     *kindSpec
+	token uint64
+	shmid int
+	ch    *trace.Channel
+}
+
+// newTable wraps a segment whose header checkGeometry accepted.
+func newTable(seg []byte, k *kindSpec, shmid int, ch *trace.Channel) *table {
+	h := (*header)(unsafe.Pointer(&seg[0]))
+	g := geometry{
+		segSize:  h.SegSize,
+		buckets:  h.Buckets,
+		dataOff:  h.DataOff,
+		dataSize: h.DataSize,
+		typical:  uint64(h.Typical),
+	}
+	return &table{
+		seg:   seg,
+		h:     h,
+		slots: unsafe.Slice((*slot)(unsafe.Pointer(&seg[headerSize])), int(g.buckets)*bucketWays),
+		data:  seg[g.dataOff : g.dataOff+g.dataSize],
+		g:     g,
+		seed:  h.Seed,
+		k:     k,
+		token: lockToken(),
+		shmid: shmid,
+		ch:    ch,
+	}
+}
+
+type getResult int
+
+const (
+	resMiss getResult = iota
+	resHit
+	resExpired // found, but expired: now dropped
+	resDamaged // found, but its checksum is wrong: now dropped
+)
+
+// A key may live in either of two buckets (two-choice hashing keeps the
+// buckets evenly filled up to ~95% without a longer probe): the first is
+// chosen by the low 32 bits of the hash, the second by a remix of it.
+func (t *table) bucketOf(h uint64) int {
+	return int((uint64(uint32(h)) * uint64(t.g.buckets)) >> 32)
+}
+
+func (t *table) bucket2Of(h uint64) int {
+	return int((((h * hm3) >> 32) * uint64(t.g.buckets)) >> 32)
+}
+
+// buckets returns the first slot index of the key's two buckets.
+func (t *table) bucketPair(h uint64) (int, int) {
+	return t.bucketOf(h) * bucketWays, t.bucket2Of(h) * bucketWays
+}
+
+func tagOf(h uint64) uint32 { return uint32(h>>32) | 1 }
+
+// recordAt reads the record header at offset off of the data log,
+// checking that it lies inside the log and is self-consistent.
+func (t *table) recordAt(off uint64) (record, bool) {
+	D := uint64(len(t.data))
+	if off%8 != 0 || off > D || D-off < recHdrSize {
+		return record{}, false
+	}
+	r := *(*record)(unsafe.Pointer(&t.data[off]))
+	if r.Size < recHdrSize || r.Size%8 != 0 || uint64(r.Size) > D-off {
+		return record{}, false
+	}
+	switch r.Kind {
+	case recPad:
+	case recEntry:
+		if int(r.KeyLen) > t.k.maxKey || int(r.DataLen) > t.k.maxData ||
+			uint64(r.Size) != align8(uint64(recHdrSize)+uint64(r.KeyLen)+uint64(r.DataLen)) {
+			return record{}, false
+		}
+	default:
+		return record{}, false
+	}
+	return r, true
+}
+
+// find looks key up in its two buckets: at most 16 slots, whatever the
+// fill and the size.
+func (t *table) find(key []byte, h uint64) (si int, off uint64, r record, ok bool) {
+	b1, b2 := t.bucketPair(h)
+	if si, off, r, ok = t.findIn(b1, key, h); ok || b2 == b1 {
+		return
+	}
+	return t.findIn(b2, key, h)
+}
+
+func (t *table) findIn(base int, key []byte, h uint64) (si int, off uint64, r record, ok bool) {
+	tag := tagOf(h)
+	for i := base; i < base+bucketWays; i++ {
+		s := &t.slots[i]
+		if s.Tag != tag {
+			continue
+		}
+		off := uint64(s.Off) * 8
+		r, ok := t.recordAt(off)
+		if !ok || r.Kind != recEntry || r.Flags&recDead != 0 || int(r.KeyLen) != len(key) {
+			continue
+		}
+		k := off + recHdrSize
+		if !bytes.Equal(t.data[k:k+uint64(len(key))], key) {
+			continue
+		}
+		return i, off, r, true
+	}
+	return -1, 0, record{}, false
+}
+
+// expired tells whether a record's When counts as expired at now: a
+// session past its expiry, an OCSP response cached over an hour ago (the
+// age ProFTPD's statistics use).
+func (t *table) expired(when, now int64) bool {
+	if t.k.kind == kindSession {
+		return when <= now
+	}
+	return now-when >= 3600
+}
+
+const optimisticTries = 8
+
+// get returns a copy of the value stored under key. Sessions past their
+// expiry are not returned (and are dropped, counted as expired).
+func (t *table) get(key []byte, now int64) ([]byte, int64, getResult, error) {
+	h := hashKey(t.seed, key)
+	var buf []byte
+	for try := 0; try < optimisticTries; try++ {
+		s1 := t.h.Seq.Load()
+		if s1&1 != 0 {
+			runtime.Gosched()
+			continue
+		}
+		_, off, r, ok := t.find(key, h)
+		if !ok {
+			if t.h.Seq.Load() == s1 {
+				t.h.Stats[statMisses].Add(1)
+				return nil, 0, resMiss, nil
+			}
+			continue
+		}
+		if t.k.kind == kindSession && r.When <= now {
+			break // drop it under the lock
+		}
+		n := uint64(r.DataLen)
+		if uint64(cap(buf)) < n {
+			buf = make([]byte, n)
+		}
+		buf = buf[:n]
+		v := off + recHdrSize + uint64(r.KeyLen)
+		copy(buf, t.data[v:v+n])
+		sum := crc32.Checksum(t.data[off+4:v+n], castagnoli)
+		if t.h.Seq.Load() != s1 {
+			continue
+		}
+		if sum != r.Sum {
+			break // confirm under the lock
+		}
+		t.h.Stats[statHits].Add(1)
+		return buf, r.When, resHit, nil
+	}
+	return t.getLocked(key, h, now, buf)
+}
+
+func (t *table) getLocked(key []byte, h uint64, now int64, buf []byte) ([]byte, int64, getResult, error) {
+	if err := t.beginWrite(); err != nil {
+		t.h.Stats[statMisses].Add(1)
+		return nil, 0, resMiss, err
+	}
+	defer t.endWrite()
+	si, off, r, ok := t.find(key, h)
+	if !ok {
+		t.h.Stats[statMisses].Add(1)
+		return nil, 0, resMiss, nil
+	}
+	if t.k.kind == kindSession && r.When <= now {
+		t.kill(si, off)
+		t.h.Stats[statExpired].Add(1)
+		t.h.Stats[statMisses].Add(1)
+		return nil, r.When, resExpired, nil
+	}
+	v := off + recHdrSize + uint64(r.KeyLen)
+	n := uint64(r.DataLen)
+	if crc32.Checksum(t.data[off+4:v+n], castagnoli) != r.Sum {
+		t.kill(si, off)
+		t.h.Stats[statErrors].Add(1)
+		t.h.Stats[statMisses].Add(1)
+		return nil, 0, resDamaged, nil
+	}
+	if uint64(cap(buf)) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	copy(buf, t.data[v:v+n])
+	t.h.Stats[statHits].Add(1)
+	return buf, r.When, resHit, nil
+}
+
+// add stores val under key, replacing any entry with that key. It always
+// makes room: it drops deleted and expired records at the head of the log,
+// then the oldest records, and in a full bucket the entry that expires
+// (or was cached) first. The caller has checked the lengths.
+func (t *table) add(key, val []byte, when, now int64) error {
+	need := align8(uint64(recHdrSize + len(key) + len(val)))
+	h := hashKey(t.seed, key)
+	if err := t.beginWrite(); err != nil {
+		return err
+	}
+	defer t.endWrite()
+	if si, off, _, ok := t.find(key, h); ok {
+		t.kill(si, off)
+		t.h.Stats[statReplaced].Add(1)
+	}
+	t.reclaimHead(now, 8)
+	t.reserve(need, now)
+	si := t.freeSlot(h, now)
+
+	off := t.h.Tail % t.g.dataSize
+	p := t.data[off : off+need]
+	r := (*record)(unsafe.Pointer(&p[0]))
+	r.Size = uint32(need)
+	r.Kind = recEntry
+	r.KeyLen = uint8(len(key))
+	r.Flags = 0
+	r.DataLen = uint32(len(val))
+	r.When = when
+	r.Seq = t.h.NextSeq
+	n := copy(p[recHdrSize:], key)
+	n += copy(p[recHdrSize+n:], val)
+	clear(p[recHdrSize+n:])
+	r.Sum = crc32.Checksum(p[4:recHdrSize+n], castagnoli)
+
+	t.h.NextSeq++
+	t.h.Tail += need
+	t.slots[si] = slot{Tag: tagOf(h), Off: uint32(off / 8), When: when}
+	t.h.Live++
+	t.h.LiveBytes += need
+	t.h.Stats[statStored].Add(1)
+	return nil
+}
+
+// del removes key's entry; found is false if there was none. A removed
+// session still valid counts as deleted, an expired one as expired; an
+// OCSP response cached over an hour ago counts as expired (B15).
+func (t *table) del(key []byte, now int64) (found bool, err error) {
+	h := hashKey(t.seed, key)
+	if err := t.beginWrite(); err != nil {
+		return false, err
+	}
+	defer t.endWrite()
+	si, off, r, ok := t.find(key, h)
+	if !ok {
+		return false, nil
+	}
+	if t.expired(r.When, now) {
+		t.h.Stats[statExpired].Add(1)
+	} else {
+		t.h.Stats[statDeleted].Add(1)
+	}
+	t.kill(si, off)
+	return true, nil
+}
+
+// clearAll drops and scrubs every entry; it returns how many were live.
+func (t *table) clearAll() (int, error) {
+	if err := t.beginWrite(); err != nil {
+		return 0, err
+	}
+	defer t.endWrite()
+	n := int(t.h.Live)
+	t.reset()
+	return n, nil
+}
+
+// kill removes the record at off, indexed by slot si: it marks the record
+// dead and zeroes its key and value first, then frees the slot, so that a
+// writer dying in between leaves nothing to resurrect.
+func (t *table) kill(si int, off uint64) {
+	r := (*record)(unsafe.Pointer(&t.data[off]))
+	size := uint64(r.Size)
+	r.Flags |= recDead
+	r.Sum = 0
+	clear(t.data[off+recHdrSize : off+size])
+	t.slots[si] = slot{}
+	t.h.Live--
+	t.h.LiveBytes -= size
+}
+
+// unindex frees the slot that points at the record at off.
+func (t *table) unindex(h uint64, off uint64) {
+	b1, b2 := t.bucketPair(h)
+	tag := tagOf(h)
+	for _, base := range [2]int{b1, b2} {
+		for i := base; i < base+bucketWays; i++ {
+			if s := &t.slots[i]; s.Tag == tag && uint64(s.Off)*8 == off {
+				*s = slot{}
+				return
+			}
+		}
+	}
+}
+
+// freeSlot returns a free slot in the emptier of h's buckets, emptying
+// the one whose entry expires (or was cached) first if both are full.
+func (t *table) freeSlot(h uint64, now int64) int {
+	b1, b2 := t.bucketPair(h)
+	free1, free2 := -1, -1
+	n1, n2 := 0, 0
+	victim := -1
+	var vw int64
+	for i := 0; i < bucketWays; i++ {
+		if s := &t.slots[b1+i]; s.Tag == 0 {
+			n1++
+			free1 = b1 + i
+		} else if victim < 0 || s.When < vw {
+			victim, vw = b1+i, s.When
+		}
+		if s := &t.slots[b2+i]; s.Tag == 0 {
+			n2++
+			free2 = b2 + i
+		} else if victim < 0 || s.When < vw {
+			victim, vw = b2+i, s.When
+		}
+	}
+	switch {
+	case n1 > 0 && n1 >= n2:
+		return free1
+	case n2 > 0:
+		return free2
+	}
+	off := uint64(t.slots[victim].Off) * 8
+	if r, ok := t.recordAt(off); ok && r.Kind == recEntry && r.Flags&recDead == 0 {
+		if t.expired(r.When, now) {
+			t.h.Stats[statExpired].Add(1)
+		} else {
+			t.h.Stats[statEvicted].Add(1)
+		}
+		t.kill(victim, off)
+	} else {
+		t.slots[victim] = slot{}
+		t.h.Stats[statErrors].Add(1)
+	}
+	return victim
+}
+
+// evictHead drops the oldest record of the log. It returns false if the
+// log is empty.
+func (t *table) evictHead(now int64) bool {
+	hd, tl := t.h.Head, t.h.Tail
+	if hd == tl {
+		return false
+	}
+	D := t.g.dataSize
+	p := hd % D
+	if D-p < recHdrSize {
+		t.h.Head = hd + (D - p)
+		return true
+	}
+	r, ok := t.recordAt(p)
+	if !ok || uint64(r.Size) > tl-hd {
+		// The log is damaged: start over rather than guess.
+		t.h.Stats[statErrors].Add(1)
+		t.reset()
+		return true
+	}
+	if r.Kind == recEntry && r.Flags&recDead == 0 {
+		t.unindex(hashKey(t.seed, t.data[p+recHdrSize:p+recHdrSize+uint64(r.KeyLen)]), p)
+		if t.expired(r.When, now) {
+			t.h.Stats[statExpired].Add(1)
+		} else {
+			t.h.Stats[statEvicted].Add(1)
+		}
+		t.h.Live--
+		t.h.LiveBytes -= uint64(r.Size)
+	}
+	t.h.Head = hd + uint64(r.Size)
+	clear(t.data[p : p+uint64(r.Size)])
+	return true
+}
+
+// reclaimHead drops up to limit dead, padding or expired records from the
+// head of the log, so that expired sessions go away as new ones arrive,
+// not only when the cache is full.
+func (t *table) reclaimHead(now int64, limit int) {
+	D := t.g.dataSize
+	for i := 0; i < limit && t.h.Head != t.h.Tail; i++ {
+		p := t.h.Head % D
+		if D-p >= recHdrSize {
+			r, ok := t.recordAt(p)
+			if !ok || (r.Kind == recEntry && r.Flags&recDead == 0 &&
+				(t.k.kind != kindSession || r.When > now)) {
+				return
+			}
+		}
+		t.evictHead(now)
+	}
+}
+
+// reserve makes need contiguous bytes free at the tail, wrapping to the
+// start of the log (behind a padding record) when the end is too close.
+func (t *table) reserve(need uint64, now int64) {
+	D := t.g.dataSize
+	for {
+		hd, tl := t.h.Head, t.h.Tail
+		p := tl % D
+		if p+need > D {
+			gap := D - p
+			if tl+gap-hd > D {
+				t.evictHead(now)
+				continue
+			}
+			if gap >= recHdrSize {
+				*(*record)(unsafe.Pointer(&t.data[p])) = record{Size: uint32(gap), Kind: recPad}
+			}
+			t.h.Tail = tl + gap
+			continue
+		}
+		if tl+need-hd > D {
+			t.evictHead(now)
+			continue
+		}
+		return
+	}
+}
+
+// scrub zeroes the log between logical positions from and to.
+func (t *table) scrub(from, to uint64) {
+	D := t.g.dataSize
+	if to <= from {
+		return
+	}
+	if to-from >= D {
+		clear(t.data)
+		return
+	}
+	p, q := from%D, to%D
+	if p < q {
+		clear(t.data[p:q])
+	} else {
+		clear(t.data[p:])
+		clear(t.data[:q])
+	}
+}
+
+// clearSlots empties the index, writing only slots in use.
+func (t *table) clearSlots() {
+	for i := range t.slots {
+		if t.slots[i].Tag != 0 || t.slots[i].Off != 0 || t.slots[i].When != 0 {
+			t.slots[i] = slot{}
+		}
+	}
+}
+
+// reset empties and scrubs the whole table.
+func (t *table) reset() {
+	hd, tl := t.h.Head, t.h.Tail
+	if hd <= tl && tl-hd <= t.g.dataSize {
+		t.scrub(hd, tl)
+	} else {
+		clear(t.data)
+	}
+	t.clearSlots()
+	t.h.Head, t.h.Tail = 0, 0
+	t.h.Live, t.h.LiveBytes = 0, 0
+}
+
+// repair rebuilds the index from the log after a writer died holding the
+// lock: records are re-read from head to tail, damaged ones dropped, and
+// the log is cut at the first record that cannot be read.
+func (t *table) repair() {
+	now := time.Now().Unix()
+	D := t.g.dataSize
+	hd, tl := t.h.Head, t.h.Tail
+	if hd > tl || tl-hd > D || hd%8 != 0 || tl%8 != 0 {
+		t.h.Stats[statErrors].Add(1)
+		clear(t.data)
+		t.clearSlots()
+		t.h.Head, t.h.Tail, t.h.Live, t.h.LiveBytes = 0, 0, 0, 0
+		return
+	}
+	t.clearSlots()
+	t.h.Live, t.h.LiveBytes = 0, 0
+	for pos := hd; pos < tl; {
+		p := pos % D
+		if D-p < recHdrSize {
+			pos += D - p
+			continue
+		}
+		r, ok := t.recordAt(p)
+		if !ok || uint64(r.Size) > tl-pos {
+			t.h.Stats[statErrors].Add(1)
+			t.scrub(pos, tl)
+			t.h.Tail = pos
+			return
+		}
+		if r.Kind == recEntry && r.Flags&recDead == 0 {
+			k := p + recHdrSize
+			end := k + uint64(r.KeyLen) + uint64(r.DataLen)
+			if crc32.Checksum(t.data[p+4:end], castagnoli) != r.Sum {
+				t.h.Stats[statErrors].Add(1)
+				rec := (*record)(unsafe.Pointer(&t.data[p]))
+				rec.Flags |= recDead
+				rec.Sum = 0
+				clear(t.data[k : p+uint64(r.Size)])
+			} else {
+				h := hashKey(t.seed, t.data[k:k+uint64(r.KeyLen)])
+				si := t.freeSlot(h, now)
+				t.slots[si] = slot{Tag: tagOf(h), Off: uint32(p / 8), When: r.When}
+				t.h.Live++
+				t.h.LiveBytes += uint64(r.Size)
+			}
+		}
+		pos += uint64(r.Size)
+	}
+}
+
+// entry is a copy of one live record, for status listings.
+type entry struct {
+	key, val []byte
+	when     int64
+	seq      uint64
+}
+
+// entries copies the live, undamaged records, oldest first.
+func (t *table) entries() ([]entry, error) {
+	if err := t.beginWrite(); err != nil {
+		return nil, err
+	}
+	defer t.endWrite()
+	var out []entry
+	D := t.g.dataSize
+	for pos := t.h.Head; pos < t.h.Tail; {
+		p := pos % D
+		if D-p < recHdrSize {
+			pos += D - p
+			continue
+		}
+		r, ok := t.recordAt(p)
+		if !ok {
+			break
+		}
+		if r.Kind == recEntry && r.Flags&recDead == 0 {
+			k := p + recHdrSize
+			v := k + uint64(r.KeyLen)
+			end := v + uint64(r.DataLen)
+			if crc32.Checksum(t.data[p+4:end], castagnoli) == r.Sum {
+				out = append(out, entry{
+					key:  bytes.Clone(t.data[k:v]),
+					val:  bytes.Clone(t.data[v:end]),
+					when: r.When,
+					seq:  r.Seq,
+				})
+			}
+		}
+		pos += uint64(r.Size)
+	}
+	return out, nil
+}
