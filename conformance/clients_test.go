@@ -226,14 +226,41 @@ var cliVersions = []struct {
 	{"TLSv1.3", "TLSv1.3"},
 }
 
+// cliMatrix is every TLS version with reuse required (mod_tls's default)
+// and with TLSOptions NoSessionReuseRequired.
+var cliMatrix = []struct {
+	name     string
+	protocol string
+	noReuse  bool
+}{
+	{"TLSv1.2/reuse-required", "TLSv1.2", false},
+	{"TLSv1.3/reuse-required", "TLSv1.3", false},
+	{"TLSv1.2/NoSessionReuseRequired", "TLSv1.2", true},
+	{"TLSv1.3/NoSessionReuseRequired", "TLSv1.3", true},
+}
+
+// checkData checks the TLSLog after n data transfers: with reuse
+// required every one resumed its control connection's session; without,
+// none was refused.
+func (d *cliDaemon) checkData(noReuse bool, n int) {
+	d.t.Helper()
+	if noReuse {
+		if log := d.tlsLog(); strings.Contains(log, "rejecting data connection") {
+			d.t.Errorf("data connection refused with NoSessionReuseRequired:\n%s", log)
+		}
+		return
+	}
+	d.requireReuse(n)
+}
+
 // TestClientLftp: lftp logs in, lists, uploads, downloads and deletes
 // with PROT P, on TLS 1.2 and TLS 1.3, with session reuse required, and
 // every data connection resumes the control connection's session.
 func TestClientLftp(t *testing.T) {
 	lftp := testpeers.Need(t, "lftp")
-	for _, v := range cliVersions {
+	for _, v := range cliMatrix {
 		t.Run(v.name, func(t *testing.T) {
-			d := cliStart(t, cliSetup{protocol: v.protocol})
+			d := cliStart(t, cliSetup{protocol: v.protocol, noReuse: v.noReuse})
 			local := t.TempDir()
 			payload := bytes.Repeat([]byte("lftp payload\n"), 5000)
 			if err := os.WriteFile(filepath.Join(local, "up.txt"), payload, 0o644); err != nil {
@@ -259,9 +286,9 @@ func TestClientLftp(t *testing.T) {
 			if !strings.Contains(out, "up.txt") || !strings.Contains(out, "README") {
 				t.Errorf("lftp listings lack up.txt or README:\n%s", out)
 			}
-			d.requireReuse(5) // ls, put, get, ls, ls
-			if !strings.Contains(d.log.String(), v.name[:3]+" "+v.name[4:]+" control connection") {
-				t.Errorf("control connection did not use %s:\n%s", v.name, d.log)
+			d.checkData(v.noReuse, 5) // ls, put, get, ls, ls
+			if want := "TLS " + strings.TrimPrefix(v.protocol, "TLSv") + " control connection"; !strings.Contains(d.log.String(), want) {
+				t.Errorf("log lacks %q:\n%s", want, d.log)
 			}
 		})
 	}
@@ -281,9 +308,9 @@ func cliRun(t *testing.T, prog string, args ...string) (string, error) {
 // TestClientJlaffaye: the Go client with a client session cache and a
 // ServerName resumes on every data connection, on TLS 1.2 and TLS 1.3.
 func TestClientJlaffaye(t *testing.T) {
-	for _, v := range cliVersions {
+	for _, v := range cliMatrix {
 		t.Run(v.name, func(t *testing.T) {
-			d := cliStart(t, cliSetup{protocol: v.protocol})
+			d := cliStart(t, cliSetup{protocol: v.protocol, noReuse: v.noReuse})
 			c := d.dialGo(t, nil, nil)
 			payload := bytes.Repeat([]byte{0, 1, 2, 3, 254, 255}, 30000)
 			if err := c.Stor("bin.dat", bytes.NewReader(payload)); err != nil {
@@ -315,7 +342,7 @@ func TestClientJlaffaye(t *testing.T) {
 			if err := c.Quit(); err != nil {
 				t.Fatalf("QUIT: %v", err)
 			}
-			d.requireReuse(3)
+			d.checkData(v.noReuse, 3)
 		})
 	}
 }
@@ -400,13 +427,7 @@ func TestClientCurl(t *testing.T) {
 			if b, err := os.ReadFile(filepath.Join(d.files, "curl-up.txt")); err != nil || string(b) != "uploaded by curl\n" {
 				t.Fatalf("uploaded file: %q, %v", b, err)
 			}
-			if tc.noReuse {
-				if strings.Contains(d.tlsLog(), "rejecting data connection") {
-					t.Errorf("data connection refused with NoSessionReuseRequired:\n%s", d.tlsLog())
-				}
-			} else {
-				d.requireReuse(2)
-			}
+			d.checkData(tc.noReuse, 2)
 		})
 	}
 }
@@ -558,6 +579,11 @@ var sessionOpened = regexp.MustCompile(`ftpdtls\[(\d+)\] \(([^)]*)\): FTP sessio
 
 // cliWorkerDaemon runs the built binary with workers and returns its log.
 func cliWorkerDaemon(t *testing.T, bin string, home *daemon.Home, conf string, workers int) (addr string, log *cliLog, stop func()) {
+	addr, log, stop, _ = cliWorkerDaemonCmd(t, bin, home, conf, workers)
+	return addr, log, stop
+}
+
+func cliWorkerDaemonCmd(t *testing.T, bin string, home *daemon.Home, conf string, workers int) (addr string, log *cliLog, stop func(), master *os.Process) {
 	t.Helper()
 	// The master binds the configured address: find a free port and
 	// write it into the configuration.
@@ -608,7 +634,7 @@ func cliWorkerDaemon(t *testing.T, bin string, home *daemon.Home, conf string, w
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return addr, log, stop
+	return addr, log, stop, cmd.Process
 }
 
 // lastSessionPid waits for the n-th "session opened" line and returns
@@ -687,12 +713,12 @@ func mustAtoi(s string) int {
 }
 
 // TestClientWorkerRestarted: the master restarts a worker that dies, and
-// the service goes on.
+// the service goes on; SIGHUP to the master makes the workers reload.
 func TestClientWorkerRestarted(t *testing.T) {
 	bin := cliBinary(t)
 	home := cliNewHome(t)
 	conf := cliConfig(t, home, cliSetup{})
-	addr, log, _ := cliWorkerDaemon(t, bin, home, conf, 1)
+	addr, log, _, master := cliWorkerDaemonCmd(t, bin, home, conf, 1)
 	m := regexp.MustCompile(`worker 1 \(pid (\d+)\) started`).FindStringSubmatch(log.String())
 	if m == nil {
 		t.Fatalf("no worker start in the log:\n%s", log)
@@ -715,6 +741,34 @@ func TestClientWorkerRestarted(t *testing.T) {
 		t.Fatalf("LIST after the restart: %v", err)
 	}
 	c.Quit()
+
+	text, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text = bytes.Replace(text, []byte(`ServerName "conformance"`), []byte(`ServerName "reloaded"`), 1)
+	if err := os.WriteFile(conf, text, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := master.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for !strings.Contains(log.String(), "configuration reloaded") {
+		if time.Now().After(deadline.Add(10 * time.Second)) {
+			t.Fatalf("workers did not reload on SIGHUP:\n%s", log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, msg, err := textproto.NewReader(bufio.NewReader(conn)).ReadResponse(220); err != nil || !strings.Contains(msg, "(reloaded)") {
+		t.Fatalf("greeting after SIGHUP: %q, %v; want ServerName reloaded", msg, err)
+	}
+	fmt.Fprintf(conn, "QUIT\r\n")
 }
 
 // TestClientSessionSurvivesRestart: a session saved by s_client resumes
@@ -834,4 +888,66 @@ func TestClientProxyProtocol(t *testing.T) {
 			t.Errorf("transfer not logged under the proxied client:\n%s", d.log)
 		}
 	})
+}
+
+// TestClientDefaultBanner: `ftpdtls serve` without -c prints curl and
+// lftp command lines that work as printed.
+func TestClientDefaultBanner(t *testing.T) {
+	curl := testpeers.Need(t, "curl")
+	lftp := testpeers.Need(t, "lftp")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	banner, log := &cliLog{}, &cliLog{}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready, done := make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- daemon.Run(ctx, daemon.Options{Listener: ln, Stdout: banner, Stderr: log,
+			Signals: make(chan os.Signal), Ready: func(net.Addr) { close(ready) }})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("daemon: %v", err)
+		}
+	})
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("default daemon did not start: %v\n%s", err, log)
+	}
+	lines := map[string]string{}
+	for _, l := range strings.Split(banner.String(), "\n") {
+		l = strings.TrimSpace(l)
+		for _, prog := range []string{"curl", "lftp"} {
+			if strings.HasPrefix(l, prog+" ") {
+				lines[prog] = l
+			}
+		}
+	}
+	for prog, path := range map[string]string{"curl": curl, "lftp": lftp} {
+		line, ok := lines[prog]
+		if !ok {
+			t.Fatalf("banner has no %s line:\n%s", prog, banner)
+		}
+		// Run the line as a shell would, with the peer's full path.
+		out, err := cliRun(t, "/bin/sh", "-c", path+strings.TrimPrefix(line, prog))
+		if err != nil || !strings.Contains(out, "README") {
+			t.Errorf("%s line from the banner failed: %v\n%s\n%s\nlog:\n%s", prog, err, line, out, log)
+		}
+	}
+	// The banner's directory goes away with the daemon.
+	m := regexp.MustCompile(`serving (\S+) on`).FindStringSubmatch(banner.String())
+	if m == nil {
+		t.Fatalf("banner does not name the served directory:\n%s", banner)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("daemon: %v", err)
+	}
+	done <- nil // for the cleanup
+	if _, err := os.Stat(filepath.Dir(m[1])); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("default home %s still exists after shutdown: %v", filepath.Dir(m[1]), err)
+	}
 }

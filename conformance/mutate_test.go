@@ -3,6 +3,7 @@ package conformance
 import (
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode"
 )
@@ -36,6 +37,9 @@ var mutators = []mutator{
 	{"tracelog", mutateTraceLog},
 	{"traceoptions", mutateTraceOptions},
 	{"env", mutateEnv},
+	{"tls-directive", mutateTLSDirective},
+	{"core-directive", mutateCoreDirective},
+	{"section", mutateSection},
 	{"duplicate", mutateDuplicate},
 	{"swap", mutateSwap},
 }
@@ -559,4 +563,91 @@ func mutateSwap(r *rand.Rand, lines []string) []string {
 	out := append([]string(nil), lines...)
 	out[i], out[i+1] = out[i+1], out[i]
 	return out
+}
+
+// tlsDirectives are mod_tls lines, right and wrong, that ftpdtls acts on.
+var tlsDirectives = map[string][]string{
+	"TLSEngine":             {"on", "off", "yes", "bogus", `""`, "on off"},
+	"TLSStapling":           {"on", "off", "maybe", ""},
+	"TLSStaplingTimeout":    {"10", "0", "-1", "abc", "10s", "1m", "2min", "1h", "00:00:10", "1:2", "10 sec", "", "99999999999999999999"},
+	"TLSStaplingOptions":    {"NoNonce", "NoVerify", "NoFakeTryLater", "NoNonce NoVerify", "nononce", "Bogus", ""},
+	"TLSStaplingResponder":  {"http://127.0.0.1:8080/", "https://ocsp.example.com/path", "not-a-url", "ftp://x/", ""},
+	"TLSProtocol":           {"TLSv1.2 TLSv1.3", "ALL", "ALL -TLSv1 -TLSv1.1", "SSLv3", "TLSv1.4", "tlsv1.2", "", "-TLSv1.3"},
+	"TLSOptions":            {"NoSessionReuseRequired", "EnableDiags", "Bogus", "AllowClientRenegotiations", "", "NoSessionReuseRequired Bogus"},
+	"TLSRequired":           {"on", "off", "ctrl", "data", "auth", "auth+data", "!data", "bogus", ""},
+	"TLSVerifyClient":       {"on", "off", "optional", "bogus", ""},
+	"TLSRSACertificateFile": {"@TMP@/missing.pem", "relative.pem", "@TMP@/proftpd.conf", ""},
+	"TLSLog":                {"@TMP@/tls.log", "relative.log", "none", "", "@TMP@/nodir/tls.log"},
+	"TLSSessionTickets":     {"on", "off", "bogus", ""},
+	"TLSSessionTicketKeys":  {"age 1h count 5", "age 12h", "count 2", "bogus", "age", "age -1h", ""},
+	"TLSControlsACLs":       {"all allow user root", "info,sesscache allow user *", "bogus", "all deny group wheel", ""},
+}
+
+// mutateTLSDirective adds, or puts in place of a line, a mod_tls
+// directive with arguments that may or may not be valid.
+func mutateTLSDirective(r *rand.Rand, lines []string) []string {
+	names := make([]string, 0, len(tlsDirectives))
+	for n := range tlsDirectives {
+		names = append(names, n)
+	}
+	slices.Sort(names) // map order is random; the seed must decide
+	name := pick(r, names...)
+	line := strings.TrimSpace(name + " " + pick(r, tlsDirectives[name]...))
+	if idx := directiveLines(lines); len(idx) > 0 && r.IntN(3) == 0 {
+		return replaceLine(lines, pick(r, idx...), line)
+	}
+	return insertAt(lines, r.IntN(len(lines)+1), line)
+}
+
+// coreDirectives are core lines whose handlers ftpdtls implements.
+var coreDirectives = map[string][]string{
+	"Port":              {"21", "0", "2121", "65535", "65536", "-1", "abc", ""},
+	"PassivePorts":      {"49152 49407", "49407 49152", "1 2", "0 65535", "abc def", "49152", ""},
+	"ServerType":        {"standalone", "inetd", "Standalone", "bogus", ""},
+	"MaxInstances":      {"30", "0", "-1", "abc", "none", ""},
+	"SocketBindTight":   {"on", "off", "bogus"},
+	"UseIPv6":           {"on", "off", "bogus"},
+	"DefaultServer":     {"on", "off", "bogus"},
+	"ServerIdent":       {"on", "off", `on "FTP ready"`, "bogus", ""},
+	"MasqueradeAddress": {"127.0.0.1", "localhost", "", "1.2.3.4 5.6.7.8"},
+	"ControlsEngine":    {"on", "off", "bogus"},
+	"ControlsSocket":    {"@TMP@/ctrls.sock", "relative.sock", ""},
+	"ControlsLog":       {"@TMP@/ctrls.log", "relative.log", "@TMP@/nodir/ctrls.log"},
+	"Include":           {"@TMP@/missing.conf", "relative.conf", "@TMP@/nodir/*.conf", ""},
+	"ModulePath":        {"/usr/lib/proftpd", "@TMP@", "relative", ""},
+}
+
+func mutateCoreDirective(r *rand.Rand, lines []string) []string {
+	names := make([]string, 0, len(coreDirectives))
+	for n := range coreDirectives {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	name := pick(r, names...)
+	line := strings.TrimSpace(name + " " + pick(r, coreDirectives[name]...))
+	return insertAt(lines, r.IntN(len(lines)+1), line)
+}
+
+// mutateSection adds a section with unusual tags or contents.
+func mutateSection(r *rand.Rand, lines []string) []string {
+	add := pick(r,
+		[]string{"<VirtualHost>", "</VirtualHost>"},
+		[]string{"<VirtualHost 127.0.0.2 127.0.0.3>", "  Port 2", "</VirtualHost>"},
+		[]string{"<Global extra>", "</Global>"},
+		[]string{"<Global>", "</Global extra>"},
+		[]string{"<IfModule>", "</IfModule>"},
+		[]string{"<IfModule mod_tls.c mod_tls_shmcache.c>", "</IfModule>"},
+		[]string{"<IfModule mod_tls.c>", "</IfModule extra>"},
+		[]string{"<IfModule !mod_tls.c>", "  Anything goes here", "  <IfModule nested.c>", "  </IfModule>", "</IfModule>"},
+		[]string{"<Directory @TMP@>", "  <Limit LOGIN>", "    DenyAll", "  </Limit>", "</Directory>"},
+		[]string{"<Directory relative>", "</Directory>"},
+		[]string{"<Anonymous @TMP@/anon>", "  User nobody", "</Anonymous>"},
+		[]string{"<Anonymous />", "</Anonymous>"},
+		[]string{"<Class local>", "  From 127.0.0.1", "</Class>"},
+		[]string{"<Class empty>", "</Class>"},
+		[]string{"</VirtualHost>"},
+		[]string{"</IfModule>"},
+		[]string{"<Limit LOGIN>", "</Limit>"},
+	)
+	return insertAt(lines, r.IntN(len(lines)+1), add...)
 }

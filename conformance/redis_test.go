@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -177,9 +178,9 @@ func startRedisServer(t *testing.T) string {
 	return addr
 }
 
-// writeRedisNodeConf writes a proftpd.conf for a node using Redis at addr,
-// with a fresh self-signed certificate shared by both nodes.
-func writeRedisNodeConf(t *testing.T, dir, redisAddr string) (conf string, roots *x509.CertPool) {
+// writeRedisCert writes a fresh self-signed certificate for "localhost"
+// and its key into dir.
+func writeRedisCert(t *testing.T, dir string) (certFile, keyFile string, roots *x509.CertPool) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -198,13 +199,24 @@ func writeRedisNodeConf(t *testing.T, dir, redisAddr string) (conf string, roots
 	if err != nil {
 		t.Fatal(err)
 	}
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	cert, _ := x509.ParseCertificate(der)
+	roots = x509.NewCertPool()
+	roots.AddCert(cert)
+	return certFile, keyFile, roots
+}
+
+// writeRedisNodeConf writes a proftpd.conf for a node using Redis at addr,
+// with a fresh self-signed certificate shared by both nodes.
+func writeRedisNodeConf(t *testing.T, dir, redisAddr string) (conf string, roots *x509.CertPool) {
+	t.Helper()
+	certFile, keyFile, roots := writeRedisCert(t, dir)
 	conf = filepath.Join(dir, "proftpd.conf")
 	text := fmt.Sprintf(`LoadModule mod_tls.c
 LoadModule mod_redis.c
@@ -219,9 +231,6 @@ TLSSessionCache redis:/json 1800
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cert, _ := x509.ParseCertificate(der)
-	roots = x509.NewCertPool()
-	roots.AddCert(cert)
 	return conf, roots
 }
 
@@ -284,4 +293,294 @@ func TestRedisSessionsAcrossProcesses(t *testing.T) {
 	if err != nil || len(keys) < 2 {
 		t.Errorf("session keys in Redis: %d, %v", len(keys), err)
 	}
+}
+
+// TestRedisProFTPDInterop runs a real proftpd with mod_tls_redis and
+// ftpdtls's cache on one Redis: the keys ProFTPD writes are the keys
+// ftpdtls computes, both read the same counters (ProFTPD's ftpdctl shows
+// each as the ASCII bytes of the decimal read as a little-endian number,
+// its bug R3), and a ProFTPD session entry is read by ftpdtls as an
+// unusable OpenSSL session: an error and a miss, not a crash or a hit.
+func TestRedisProFTPDInterop(t *testing.T) {
+	proftpd := testpeers.Need(t, "proftpd", "/usr/sbin/proftpd")
+	ftpdctl := testpeers.Need(t, "ftpdctl", "/usr/bin/ftpdctl")
+	openssl := testpeers.Need(t, "openssl", "/usr/bin/openssl")
+	if _, err := os.Stat("/usr/lib/proftpd/mod_tls_redis.so"); err != nil {
+		t.Skip("skipping: /usr/lib/proftpd/mod_tls_redis.so is not installed")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: running proftpd as a daemon needs root")
+	}
+	redisAddr := startRedisServer(t)
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile, _ := writeRedisCert(t, dir)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ftpAddr := l.Addr().String()
+	l.Close()
+	_, port, _ := net.SplitHostPort(ftpAddr)
+	conf := filepath.Join(dir, "proftpd.conf")
+	sock := filepath.Join(dir, "proftpd.sock")
+	text := fmt.Sprintf(`ServerName "redis-interop"
+ServerType standalone
+Port %[1]s
+DefaultAddress 127.0.0.1
+User nobody
+Group nogroup
+PidFile %[2]s/proftpd.pid
+ScoreboardFile %[2]s/proftpd.scoreboard
+DelayTable %[2]s/proftpd.delay
+WtmpLog off
+UseReverseDNS off
+ModulePath /usr/lib/proftpd
+LoadModule mod_ctrls_admin.c
+LoadModule mod_tls.c
+LoadModule mod_redis.c
+LoadModule mod_tls_redis.c
+ControlsEngine on
+ControlsInterval 1
+ControlsSocket %[3]s
+ControlsACLs all allow user root
+RedisServer %[4]s
+TLSEngine on
+TLSProtocol TLSv1.2
+TLSECCertificateFile %[5]s
+TLSECCertificateKeyFile %[6]s
+TLSSessionCache redis:/json 1800
+TLSControlsACLs all allow user root
+`, port, dir, sock, redisAddr, certFile, keyFile)
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	daemon := exec.Command(proftpd, "-n", "-q", "-c", conf)
+	var out strings.Builder
+	daemon.Stdout, daemon.Stderr = &out, &out
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = daemon.Process.Signal(syscall.SIGTERM); _ = daemon.Wait() })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", ftpAddr, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("proftpd did not listen on %s:\n%s", ftpAddr, out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// A full handshake, then a resumption of its session id.
+	sessFile := filepath.Join(dir, "sess")
+	var ids []string
+	for i, extra := range [][]string{{"-sess_out", sessFile}, {"-sess_in", sessFile}} {
+		args := append([]string{"s_client", "-connect", ftpAddr, "-starttls", "ftp", "-tls1_2"}, extra...)
+		cmd := exec.Command(openssl, args...)
+		cmd.Stdin = strings.NewReader("") // EOF: s_client closes the connection cleanly
+		b, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("openssl s_client %d: %v\n%s", i+1, err, b)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if id, ok := strings.CutPrefix(strings.TrimSpace(line), "Session-ID: "); ok {
+				ids = append(ids, strings.ToLower(id))
+			}
+		}
+		if reused := strings.Contains(string(b), "Reused, "); reused != (i == 1) {
+			t.Fatalf("openssl s_client %d: reused %v\n%s", i+1, reused, b)
+		}
+	}
+	if len(ids) != 2 || ids[0] != ids[1] || len(ids[0]) != 64 {
+		t.Fatalf("session ids %q", ids)
+	}
+
+	rdb := redis.NewClient(&redis.Options{Addr: redisAddr, Protocol: 2, DisableIdentity: true})
+	defer rdb.Close()
+	key := `mod_tls_redis.sessions.{"id":"` + ids[0] + `"}` + "\x00"
+	if n := rdb.Exists(t.Context(), key).Val(); n != 1 {
+		keys, _ := rdb.Keys(t.Context(), "*").Result()
+		t.Fatalf("ProFTPD's entry is not under the key ftpdtls computes (%q); keys: %q", key, keys)
+	}
+
+	settings := modtlsredis.DefaultSettings()
+	settings.Servers = []modtlsredis.Endpoint{{Network: "tcp", Addr: redisAddr}}
+	cache, err := modtlsredis.OpenSessionCache(settings, "/json", 1800*time.Second, modtls.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cache.Close()
+	// ftpdtls adds its own work to the shared counters.
+	for i := range 3 {
+		state := append([]byte{3, 3, 1}, make([]byte, 100)...)
+		if err := cache.Add([]byte{byte(i), 1, 2, 3}, time.Now().Add(time.Hour), state); err != nil {
+			t.Fatal(err)
+		}
+	}
+	compareStatus := func(what string) {
+		t.Helper()
+		var ours strings.Builder
+		if err := cache.Status(&ours, false); err != nil {
+			t.Fatal(err)
+		}
+		b, err := exec.Command(ftpdctl, "-s", sock, "tls", "sesscache", "info").CombinedOutput()
+		if err != nil {
+			t.Fatalf("ftpdctl: %v\n%s", err, b)
+		}
+		theirs := map[string]string{}
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			if k, v, ok := strings.Cut(strings.TrimPrefix(line, "ftpdctl: "), ": "); ok && strings.HasPrefix(k, "Cache lifetime") {
+				theirs[k] = v
+			}
+		}
+		n := 0
+		for _, line := range strings.Split(ours.String(), "\n") {
+			k, v, ok := strings.Cut(line, ": ")
+			if !ok || !strings.HasPrefix(k, "Cache lifetime") {
+				continue
+			}
+			n++
+			if want := asProFTPDPrints(v); theirs[k] != want {
+				t.Errorf("%s: %q: ftpdtls %s, ProFTPD %q, want %q (the same value, as ProFTPD misprints it)", what, k, v, theirs[k], want)
+			}
+		}
+		if n != len(theirs) || n < 2 {
+			t.Errorf("%s: counter lines differ:\nftpdtls:\n%s\nProFTPD:\n%s", what, ours.String(), b)
+		}
+	}
+	compareStatus("after both wrote")
+
+	// ProFTPD's OpenSSL session: read, decoded, refused as unusable.
+	idBytes := make([]byte, 32)
+	for i := range idBytes {
+		v, _ := strconv.ParseUint(ids[0][2*i:2*i+2], 16, 8)
+		idBytes[i] = byte(v)
+	}
+	before, _ := cache.Stats()
+	if _, _, err := cache.Get(idBytes); !errors.Is(err, modtls.ErrCacheMiss) {
+		t.Errorf("Get of ProFTPD's session: %v, want ErrCacheMiss", err)
+	}
+	after, _ := cache.Stats()
+	if after.Errors != before.Errors+1 || after.Misses != before.Misses+1 {
+		t.Errorf("counters around reading ProFTPD's session: %+v -> %+v", before, after)
+	}
+	compareStatus("after ftpdtls read ProFTPD's entry")
+}
+
+// asProFTPDPrints turns a counter as Redis holds it ("49") into what
+// mod_tls_redis 0.1 prints: the value's bytes copied into a little-endian
+// uint64.
+func asProFTPDPrints(decimal string) string {
+	var n uint64
+	for i := 0; i < len(decimal) && i < 8; i++ {
+		n |= uint64(decimal[i]) << (8 * i)
+	}
+	return strconv.FormatUint(n, 10)
+}
+
+// TestRedisDirectivesDifferential checks mod_redis's directives and
+// mod_tls_redis's cache types against Debian's `proftpd -t`: the same
+// verdict and the same fatal lines, and ProFTPD's notice about an
+// unresolvable Sentinel among ftpdtls's warnings.
+func TestRedisDirectivesDifferential(t *testing.T) {
+	proftpd := testpeers.Need(t, "proftpd", "/usr/sbin/proftpd")
+	if _, err := os.Stat("/usr/lib/proftpd/mod_redis.so"); err != nil {
+		t.Skip("skipping: /usr/lib/proftpd/mod_redis.so is not installed")
+	}
+	const load = "LoadModule mod_redis.c\n"
+	const loadTLS = "LoadModule mod_tls.c\nLoadModule mod_redis.c\nLoadModule mod_tls_redis.c\n"
+	fragments := []string{
+		"RedisEngine on",
+		"RedisEngine",
+		"RedisEngine on off",
+		"RedisEngine maybe",
+		"<Directory /tmp>\nRedisEngine on\n</Directory>",
+		"<VirtualHost 127.0.0.1>\nRedisEngine off\n</VirtualHost>",
+		"<Global>\nRedisEngine on\n</Global>",
+		"RedisTimeouts 5",
+		"RedisTimeouts 5 6 7",
+		"RedisTimeouts 5x 6",
+		"RedisTimeouts 5 6y",
+		"RedisTimeouts -5 6",
+		`RedisTimeouts "" 6`,
+		"RedisOptions",
+		"RedisOptions NoReconnect",
+		"RedisOptions NoReconnect noreconnect",
+		"RedisOptions Bogus",
+		"RedisServer",
+		"RedisServer 127.0.0.1",
+		"RedisServer 127.0.0.1:6379 \"\" s3cret 2",
+		"RedisServer a b c d e f g h i j",
+		"RedisServer /run/redis.sock",
+		"<Anonymous /tmp>\nRedisServer x\n</Anonymous>",
+		"<Limit READ>\nRedisServer x\n</Limit>",
+		"RedisLog relative",
+		"RedisLog NONE",
+		"RedisLog /var/log/redis.log",
+		"RedisLog",
+		"RedisSentinel",
+		"RedisSentinel 127.0.0.1 master mymaster",
+		"RedisSentinel nonexistent.invalid:1 127.0.0.1",
+		"RedisLogOnCommand",
+		"RedisLogOnCommand a",
+		"RedisLogOnCommand none",
+		"RedisLogOnCommand ALL fmt",
+		"LogFormat fmt \"%u\"\nRedisLogOnCommand ALL fmt",
+		"LogFormat fmt \"%u\"\nRedisLogOnEvent ALL fmt key",
+		"LogFormat fmt \"%u\"\nRedisLogOnEvent ALL",
+		"LogFormat fmt \"%u\"\nRedisLogOnEvent ALL fmt a b",
+		"LogFormat fmt \"%u\"\n<Directory /tmp>\nRedisLogOnEvent ALL fmt\n</Directory>",
+		"LogFormat fmt \"%u\"\n<VirtualHost 127.0.0.1>\nRedisLogOnCommand ALL fmt\n</VirtualHost>",
+		"RedisLogFormatExtra fmt {}",
+		"RedisLogFormatExtra fmt",
+		"LogFormat fmt \"%u\"\nRedisLogFormatExtra fmt {}",
+		"LogFormat fmt \"%u\"\nRedisLogFormatExtra fmt notjson",
+		"LogFormat fmt \"%u\"\nRedisLogFormatExtra fmt [1]",
+	}
+	var cases []string
+	for _, f := range fragments {
+		cases = append(cases, load+f)
+	}
+	cases = append(cases,
+		loadTLS+"TLSSessionCache redis:",
+		loadTLS+"TLSSessionCache redis:/json 600",
+		loadTLS+"TLSSessionCache redis",
+		loadTLS+"TLSStaplingCache redis:anything",
+		loadTLS+"RedisEngine off\nTLSSessionCache redis:",
+		"LoadModule mod_tls.c\nTLSSessionCache redis:",
+	)
+	parent := t.TempDir()
+	for i, frag := range cases {
+		t.Run(fmt.Sprintf("%02d", i), func(t *testing.T) {
+			dir, conf := writeWrapped(t, parent, frag, fmt.Sprintf("redis-%02d", i))
+			want, _, err := proftpdCheck(t.Context(), proftpd, conf, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ftpdtlsCheck(conf, dir)
+			if got.Accept != want.Accept || strings.Join(got.Fatal, "\n") != strings.Join(want.Fatal, "\n") {
+				t.Errorf("fragment:\n%s\nproftpd -t: %s\nftpdtls:    %s", frag, want, got)
+			}
+			for _, w := range want.Other {
+				if strings.HasPrefix(w, "RedisSentinel: ") && !slicesContains(got.Other, w) {
+					t.Errorf("fragment:\n%s\nproftpd notice %q missing from ftpdtls warnings %q", frag, w, got.Other)
+				}
+			}
+		})
+	}
+}
+
+func slicesContains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }

@@ -161,16 +161,6 @@ func (ms *moduleSet) add(m *Module) {
 // mean").
 func (ms *moduleSet) names() []string { return ms.all }
 
-// lookup returns the row of directive name owned by module.
-func (ms *moduleSet) lookup(name, module string) (Directive, bool) {
-	for _, e := range ms.table[strings.ToLower(name)] {
-		if e.module == module {
-			return e.dir, true
-		}
-	}
-	return Directive{}, false
-}
-
 // resolveModule returns the module that loading name would load: the
 // registered one (with catalogue directives it does not define kept as
 // accept-anything rows), the core's own tables, or a catalogue-only

@@ -28,9 +28,8 @@ type Cmd struct {
 	// should not open files or warn a second time).
 	Replay bool
 
-	typed string // the name as written in the file
-	warn  func(string)
-	p     *parser
+	warn func(string)
+	p    *parser
 }
 
 // Warnf records a non-fatal problem with this line. `ftpdtls check` prints

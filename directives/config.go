@@ -45,7 +45,7 @@ type PortRange struct{ Min, Max int }
 // ScoreboardFile, SocketBindTight, UseIPv6, MaxInstances) are set on the
 // main server only.
 type Server struct {
-	Name  string   // ServerName
+	Name  string   // ServerName ("ProFTPD" by default for the main server, "" for a <VirtualHost>)
 	Addrs []string // <VirtualHost> addresses; DefaultAddress for the main server
 	Port  int      // Port (default 21; 0 disables the server)
 	// IsMain is true for the main server ("server config").
@@ -70,7 +70,8 @@ type Server struct {
 	File string // where the server starts (its <VirtualHost> line; the config file for the main server)
 	Line int
 
-	nodes  []*Node
+	nodes  []*Node // own directives, then the <Global> ones
+	global int     // how many of nodes came from <Global>
 	values map[any]any
 }
 
@@ -104,6 +105,18 @@ func (s *Server) Directives(name string) []*Node {
 		}
 	}
 	return out
+}
+
+// SetInBody reports whether the server's own body (not <Global>) has a
+// directive of that name. Handlers replaying a <Global> line (Cmd.Replay)
+// use it to let a server's own setting win over the global one.
+func (s *Server) SetInBody(name string) bool {
+	for _, n := range s.nodes[:len(s.nodes)-s.global] {
+		if strings.EqualFold(n.Name, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // Node is one directive or section of the parsed file. Sections

@@ -31,20 +31,31 @@ func buildCoreModules() map[string]*Module {
 	}
 }
 
+// own wraps a handler of a single-valued setting so that, replayed from
+// <Global>, it leaves a server that sets the directive itself alone.
+func own(h Handler) Handler {
+	return func(c *Cmd) error {
+		if c.Replay && c.Server.SetInBody(c.Name) {
+			return nil
+		}
+		return h(c)
+	}
+}
+
 var coreDirectives = []Directive{
 	{Name: "ServerType", Contexts: Root, Args: ArgsAtLeast(1), Handler: setServerType},
 	{Name: "ServerName", Contexts: Root | VirtualHost, Args: ArgsAtLeast(1), Handler: func(c *Cmd) error { c.Server.Name = c.Args[0]; return nil }},
-	{Name: "ServerIdent", Contexts: Root | VirtualHost | Global, Args: ArgsBetween(1, 2), Handler: setServerIdent},
-	{Name: "Port", Contexts: Root | VirtualHost | Global, Args: ArgsAtLeast(1), Handler: setPort},
+	{Name: "ServerIdent", Contexts: Root | VirtualHost | Global, Args: ArgsBetween(1, 2), Handler: own(setServerIdent)},
+	{Name: "Port", Contexts: Root | VirtualHost | Global, Args: ArgsAtLeast(1), Handler: own(setPort)},
 	{Name: "DefaultAddress", Contexts: Root, Args: ArgsBetween(1, -1), Handler: setDefaultAddress},
 	{Name: "SocketBindTight", Contexts: Root, Args: ArgsAtLeast(1), Handler: boolSetter(func(s *Server, v bool) { s.SocketBindTight = v })},
 	{Name: "UseIPv6", Contexts: Root, Args: ArgsAtLeast(1), Handler: boolSetter(func(s *Server, v bool) { s.UseIPv6 = v })},
 	{Name: "UseReverseDNS", Contexts: Root, Args: ArgsAtLeast(1), Handler: boolSetter(func(s *Server, v bool) { s.UseReverseDNS = v })},
 	{Name: "DefaultServer", Contexts: Root | VirtualHost, Args: ArgsAtLeast(1), Handler: boolSetter(func(s *Server, v bool) { s.DefaultServer = v })},
-	{Name: "User", Contexts: Root | VirtualHost | Anonymous | Global, Args: ArgsAtLeast(1), Handler: setUser},
-	{Name: "Group", Contexts: Root | VirtualHost | Anonymous | Global, Args: ArgsAtLeast(1), Handler: setGroup},
-	{Name: "PassivePorts", Contexts: Root | VirtualHost | Global, Args: ArgsAtLeast(2), Handler: setPassivePorts},
-	{Name: "MasqueradeAddress", Contexts: Root | VirtualHost | Global, Args: ArgsAtLeast(1), Handler: func(c *Cmd) error { c.Server.MasqueradeAddress = c.Args[0]; return nil }},
+	{Name: "User", Contexts: Root | VirtualHost | Anonymous | Global, Args: ArgsAtLeast(1), Handler: own(setUser)},
+	{Name: "Group", Contexts: Root | VirtualHost | Anonymous | Global, Args: ArgsAtLeast(1), Handler: own(setGroup)},
+	{Name: "PassivePorts", Contexts: Root | VirtualHost | Global, Args: ArgsAtLeast(2), Handler: own(setPassivePorts)},
+	{Name: "MasqueradeAddress", Contexts: Root | VirtualHost | Global, Args: ArgsAtLeast(1), Handler: own(func(c *Cmd) error { c.Server.MasqueradeAddress = c.Args[0]; return nil })},
 	{Name: "PidFile", Contexts: Root, Args: ArgsAtLeast(1), Handler: setPidFile},
 	{Name: "ScoreboardFile", Contexts: Root, Args: ArgsAtLeast(1), Handler: setScoreboardFile},
 	{Name: "MaxInstances", Contexts: Root, Args: ArgsAtLeast(1), Handler: setMaxInstances},
@@ -129,7 +140,9 @@ func setUser(c *Cmd) error {
 	if name == "" || lookup(name) != nil {
 		return fmt.Errorf("Unknown user '%s'", name) //nolint:staticcheck // ProFTPD's words
 	}
-	c.Server.User = name
+	if c.Context != Anonymous { // there it is the anonymous login's account
+		c.Server.User = name
+	}
 	return nil
 }
 
@@ -142,7 +155,9 @@ func setGroup(c *Cmd) error {
 	if name == "" || lookup(name) != nil {
 		return fmt.Errorf("Unknown group '%s'", name) //nolint:staticcheck // ProFTPD's words
 	}
-	c.Server.Group = name
+	if c.Context != Anonymous {
+		c.Server.Group = name
+	}
 	return nil
 }
 

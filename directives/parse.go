@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/ftpdtls/ftpdtls/trace"
 )
@@ -18,24 +19,39 @@ func ParseFile(path string, opts Options) (*Config, error) {
 		return nil, fmt.Errorf("open configuration file: %w", err)
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.IsDir() {
-		return nil, fmt.Errorf("open configuration file %s: %w", path, errIsDir)
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("open configuration file: %w", err)
 	}
-	return Parse(f, path, opts)
+	if fi.IsDir() {
+		return nil, fmt.Errorf("open configuration file %s: %w", path, &Errno{syscall.EISDIR})
+	}
+	p, err := newParser(opts)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode().Perm()&0o002 != 0 {
+		p.cfg.Warnings = append(p.cfg.Warnings, Warning{Msg: fmt.Sprintf("warning: config file '%s' is world-writable", path), File: path})
+	}
+	return p.run(f, path)
 }
 
-var errIsDir = errors.New("is a directory")
-
 // Parse parses a configuration read from r; filename is the name used in
-// messages and for relative Include resolution (none: Include needs
-// absolute paths). The first fatal error stops the parse and is returned
-// as an *Error; nothing half-parsed is returned.
+// messages. The first fatal error stops the parse and is returned as an
+// *Error (with the warnings up to it); nothing half-parsed is returned.
+// An error about Options (CompiledIn) is a plain error.
 func Parse(r io.Reader, filename string, opts Options) (*Config, error) {
 	p, err := newParser(opts)
 	if err != nil {
 		return nil, err
 	}
-	err = p.parseStream(r, filename, p.cfg.Root)
+	return p.run(r, filename)
+}
+
+// run parses the top-level file and finishes the configuration.
+func (p *parser) run(r io.Reader, filename string) (*Config, error) {
+	p.cfg.Main.File = filename
+	err := p.parseStream(r, filename, p.cfg.Root)
 	if err == nil {
 		err = p.finish(filename)
 	}
@@ -78,9 +94,9 @@ type parser struct {
 	frames  []*frame // open sections inside the server
 	parents []*Node  // node stack: Root, sections, taken <IfModule>s, Includes
 
-	global     *Server // scratch server for <Global> bodies
-	globalCmds []*Cmd  // <Global> directives, replayed onto every server
-	globalNode []*Node // their nodes, added to every server's list
+	global     *Server     // scratch server for <Global> bodies
+	globalCmds []globalCmd // <Global> directives, replayed onto every server
+	globalNode []*Node     // their nodes, added to every server's list
 
 	includeOpts includeOptions
 	includeHops int // nesting of Include while parsing
@@ -89,6 +105,13 @@ type parser struct {
 	dsoLoaded []string        // modules loaded by LoadModule, in order
 
 	src *source // the file being read
+}
+
+// globalCmd is a <Global> directive to replay, with the table row (of
+// the module) that handled it.
+type globalCmd struct {
+	cmd *Cmd
+	dir Directive
 }
 
 // source is one file being read, for handlers that read ahead (<IfModule>).
@@ -262,15 +285,14 @@ func (p *parser) dispatch(words []string, lineno int) error {
 			Server:  server,
 			Config:  p.cfg,
 			Node:    node,
-			typed:   name,
 			p:       p,
 		}
 		cmd.warn = p.warner(cmd)
-		if err := p.run(e.dir, cmd); err != nil {
+		if err := p.call(e.dir, cmd); err != nil {
 			return err
 		}
 		if p.inGlobal() && !p.inOpaque() && e.dir.Handler != nil && !isSection(e.dir.Name) {
-			p.globalCmds = append(p.globalCmds, cmd)
+			p.globalCmds = append(p.globalCmds, globalCmd{cmd, e.dir})
 		}
 	}
 	if isSection(node.Name) && !hasHandler(entries) {
@@ -305,9 +327,9 @@ func (p *parser) opaqueSection(node *Node) {
 	}
 }
 
-// run checks a directive's argument count and context, then calls its
+// call checks a directive's argument count and context, then calls its
 // handler.
-func (p *parser) run(d Directive, cmd *Cmd) error {
+func (p *parser) call(d Directive, cmd *Cmd) error {
 	fail := func(err error) error {
 		return &Error{Directive: d.Name, Msg: err.Error(), File: cmd.File, Line: cmd.Line, Err: err}
 	}
@@ -379,20 +401,17 @@ func (p *parser) finish(filename string) error {
 		}
 	}
 	for _, s := range p.cfg.Servers() {
-		s.nodes = append(s.nodes, p.globalNode...)
-		for _, c := range p.globalCmds {
-			rc := *c
+		for _, g := range p.globalCmds {
+			rc := *g.cmd
 			rc.Server = s
 			rc.Replay = true
 			rc.warn = nil
-			d, _ := p.mods.lookup(c.Name, c.Node.Module)
-			if d.Handler == nil {
-				continue
-			}
-			if err := d.Handler(&rc); err != nil {
-				return &Error{Directive: c.Name, Msg: err.Error(), File: c.File, Line: c.Line, Err: err}
+			if err := g.dir.Handler(&rc); err != nil {
+				return &Error{Directive: rc.Name, Msg: err.Error(), File: rc.File, Line: rc.Line, Err: err}
 			}
 		}
+		s.nodes = append(s.nodes, p.globalNode...)
+		s.global = len(p.globalNode)
 	}
 	return nil
 }

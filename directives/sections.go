@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"syscall"
 )
 
 // This file holds the handlers of the section tags (<VirtualHost>,
@@ -73,7 +74,8 @@ func openVirtualHost(cmd *Cmd) error {
 	p := cmd.p
 	for _, a := range cmd.Args {
 		if err := p.resolve(a); err != nil {
-			return fmt.Errorf("error resolving '%s': No such file or directory", a)
+			// ProFTPD reports a name that does not resolve with ENOENT.
+			return fmt.Errorf("error resolving '%s': %s", a, Strerror(syscall.ENOENT))
 		}
 	}
 	s := newServer(false)

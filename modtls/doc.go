@@ -54,6 +54,11 @@
 // aborted one. DescribeSession reads a stored session's version and
 // creation time, for providers' verbose status.
 //
+// Entries are not deleted when resumed, so a client may open several data
+// connections from one session; they expire with the session. The
+// internal cache holds at most DefaultInternalCacheSize sessions (see
+// WithInternalCacheSize) and drops the oldest when full.
+//
 // With TLSSessionTickets on, tickets carry the encrypted session instead
 // (keys in memory, rotated per TLSSessionTicketKeys) and the cache is not
 // consulted, as in mod_tls where ticket resumption bypasses the cache.
@@ -65,7 +70,8 @@
 // not permitted"; it resumes fine on TLS 1.3. lftp (GnuTLS) and Go
 // clients with a ClientSessionCache and a ServerName resume on both.
 // Clients that need TLS 1.2 without tickets need TLSOptions
-// NoSessionReuseRequired.
+// NoSessionReuseRequired. (TestFTPSCurl, TestFTPSLftp and
+// TestFTPSJlaffayeClient check these claims against the real clients.)
 //
 // # Data-channel reuse
 //

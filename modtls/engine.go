@@ -225,7 +225,11 @@ func (t *TLS) Close() error {
 }
 
 // SessionCache returns the open session cache and its type name, or
-// (nil, "") when caching is off. `tls sesscache` controls act on it.
+// (nil, "") when caching is off. The name is InternalCache for the
+// in-process cache (no TLSSessionCache directive, "internal:", or the
+// fallback after a provider failed to open); ProFTPD's controls answer
+// "No TLSSessionCache configured" in those cases, since no provider is
+// selected.
 func (t *TLS) SessionCache() (SessionCache, string) {
 	if t.sessCache == nil {
 		return nil, ""
@@ -297,9 +301,10 @@ func (t *TLS) newServer(s *directives.Server, sid uint32, certs map[*directives.
 	return st, nil
 }
 
-// config returns a configuration for this server. hooks, when set, see
-// every wrapped and unwrapped session of connections made with it; rec,
-// when set, is the record of the one connection the config is for.
+// config returns a configuration for this server whose sessions go
+// through the session cache (or ticket keys). tagFor, when set, gives the
+// control tag to store in each new session; rec, when set, records what
+// the hooks learn about the connection the configuration serves.
 func (st *serverTLS) config(tagFor func(cs tls.ConnectionState, rec *connRecord) []byte, rec *connRecord) *tls.Config {
 	c := st.base.Clone()
 	t := st.t

@@ -59,13 +59,17 @@ func (c *internalCache) Add(id []byte, expires time.Time, state []byte) error {
 		c.order.Remove(el)
 		delete(c.entries, key)
 	}
-	if len(c.entries) >= c.max {
-		c.flushExpiredLocked()
-	}
-	for len(c.entries) >= c.max {
+	// When full, drop the oldest insertion (counted as expired if it
+	// is): O(1), where scanning for every expired entry would be O(n)
+	// on each add.
+	for now := c.now(); len(c.entries) >= c.max; {
 		oldest := c.order.Front()
+		if now.Before(oldest.Value.(*internalEntry).expires) {
+			c.stats.deleted++
+		} else {
+			c.stats.expired++
+		}
 		c.removeLocked(oldest)
-		c.stats.deleted++
 	}
 	e := &internalEntry{id: key, expires: expires, state: append([]byte(nil), state...)}
 	c.entries[key] = c.order.PushBack(e)
@@ -172,18 +176,6 @@ func WriteSessionParameters(w io.Writer, state []byte, expires time.Time) error 
 	fmt.Fprintf(w, "  -----END SSL SESSION PARAMETERS-----\n")
 	fmt.Fprintf(w, "\n")
 	return nil
-}
-
-func (c *internalCache) flushExpiredLocked() {
-	now := c.now()
-	for el := c.order.Front(); el != nil; {
-		next := el.Next()
-		if !now.Before(el.Value.(*internalEntry).expires) {
-			c.removeLocked(el)
-			c.stats.expired++
-		}
-		el = next
-	}
 }
 
 func (c *internalCache) removeLocked(el *list.Element) {

@@ -345,3 +345,48 @@ func TestDirectiveProviderNeedsModule(t *testing.T) {
 		t.Fatalf("error %T does not wrap ErrNotFound", err)
 	}
 }
+
+func TestCertificateFilesFromDirectives(t *testing.T) {
+	pki := newPKI(t)
+	dir := t.TempDir()
+	rsaCert, rsaKey := writePEM(t, dir, "rsa", pki.issue(t, "rsa", certOpts{}))
+	ecCert, ecKey := writePEM(t, dir, "ec", pki.issue(t, "ecdsa", certOpts{}))
+	chain := caFile(t, pki)
+	_, cfg, err := parseLines(t,
+		"TLSEngine on",
+		"TLSRSACertificateFile "+rsaCert,
+		"TLSRSACertificateKeyFile "+rsaKey,
+		"TLSECCertificateFile "+ecCert,
+		"TLSECCertificateKeyFile "+ecKey,
+		"TLSCertificateChainFile "+chain,
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := Open(cfg, Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	srv := startTLSServer(t, func() *tls.Config { return eng.TLSConfig(nil) })
+	for _, tc := range []struct {
+		suite uint16
+		want  string
+	}{
+		{tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, "*rsa.PublicKey"},
+		{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, "*ecdsa.PublicKey"},
+	} {
+		ccfg := clientConfig(pki, tls.VersionTLS12, nil)
+		ccfg.CipherSuites = []uint16{tc.suite}
+		cs, _, err := srv.dial(t, ccfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprintf("%T", cs.PeerCertificates[0].PublicKey); got != tc.want {
+			t.Errorf("suite %s: server certificate key %s, want %s", tls.CipherSuiteName(tc.suite), got, tc.want)
+		}
+		if len(cs.PeerCertificates) != 2 || !cs.PeerCertificates[1].Equal(pki.caCert) {
+			t.Errorf("TLSCertificateChainFile not sent: %d certificates", len(cs.PeerCertificates))
+		}
+	}
+}

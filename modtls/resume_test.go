@@ -391,3 +391,86 @@ func TestSessionTicketsMode(t *testing.T) {
 		t.Fatalf("ticket resumption used the session cache (%d gets, %d adds)", gets, adds)
 	}
 }
+
+func TestOpenPassesInfoTimeoutAndConfig(t *testing.T) {
+	name := fmt.Sprintf("args%d", providerSeq.Add(1))
+	var gotInfo string
+	var gotTimeout time.Duration
+	var gotEnv Env
+	registerSessionCache(t, name, &funcProvider{open: func(info string, timeout time.Duration, env Env) (SessionCache, error) {
+		gotInfo, gotTimeout, gotEnv = info, timeout, env
+		return newInternalCache(1, nil), nil
+	}})
+	st := DefaultSettings()
+	st.SessionCache = CacheSpec{Configured: true, Provider: name, Info: "/file=/a:b&size=1", Timeout: 42 * time.Second}
+	cfg := testConfig(st, 0)
+	eng, err := Open(cfg, Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	if gotInfo != "/file=/a:b&size=1" || gotTimeout != 42*time.Second || gotEnv.Config != cfg {
+		t.Fatalf("provider opened with %q %v config=%p, want the directive's info, 42s and %p", gotInfo, gotTimeout, gotEnv.Config, cfg)
+	}
+}
+
+func TestTicketKeyRotation(t *testing.T) {
+	pki := newPKI(t)
+	// A real server session state to encrypt.
+	eng, err := Open(testConfig(nil, 0), Env{}, WithCertificates(nil, pki.issue(t, "ecdsa", certOpts{})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	srv := startTLSServer(t, func() *tls.Config { return eng.TLSConfig(nil) })
+	if _, _, err := srv.dial(t, clientConfig(pki, tls.VersionTLS13, nil)); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := eng.SessionCache()
+	state := c.(*internalCache).order.Front().Value.(*internalEntry).state
+
+	clock := newFakeClock()
+	k := newTicketKeys(2*time.Hour, 3, clock.now)
+	ticket := func() []byte {
+		ss, err := tls.ParseSessionState(state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := k.encrypt(tls.ConnectionState{}, ss)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	first := ticket()
+	clock.advance(59 * time.Minute)
+	ticket()
+	if len(k.keys) != 1 {
+		t.Fatalf("%d keys before an hour passed, want 1", len(k.keys))
+	}
+	clock.advance(2 * time.Minute)
+	second := ticket()
+	if len(k.keys) != 2 {
+		t.Fatalf("%d keys after an hour, want 2", len(k.keys))
+	}
+	if k.decrypt(first, tls.ConnectionState{}) == nil || k.decrypt(second, tls.ConnectionState{}) == nil {
+		t.Fatal("a ticket of a live key does not decrypt")
+	}
+	clock.advance(61 * time.Minute) // the first key is now past its 2h age
+	if k.decrypt(first, tls.ConnectionState{}) != nil {
+		t.Fatal("a ticket of an expired key still decrypts")
+	}
+	if k.decrypt(second, tls.ConnectionState{}) == nil {
+		t.Fatal("the second key expired early")
+	}
+	for i := 0; i < 5; i++ {
+		clock.advance(61 * time.Minute)
+		ticket()
+		if len(k.keys) > 3 {
+			t.Fatalf("%d keys, count is 3", len(k.keys))
+		}
+	}
+	if !k.created[0].Equal(clock.now()) {
+		t.Fatal("the newest key does not encrypt (mod_tls's M9 used the oldest)")
+	}
+}

@@ -104,8 +104,10 @@ func (s *store) flushCounters(ctx context.Context) error {
 	if err == nil {
 		return nil
 	}
+	// Keep what did not reach Redis; drop what Redis refused (a counter
+	// key that is not a number would refuse it forever).
 	for i, cmd := range cmds {
-		if cmd != nil && cmd.Err() != nil {
+		if cmd != nil && cmd.Err() != nil && !isReply(cmd.Err()) {
 			s.pending[i].Add(taken[i])
 		}
 	}

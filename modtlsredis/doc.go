@@ -15,8 +15,16 @@
 //	TLSSessionCache redis: 1800
 //	TLSStaplingCache redis:
 //
-// modtls opens the caches with the main server's settings (Env.Config);
-// OpenSessionCache and OpenOCSPCache open them from explicit Settings.
+// modtls opens the caches through the provider registry; the provider
+// reads the main server's mod_redis settings from Env.Config, so the
+// caller of modtls.Open must put the parsed configuration there (without
+// it there is no RedisServer and the open fails with ErrNoServer).
+// OpenSessionCache and OpenOCSPCache open caches from explicit Settings.
+//
+// go-redis logs every failed dial through its package logger (to stderr
+// by default); a program may quiet it with redis.SetLogger. This package
+// does not, since that logger is global. It logs the start and the end of
+// a Redis outage itself, once each, to Env.Log.
 //
 // # Compatibility
 //
@@ -44,9 +52,14 @@
 //   - Replies are checked: a SET answered with an error (NOAUTH, READONLY,
 //     OOM) is a failure, not "stored".
 //   - Misses are counted: a missing, expired or undecodable entry adds
-//     to cache_misses (ProFTPD counts almost none of them). Counters use
-//     INCR, without ProFTPD's delete of a doubly prefixed key after the
-//     first increment.
+//     to cache_misses (ProFTPD counts almost none of them).
+//   - Counter increments are gathered in the process and sent as one
+//     pipelined INCRBY per counter every 100 ms (and before a status is
+//     read, and at close), so a lookup or store costs one round trip, not
+//     two, and busy nodes do not all queue on the seven counter keys.
+//     Other nodes see a process's counts up to 100 ms late; increments
+//     that fail to reach Redis are kept for the next attempt. There is no
+//     delete of a doubly prefixed key after the first increment (R4).
 //   - The status prints the counters as the decimals Redis holds (ProFTPD
 //     prints the ASCII bytes as a binary number: "3" shows as 51), names
 //     the server after "Redis server:", and cache_max_*_len is kept as a

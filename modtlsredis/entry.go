@@ -65,14 +65,16 @@ var errBadEntry = errors.New("invalid cache entry")
 // entryFormat names the JSON fields of one kind of entry.
 type entryFormat struct {
 	prefix  string // namespace
-	keyName string // "id" or "fingerprint"
 	data    string // "data" or "response"
 	dataLen string // "data_len" or "response_len"
+	// max is the largest data a reader accepts, as mod_tls_redis since
+	// 1.3.8 does.
+	max int
 }
 
 var (
-	sessionFormat = entryFormat{sessionPrefix, "id", "data", "data_len"}
-	ocspFormat    = entryFormat{ocspPrefix, "fingerprint", "response", "response_len"}
+	sessionFormat = entryFormat{sessionPrefix, "data", "data_len", MaxSessionSize}
+	ocspFormat    = entryFormat{ocspPrefix, "response", "response_len", MaxResponseSize}
 )
 
 // appendSessionKey appends the Redis key of a session id to dst.
@@ -139,9 +141,26 @@ func (f *entryFormat) decode(value []byte) (entry, error) {
 	if n := len(value); n > 0 && value[n-1] == 0 {
 		value = value[:n-1]
 	}
-	if e, ok := f.decodeCompact(value); ok {
-		return e, nil
+	// A valid value is the base64 of at most max bytes and some JSON
+	// around it; anything much longer is refused before decoding.
+	if len(value) > 2*f.max+256 {
+		return entry{}, fmt.Errorf("%w: %d-byte value", errBadEntry, len(value))
 	}
+	e, ok := f.decodeCompact(value)
+	if !ok {
+		var err error
+		if e, err = f.decodeJSON(value); err != nil {
+			return entry{}, err
+		}
+	}
+	if len(e.data) > f.max {
+		return entry{}, fmt.Errorf("%w: %d bytes of %s, more than %d", errBadEntry, len(e.data), f.data, f.max)
+	}
+	return e, nil
+}
+
+// decodeJSON reads any JSON object with the entry's fields.
+func (f *entryFormat) decodeJSON(value []byte) (entry, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(value, &fields); err != nil || fields == nil {
 		return entry{}, fmt.Errorf("%w: not a JSON object", errBadEntry)

@@ -93,6 +93,8 @@ func TestDecode(t *testing.T) {
 		{"bad base64", `{"expires":7,"data":"!!!!","data_len":3}`, 0, nil, true},
 		{"data_len too big", `{"expires":7,"data":"MAMKAQM=","data_len":6}`, 0, nil, true},
 		{"negative data_len", `{"expires":7,"data":"MAMKAQM=","data_len":-1}`, 0, nil, true},
+		{"larger than mod_tls allows", string(sessionFormat.appendValue(nil, 7, make([]byte, MaxSessionSize+1))), 0, nil, true},
+		{"largest mod_tls allows", string(sessionFormat.appendValue(nil, 7, make([]byte, MaxSessionSize))), 7, make([]byte, MaxSessionSize), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

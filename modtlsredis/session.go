@@ -2,6 +2,7 @@ package modtlsredis
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -93,7 +94,7 @@ func (c *SessionCache) Add(id []byte, expires time.Time, state []byte) error {
 	}
 	var buf [160]byte
 	key := appendSessionKey(buf[:0], id)
-	value := sessionFormat.appendValue(make([]byte, 0, 64+len(state)*4/3), exp, state)
+	value := sessionFormat.appendValue(make([]byte, 0, 64+base64.StdEncoding.EncodedLen(len(state))), exp, state)
 	if err := s.client.SetArgs(ctx, string(key), value, redis.SetArgs{ExpireAt: time.Unix(exp, 0)}).Err(); err != nil {
 		s.failed("SET", err)
 		if isReply(err) {

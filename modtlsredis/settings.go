@@ -3,6 +3,7 @@ package modtlsredis
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -152,7 +153,7 @@ func redisDirectives() []directives.Directive {
 func setRedisEngine(cmd *directives.Cmd) error {
 	on, ok := parseBool(cmd.Args[0])
 	if !ok {
-		return fmt.Errorf("expected Boolean parameter")
+		return errors.New("expected Boolean parameter")
 	}
 	s := settingsFor(cmd)
 	if s.apply(cmd, "RedisEngine") {
@@ -164,7 +165,7 @@ func setRedisEngine(cmd *directives.Cmd) error {
 func setRedisLog(cmd *directives.Cmd) error {
 	path := cmd.Args[0]
 	if !strings.EqualFold(path, "none") && !strings.HasPrefix(path, "/") {
-		return fmt.Errorf("must be an absolute path")
+		return errors.New("must be an absolute path")
 	}
 	s := settingsFor(cmd)
 	if s.apply(cmd, "RedisLog") {

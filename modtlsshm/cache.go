@@ -227,6 +227,10 @@ func (c *cache) attach(ci cacheInfo) error {
 		}
 		return fail(err)
 	}
+	// Where shared memory may use transparent huge pages ("advise" in
+	// /sys/kernel/mm/transparent_hugepage/shmem_enabled), ask for them:
+	// lookups in a large segment are dominated by TLB misses.
+	_ = unix.Madvise(mem, unix.MADV_HUGEPAGE)
 	if created {
 		initHeader(mem, g, k, fid)
 	} else if err := checkHeader(mem, k, fid); err != nil {
@@ -281,7 +285,7 @@ func (c *cache) put(key, val []byte, when int64) error {
 			c.tlslog("length of serialized OCSP response data (%d) exceeds maximum size (%d), unable to add to shared shmcache, adding to list", len(val), c.k.maxData)
 		}
 		// An older, smaller entry under the key must not shadow this one.
-		if _, err := c.t.del(key, c.now().Unix()); err != nil {
+		if _, err := c.t.delCounting(key, c.now().Unix(), true); err != nil {
 			return err
 		}
 		c.large.put(key, val, when)

@@ -40,18 +40,18 @@ const (
 
 // Counter indices in header.Stats.
 const (
-	statHits        = iota // lookups that returned an entry
-	statMisses             // lookups that did not
-	statStored             // entries written
-	statDeleted            // entries deleted while still valid
-	statExpired            // entries dropped or deleted after their expiry
-	statErrors             // damaged entries found (checksum or bounds)
-	statExceeded           // entries too large for the segment
-	statExceededMax        // largest such entry, in bytes
-	statEvicted            // valid entries dropped to make room
-	statReplaced           // entries replaced by an add under the same key
-	statRecovered          // locks taken over from a dead holder
-	statLockTimeouts       // lock waits that gave up
+	statHits         = iota // lookups that returned an entry
+	statMisses              // lookups that did not
+	statStored              // entries written
+	statDeleted             // entries deleted while still valid
+	statExpired             // entries dropped or deleted after their expiry
+	statErrors              // damaged entries found (checksum or bounds)
+	statExceeded            // entries too large for the segment
+	statExceededMax         // largest such entry, in bytes
+	statEvicted             // valid entries dropped to make room
+	statReplaced            // entries replaced by an add under the same key
+	statRecovered           // locks taken over from a dead holder
+	statLockTimeouts        // lock waits that gave up
 	numStats
 )
 

@@ -70,7 +70,7 @@ func procStat(pid int) (start uint64, zombie, exists bool) {
 	if len(f) < 20 {
 		return 0, false, true
 	}
-	state := f[0]                                          // field 3
+	state := f[0]                                       // field 3
 	start, _ = strconv.ParseUint(string(f[19]), 10, 64) // field 22
 	return start, len(state) == 1 && (state[0] == 'Z' || state[0] == 'X'), true
 }
@@ -166,6 +166,9 @@ func (t *table) beginWrite() error {
 		// A previous holder died between its Seq updates and its lock
 		// was recovered by someone who did not repair: repair now.
 		recovered = true
+	}
+	if hd, tl := t.h.Head, t.h.Tail; hd > tl || tl-hd > t.g.dataSize || (hd|tl)%8 != 0 {
+		recovered = true // damaged positions: rebuild (or reset) before use
 	}
 	if recovered {
 		t.repair()

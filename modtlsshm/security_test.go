@@ -85,6 +85,10 @@ func TestForeignSegmentRefused(t *testing.T) {
 		copy(mem, "some other program's data")
 	})
 	openFails(t, path, ErrForeignSegment, "not an ftpdtls shmcache segment")
+	if got := NewSessionProvider().CheckInfo(info(path, 0)); len(got) != 1 ||
+		!strings.Contains(got[0], "would be refused") || !strings.Contains(got[0], "not an ftpdtls shmcache segment") {
+		t.Fatalf("CheckInfo = %q", got)
+	}
 	// Left alone: not removed, not changed.
 	if _, err := shmStat(id); err != nil {
 		t.Fatalf("foreign segment disappeared: %v", err)
@@ -151,5 +155,20 @@ func TestDamagedLogIsRepaired(t *testing.T) {
 	checkInvariants(t, tb)
 	if st, _ := s.Stats(); st.Current != 10 || st.Errors != 1 {
 		t.Fatalf("stats after repair %+v", st)
+	}
+}
+
+func TestDamagedPositionsReset(t *testing.T) {
+	s, _ := openSession(t, 0)
+	id := randBytes(t, 32)
+	s.Add(id, time.Now().Add(time.Hour), []byte("x"))
+	tb := s.c.t
+	tb.h.Head, tb.h.Tail = 1<<40+3, 5 // written by a confused or hostile process
+	if err := s.Add(randBytes(t, 32), time.Now().Add(time.Hour), []byte("y")); err != nil {
+		t.Fatal(err)
+	}
+	checkInvariants(t, tb)
+	if st, _ := s.Stats(); st.Current != 1 || st.Errors == 0 {
+		t.Fatalf("stats %+v", st)
 	}
 }

@@ -282,4 +282,3 @@ func describeSize(k *kindSpec, id int, path string, have, want uint64) string {
 	return fmt.Sprintf("existing shm ID %d for file '%s' is %d bytes, not the requested %d bytes; nothing is migrated and the cache is not used: %s before using a new size",
 		id, path, have, want, removeHint(k, id))
 }
-

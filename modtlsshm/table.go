@@ -273,6 +273,12 @@ func (t *table) add(key, val []byte, when, now int64) error {
 // session still valid counts as deleted, an expired one as expired; an
 // OCSP response cached over an hour ago counts as expired (B15).
 func (t *table) del(key []byte, now int64) (found bool, err error) {
+	return t.delCounting(key, now, false)
+}
+
+// delCounting is del; with replaced set the removal counts as a
+// replacement (an oversize add superseding a stored entry).
+func (t *table) delCounting(key []byte, now int64, replaced bool) (found bool, err error) {
 	h := hashKey(t.seed, key)
 	if err := t.beginWrite(); err != nil {
 		return false, err
@@ -282,9 +288,12 @@ func (t *table) del(key []byte, now int64) (found bool, err error) {
 	if !ok {
 		return false, nil
 	}
-	if t.expired(r.When, now) {
+	switch {
+	case replaced:
+		t.h.Stats[statReplaced].Add(1)
+	case t.expired(r.When, now):
 		t.h.Stats[statExpired].Add(1)
-	} else {
+	default:
 		t.h.Stats[statDeleted].Add(1)
 	}
 	t.kill(si, off)

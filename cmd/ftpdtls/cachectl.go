@@ -91,13 +91,18 @@ var ocspControl = cacheKind{
 	},
 }
 
-// controlEnv sends providers' notices to stderr.
+// controlEnv sends providers' notices to stderr, one message a line.
 func controlEnv() modtls.Env {
 	l := logrus.New()
 	l.Out = os.Stderr
 	l.Level = logrus.WarnLevel
+	l.Formatter = messageOnly{}
 	return modtls.Env{Log: l}
 }
+
+type messageOnly struct{}
+
+func (messageOnly) Format(e *logrus.Entry) ([]byte, error) { return []byte(e.Message + "\n"), nil }
 
 func runCacheControl(k cacheKind, args []string, stdout, stderr io.Writer) int {
 	prefix := "tls " + k.action + ": "

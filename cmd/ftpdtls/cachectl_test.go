@@ -131,10 +131,16 @@ func TestCacheControlSingularAndVerbose(t *testing.T) {
 }
 
 func TestCacheControlBadConfig(t *testing.T) {
-	conf := ctlConfig(t, "TLSSessionCache shm:/file=relative\n")
+	conf := ctlConfig(t, "TLSSessionCache\n")
 	_, stderr, status := ctl(sessionControl, "-c", conf, "info")
-	if status != 1 || !strings.HasPrefix(stderr, "ftpdtls sesscache: ") {
+	if status != 1 || !strings.HasPrefix(stderr, "ftpdtls sesscache: fatal: TLSSessionCache: ") {
 		t.Fatalf("status %d, stderr %q; want 1 and the parse error", status, stderr)
+	}
+	// A cache that parses but cannot be opened is the control's error.
+	conf = ctlConfig(t, "TLSSessionCache shm:/file=relative\n")
+	_, stderr, status = ctl(sessionControl, "-c", conf, "info")
+	if status != 1 || !strings.HasPrefix(stderr, "tls sesscache: error obtaining session cache status: ") {
+		t.Fatalf("status %d, stderr %q; want 1 and mod_tls's status error", status, stderr)
 	}
 	if _, _, status := ctl(sessionControl, "-c", filepath.Join(t.TempDir(), "missing.conf"), "info"); status != 1 {
 		t.Errorf("missing config: status %d, want 1", status)

@@ -36,7 +36,12 @@ func TestServePrintDefault(t *testing.T) {
 			t.Errorf("default configuration lacks %q", want)
 		}
 	}
-	if _, err := daemon.Parse("", t.TempDir()); err != nil {
+	home, err := daemon.NewHome()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(home.Dir)
+	if _, err := daemon.Parse("", home.Dir); err != nil {
 		t.Errorf("default configuration does not parse: %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/sirupsen/logrus"
 
@@ -67,7 +68,9 @@ type Config struct {
 	FTP   *ftpd.Server
 	Proxy *proxyprotocol.Wrapper // nil when ProxyProtocolEngine is off
 
-	closers []io.Closer
+	closers   []io.Closer
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Load parses the configuration and opens what it names: the user file,
@@ -134,13 +137,17 @@ func Load(path, home string, log logrus.FieldLogger) (*Config, error) {
 
 // Close releases what Load opened. The caches' shared storage stays, so
 // sessions survive a restart.
+// Close is safe to call more than once and from several goroutines (a
+// reload's retirement and the shutdown may both close a configuration).
 func (c *Config) Close() error {
-	var errs []error
-	for i := len(c.closers) - 1; i >= 0; i-- {
-		errs = append(errs, c.closers[i].Close())
-	}
-	c.closers = nil
-	return errors.Join(errs...)
+	c.closeOnce.Do(func() {
+		var errs []error
+		for i := len(c.closers) - 1; i >= 0; i-- {
+			errs = append(errs, c.closers[i].Close())
+		}
+		c.closeErr = errors.Join(errs...)
+	})
+	return c.closeErr
 }
 
 // controls adapts modtls to the FTP engine: one modtls.Control per

@@ -90,7 +90,14 @@ func Run(ctx context.Context, o Options) error {
 	sigs := o.Signals
 	if sigs == nil {
 		ch := make(chan os.Signal, 4)
-		signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+		if IsWorker() {
+			// A terminal's ^C reaches the whole process group; workers
+			// leave it to the master, which stops them with SIGTERM.
+			signal.Ignore(syscall.SIGINT)
+			signal.Notify(ch, syscall.SIGTERM, syscall.SIGHUP)
+		} else {
+			signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+		}
 		defer signal.Stop(ch)
 		sigs = ch
 	}
@@ -338,7 +345,7 @@ func runMaster(ctx context.Context, o Options, home *Home, log *logrus.Logger, s
 	log.Infof("ftpdtls master: %s on %s, %d workers", describe(o.ConfigPath), ln.Addr(), o.Workers)
 
 	m := &master{exe: exe, args: os.Args[1:], lnFile: lnFile, home: home.dir(), log: log, stderr: o.Stderr,
-		procs: make(map[int]*os.Process), exited: make(chan exit, o.Workers)}
+		procs: make(map[int]*os.Process), exited: make(chan exit), stopped: make(chan struct{})}
 	for id := 1; id <= o.Workers; id++ {
 		if err := m.start(id); err != nil {
 			m.stop()
@@ -389,7 +396,8 @@ type master struct {
 	mu       sync.Mutex
 	procs    map[int]*os.Process
 	stopping bool
-	exited   chan exit
+	exited   chan exit     // unexpected exits, read by the master's loop
+	stopped  chan struct{} // closed by stop: nobody reads exited any more
 	wg       sync.WaitGroup
 }
 
@@ -411,7 +419,10 @@ func (m *master) start(id int) error {
 		stopping := m.stopping
 		m.mu.Unlock()
 		if !stopping {
-			m.exited <- exit{id: id, pid: cmd.Process.Pid, err: err, started: started}
+			select {
+			case m.exited <- exit{id: id, pid: cmd.Process.Pid, err: err, started: started}:
+			case <-m.stopped:
+			}
 		}
 	})
 	return nil
@@ -432,7 +443,13 @@ func (m *master) restart(e exit) {
 	}
 	if err := m.start(e.id); err != nil {
 		m.log.Errorf("%v", err)
-		go func() { time.Sleep(5 * time.Second); m.exited <- e }()
+		go func() {
+			time.Sleep(5 * time.Second)
+			select {
+			case m.exited <- e:
+			case <-m.stopped:
+			}
+		}()
 	}
 }
 
@@ -450,6 +467,7 @@ func (m *master) stop() {
 	m.mu.Lock()
 	m.stopping = true
 	m.mu.Unlock()
+	close(m.stopped)
 	m.signal(syscall.SIGTERM)
 	done := make(chan struct{})
 	go func() { m.wg.Wait(); close(done) }()

@@ -232,3 +232,37 @@ func TestAuthUserFileLines(t *testing.T) {
 		t.Fatalf("default user file: %v users, warnings %q", f.Users(), warnings)
 	}
 }
+
+func TestLoadCoreAndTraceDirectives(t *testing.T) {
+	h := testHome(t)
+	dir := t.TempDir()
+	conf := filepath.Join(h.Dir, "p.conf")
+	text := strings.ReplaceAll(defaultConf, "%{env:FTPDTLS_HOME}", h.Dir) +
+		"PassivePorts 50000 50010\nMasqueradeAddress 192.0.2.33\nPort 2990\nDefaultAddress 127.0.0.1\n" +
+		"TLSOptions NoSessionReuseRequired\n" +
+		"TraceLog " + dir + "/trace.log\nTrace tls:20 tls.shmcache:20\n"
+	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(conf, "", newSystemLog(&syncLog{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cfg.Close()
+	if cfg.FTP.PassivePorts.Min != 50000 || cfg.FTP.PassivePorts.Max != 50010 {
+		t.Errorf("PassivePorts %+v", cfg.FTP.PassivePorts)
+	}
+	if cfg.FTP.MasqueradeAddress.String() != "192.0.2.33" {
+		t.Errorf("MasqueradeAddress %v", cfg.FTP.MasqueradeAddress)
+	}
+	if cfg.Addr != "127.0.0.1:2990" {
+		t.Errorf("Addr %s, want 127.0.0.1:2990 (the later Port line sets it)", cfg.Addr)
+	}
+	if cfg.TLS.NewControl(nil).ReuseRequired() {
+		t.Error("reuse still required with TLSOptions NoSessionReuseRequired")
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "trace.log"))
+	if err != nil || !strings.Contains(string(b), "<tls.shmcache:") {
+		t.Errorf("TraceLog has no tls.shmcache records (%v):\n%s", err, b)
+	}
+}

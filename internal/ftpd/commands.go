@@ -119,10 +119,16 @@ func (s *session) cmdAUTH(arg string) {
 		s.reply(504, "AUTH "+arg+" unsupported")
 		return
 	}
+	ts, err := s.srv.TLS.NewSession(s.conn)
+	if err != nil {
+		s.log.Warnf("AUTH %s: %v", mech, err)
+		s.reply(431, "Unable to accept security mechanism")
+		return
+	}
 	if !s.reply(234, "AUTH "+mech+" successful") {
 		return
 	}
-	if err := s.startTLS(); err != nil {
+	if err := s.startTLS(ts); err != nil {
 		s.log.Infof("%v", err)
 		s.done = true
 		return

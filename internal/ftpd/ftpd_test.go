@@ -61,7 +61,7 @@ func (t *testTLS) dataResumed() []bool {
 }
 
 // testCert makes a self-signed ECDSA P-256 certificate for "localhost".
-func testCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
+func testCert(t testing.TB) (tls.Certificate, *x509.CertPool) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -465,5 +465,39 @@ func TestShutdownCutsIdleSessions(t *testing.T) {
 	}
 	if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
 		t.Fatal("listener still accepting after Shutdown")
+	}
+}
+
+// BenchmarkTLSListing measures one FTPS data transfer: PASV, a resumed TLS
+// handshake on the data connection, the check, a small listing.
+func BenchmarkTLSListing(b *testing.B) {
+	cert, pool := testCert(b)
+	tt := &testTLS{cfg: &tls.Config{Certificates: []tls.Certificate{cert}}}
+	srv := &Server{TLS: tt, Auth: StaticUser(testUser, testPass, b.TempDir())}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Close()
+	c, err := ftp.Dial(ln.Addr().String(), ftp.DialWithExplicitTLS(&tls.Config{
+		ServerName: "localhost", RootCAs: pool, ClientSessionCache: tls.NewLRUClientSessionCache(8),
+	}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Quit()
+	if err := c.Login(testUser, testPass); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := c.NameList("/"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if r := tt.dataResumed(); slices.Contains(r, false) {
+		b.Fatalf("a data connection did not resume")
 	}
 }

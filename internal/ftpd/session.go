@@ -87,8 +87,11 @@ func (s *session) serve() {
 	if name == "" {
 		name = "ftpdtls"
 	}
-	if !s.reply(220, fmt.Sprintf("ftpdtls Server (%s) [%s]", name, hostOf(s.real.LocalAddr()))) {
-		s.log.Infof("FTP session refused: %v", errors.New("could not send greeting"))
+	// The greeting is the first write: a PROXY protocol connection whose
+	// header is missing or refused fails here.
+	_ = s.conn.SetWriteDeadline(time.Now().Add(s.srv.dataTimeout()))
+	if _, err := fmt.Fprintf(s.conn, "220 ftpdtls Server (%s) [%s]\r\n", name, hostOf(s.real.LocalAddr())); err != nil {
+		s.log.Infof("FTP session refused: %v", err)
 		return
 	}
 	s.log.Info("FTP session opened.")
@@ -151,11 +154,7 @@ func (s *session) replyLines(code int, first string, lines []string, last string
 }
 
 // startTLS upgrades the control connection after "234".
-func (s *session) startTLS() error {
-	ts, err := s.srv.TLS.NewSession(s.conn)
-	if err != nil {
-		return err
-	}
+func (s *session) startTLS(ts TLSSession) error {
 	// Anything the client sent after AUTH before the handshake would
 	// be plain text injected into the protected stream: refuse it.
 	if s.r.Buffered() > 0 {

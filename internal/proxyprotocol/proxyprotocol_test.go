@@ -85,12 +85,13 @@ func TestWrap(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		from    net.IP
-		version byte
+		version byte   // 0: no header
 		remote  string // the remote address the server sees; "" for an error
 	}{
 		{"trusted v2", net.IPv4(127, 0, 0, 2), 2, "203.0.113.7"},
 		{"trusted v1 refused by haproxyV2", net.IPv4(127, 0, 0, 2), 1, ""},
 		{"untrusted v2 not read", net.IPv4(127, 0, 0, 1), 2, "127.0.0.1"},
+		{"trusted without header", net.IPv4(127, 0, 0, 2), 0, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: tc.from}}
@@ -99,8 +100,10 @@ func TestWrap(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			if _, err := proxyproto.HeaderProxyFromAddrs(tc.version, src, dst).WriteTo(c); err != nil {
-				t.Fatal(err)
+			if tc.version != 0 {
+				if _, err := proxyproto.HeaderProxyFromAddrs(tc.version, src, dst).WriteTo(c); err != nil {
+					t.Fatal(err)
+				}
 			}
 			c.Write([]byte("hello"))
 			sc, err := ln.Accept()

@@ -1,0 +1,59 @@
+package directives
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+)
+
+// FuzzParse feeds arbitrary bytes to the parser: it must never panic or
+// hang, and must return either a configuration or a ProFTPD-style *Error.
+// The seed corpus (testdata/fuzz/FuzzParse) holds the real ProFTPD case
+// fragments and the oracle snippets; @TMP@ in an input stands for a
+// scratch directory, and Include is confined to it.
+func FuzzParse(f *testing.F) {
+	root := f.TempDir()
+	f.Add([]byte("Include @TMP@/*.conf\n<Global>\nTrace x:1\n</Global>\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		data = bytes.ReplaceAll(data, []byte("@TMP@"), []byte(root))
+		opts := testOptions()
+		opts.includeRoot = root
+		opts.LookupEnv = func(k string) (string, bool) {
+			v, ok := map[string]string{"A": "x y", "LOOP": "a%{env:LOOP}", "ENVREF": "%{env:A}"}[k]
+			return v, ok
+		}
+		cfg, err := Parse(bytes.NewReader(data), root+"/fuzz.conf", opts)
+		if (cfg == nil) == (err == nil) {
+			t.Fatalf("cfg %v with err %v", cfg, err)
+		}
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("error %v (%T) is not a *Error", err, err)
+			}
+			if !strings.HasPrefix(e.Error(), "fatal: ") || len(e.Lines()) == 0 {
+				t.Fatalf("malformed error %q", e.Error())
+			}
+			return
+		}
+		if cfg.Main == nil || cfg.Root == nil || !cfg.Main.IsMain {
+			t.Fatalf("incomplete config %+v", cfg)
+		}
+		var walk func(n *Node, depth int)
+		walk = func(n *Node, depth int) {
+			if depth > 0 && (n.File == "" || n.Name == "") {
+				t.Fatalf("node without name or file: %+v", n)
+			}
+			for _, c := range n.Children {
+				walk(c, depth+1)
+			}
+		}
+		walk(cfg.Root, 0)
+		for _, s := range cfg.VirtualHosts {
+			if s.IsMain || len(s.Addrs) == 0 {
+				t.Fatalf("bad virtual host %+v", s)
+			}
+		}
+	})
+}
