@@ -40,6 +40,7 @@ var mutators = []mutator{
 	{"tls-directive", mutateTLSDirective},
 	{"core-directive", mutateCoreDirective},
 	{"section", mutateSection},
+	{"include", mutateInclude},
 	{"duplicate", mutateDuplicate},
 	{"swap", mutateSwap},
 }
@@ -440,6 +441,9 @@ func mutateLoadModule(r *rand.Rand, lines []string) []string {
 		{"mod_tls.c", "MOD_TLS_SHMCACHE.C"},
 		{"mod_tls.c", "mod_tls_shmcache.c extra"},
 		{"mod_tls.c", `"mod_tls_shmcache.c"`},
+		{"mod_tls.c", "mod_redis.c", "mod_tls_redis.c"},
+		{"mod_tls.c", "mod_tls_redis.c", "mod_tls_shmcache.c"},
+		{"mod_tls_redis.c", "mod_tls.c"},
 	}
 	var loads []string
 	for _, m := range pick(r, sets...) {
@@ -614,7 +618,7 @@ var coreDirectives = map[string][]string{
 	"ControlsSocket":    {"@TMP@/ctrls.sock", "relative.sock", ""},
 	"ControlsLog":       {"@TMP@/ctrls.log", "relative.log", "@TMP@/nodir/ctrls.log"},
 	"Include":           {"@TMP@/missing.conf", "relative.conf", "@TMP@/nodir/*.conf", ""},
-	"ModulePath":        {"/usr/lib/proftpd", "@TMP@", "relative", ""},
+	"ModulePath":        {"/usr/lib/proftpd", "relative", ""}, // ftpdtls loads no files: another directory is not modelled
 }
 
 func mutateCoreDirective(r *rand.Rand, lines []string) []string {
@@ -648,6 +652,17 @@ func mutateSection(r *rand.Rand, lines []string) []string {
 		[]string{"</VirtualHost>"},
 		[]string{"</IfModule>"},
 		[]string{"<Limit LOGIN>", "</Limit>"},
+		[]string{"<IfDefine FTPDTLS_NOT_DEFINED>", "  TLSSessionCache bogus", "</IfDefine>"},
+		[]string{"<IfDefine !FTPDTLS_NOT_DEFINED>", "  TLSSessionCache off", "</IfDefine>"},
 	)
 	return insertAt(lines, r.IntN(len(lines)+1), add...)
+}
+
+// mutateInclude adds an Include of the files writeWrapped puts next to
+// the configuration (see includeFiles), or of something missing.
+func mutateInclude(r *rand.Rand, lines []string) []string {
+	line := "Include " + pick(r,
+		"@TMP@/inc.d", "@TMP@/inc.d/*.conf", "@TMP@/inc.d/10-*.conf", "@TMP@/inc.d/10-cache.conf",
+		"@TMP@/bad.conf", "@TMP@/missing.conf", "@TMP@/*.none", "inc.d/10-cache.conf", "@TMP@/inc.d/20-trace.conf")
+	return insertAt(lines, r.IntN(len(lines)+1), line)
 }

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,9 +20,11 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ftpdtls/ftpdtls/directives"
-	// The modules a Debian proftpd finds in /usr/lib/proftpd, linked so
-	// that the fragments' LoadModule lines find them.
+	// The modules a Debian proftpd finds in /usr/lib/proftpd, linked as
+	// in the ftpdtls command so that the fragments' LoadModule lines find
+	// them.
 	_ "github.com/ftpdtls/ftpdtls/modtls"
+	_ "github.com/ftpdtls/ftpdtls/modtlsredis"
 	_ "github.com/ftpdtls/ftpdtls/modtlsshm"
 )
 
@@ -96,11 +99,9 @@ func loadOracle(t testing.TB) []oracleCase {
 	return cases
 }
 
-// hasLoadModule and hasTraceLog are proftpd-check.sh's greps
-// (grep -Ei '^[[:space:]]*LoadModule[[:space:]]').
-var (
-	hasLoadModule = regexp.MustCompile(`(?im)^[ \t\r\v\f]*LoadModule[ \t\r\v\f]`)
-)
+// hasLoadModule is proftpd-check.sh's test for a fragment with its own
+// LoadModule lines (grep -Ei '^[[:space:]]*LoadModule[[:space:]]').
+var hasLoadModule = regexp.MustCompile(`(?im)^[ \t\r\v\f]*LoadModule[ \t\r\v\f]`)
 
 // wrapConfig returns the configuration proftpd-check.sh writes for a
 // fragment: the same header, the two LoadModule lines unless the fragment
@@ -137,9 +138,10 @@ ModulePath /usr/lib/proftpd
 
 // writeWrapped creates a fresh directory under parent (mode 0755, like
 // the script's mktemp + chmod), writes the wrapped fragment there as
-// proftpd.conf and returns the directory and the file. Two directories
-// that ProFTPD refuses for a TraceLog are there for generated fragments:
-// world-writable/ and symlink/ (a symbolic link to it).
+// proftpd.conf and returns the directory and the file. For generated
+// fragments it also holds two directories that ProFTPD refuses for a
+// TraceLog, world-writable/ and symlink/ (a symbolic link to it), and the
+// files of includeFiles.
 func writeWrapped(t testing.TB, parent, fragment, label string) (dir, conf string) {
 	t.Helper()
 	dir, err := os.MkdirTemp(parent, "pcheck.")
@@ -159,12 +161,29 @@ func writeWrapped(t testing.TB, parent, fragment, label string) (dir, conf strin
 	if err := os.Symlink(ww, filepath.Join(dir, "symlink")); err != nil {
 		t.Fatal(err)
 	}
+	for name, text := range includeFiles {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(strings.ReplaceAll(text, "@TMP@", dir)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	conf = filepath.Join(dir, "proftpd.conf")
 	port := 30000 + rand.IntN(10000)
 	if err := os.WriteFile(conf, []byte(wrapConfig(fragment, label, dir, port)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return dir, conf
+}
+
+// includeFiles are written next to every wrapped configuration, for
+// generated fragments that Include them.
+var includeFiles = map[string]string{
+	"inc.d/10-cache.conf": "TLSSessionCache shm:/file=@TMP@/inc_cache 600\n",
+	"inc.d/20-trace.conf": "# trace settings\nTraceLog @TMP@/inc_trace.log\nTrace tls.shmcache:10\n",
+	"bad.conf":            "# a bad timeout on line 3\n\nTLSSessionCache shm:/file=@TMP@/inc_cache abc\n",
 }
 
 // checkResult is one program's answer to a configuration check, with the
@@ -179,8 +198,10 @@ type checkResult struct {
 	Other []string
 }
 
-func (r checkResult) verdict() string {
-	if r.Accept {
+func (r checkResult) verdict() string { return verdict(r.Accept) }
+
+func verdict(accept bool) string {
+	if accept {
 		return "ACCEPT"
 	}
 	return "REJECT"
@@ -230,10 +251,12 @@ func ftpdtlsCheckWith(conf, dir string, lookupEnv func(string) (string, bool)) c
 // expression proftpd-check.sh strips).
 var proftpdPrefix = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2},[0-9]{3} [^ ]+ proftpd\[[0-9]+\]( [^:]*)?: `)
 
-// controlsSocketBusy is what proftpd -t says when another proftpd holds
-// the default ControlsSocket (two checks running at once): a fact about
-// the machine, not about the file.
-var controlsSocketBusy = regexp.MustCompile(`^mod_ctrls/[0-9.]+: error: unable to bind to local socket: Address already in use$`)
+// startupNotice matches what proftpd -t logs about the machine or the
+// server's sockets rather than about the file, which ftpdtls check does
+// not repeat: another proftpd holding the default ControlsSocket (two
+// checks running at once), and the address notes of its startup.
+var startupNotice = regexp.MustCompile(`^(mod_ctrls/[0-9.]+: error: unable to bind to local socket: Address already in use|` +
+	`SocketBindTight in effect, ignoring DefaultServer|\S+ masquerading as \S+)$`)
 
 // proftpdCheck runs `proftpd -t -c conf` and returns its answer and the
 // process id (the creator of the segments it leaves). stdout is line
@@ -265,23 +288,46 @@ func proftpdCheck(ctx context.Context, proftpd, conf, dir string) (checkResult, 
 	if r.Accept && !bytes.Contains(stdout.Bytes(), []byte("Syntax check complete.")) {
 		return r, pid, fmt.Errorf("%s exited 0 without \"Syntax check complete.\"; stdout: %q", proftpd, stdout.String())
 	}
-	inFatal := false
+	var lines []string
 	sc := bufio.NewScanner(&stderr)
 	for sc.Scan() {
 		line := normalizeTmp(proftpdPrefix.ReplaceAllString(sc.Text(), ""), dir)
-		// A line without the prefix continues the previous message (the
-		// suggestions after "fatal: Did you mean:").
-		inFatal = inFatal || strings.HasPrefix(line, "fatal: ")
-		if !inFatal && controlsSocketBusy.MatchString(line) {
-			continue
-		}
-		if inFatal {
-			r.Fatal = append(r.Fatal, line)
-		} else {
-			r.Other = append(r.Other, line)
+		if !startupNotice.MatchString(line) {
+			lines = append(lines, line)
 		}
 	}
+	r.Fatal, r.Other = splitMessages(lines)
 	return r, pid, nil
+}
+
+// splitMessages sorts proftpd's message lines (prefix stripped) into fatal
+// ones and notices. A line that starts with a blank continues the message
+// before it (the suggestions after "fatal: Did you mean:").
+func splitMessages(lines []string) (fatal, other []string) {
+	inFatal := false
+	for _, l := range lines {
+		if !strings.HasPrefix(l, " ") && !strings.HasPrefix(l, "\t") {
+			inFatal = strings.HasPrefix(l, "fatal: ")
+		}
+		if inFatal {
+			fatal = append(fatal, l)
+		} else {
+			other = append(other, l)
+		}
+	}
+	return fatal, other
+}
+
+// missingNotices returns the notices proftpd printed that no ftpdtls
+// warning says (a warning may add the place to ProFTPD's text).
+func missingNotices(notices, warnings []string) []string {
+	var missing []string
+	for _, n := range notices {
+		if !slices.ContainsFunc(warnings, func(w string) bool { return strings.Contains(w, n) }) {
+			missing = append(missing, n)
+		}
+	}
+	return missing
 }
 
 // differentialEnv is the environment both programs see for %{env:...}

@@ -24,9 +24,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jlaffaye/ftp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ftpdtls/ftpdtls/directives"
+	"github.com/ftpdtls/ftpdtls/internal/daemon"
 	"github.com/ftpdtls/ftpdtls/internal/testpeers"
 	"github.com/ftpdtls/ftpdtls/modtls"
 	"github.com/ftpdtls/ftpdtls/modtlsredis"
@@ -411,7 +413,7 @@ TLSControlsACLs all allow user root
 
 	settings := modtlsredis.DefaultSettings()
 	settings.Servers = []modtlsredis.Endpoint{{Network: "tcp", Addr: redisAddr}}
-	cache, err := modtlsredis.OpenSessionCache(settings, "/json", 1800*time.Second, modtls.Env{})
+	cache, err := modtlsredis.OpenSessionCache(settings, "/json", modtls.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -583,4 +585,152 @@ func slicesContains(s []string, v string) bool {
 		}
 	}
 	return false
+}
+
+// TestRedisServeAcrossDaemons runs two `ftpdtls serve` daemons (the built
+// binary) on one Redis. openssl s_client saves a session on the first
+// and has it reused by the second, and an FTPS client that logged in on
+// the first logs in on the second and transfers data there, with
+// mod_tls's data-channel session reuse required.
+func TestRedisServeAcrossDaemons(t *testing.T) {
+	openssl := testpeers.Need(t, "openssl", "/usr/bin/openssl")
+	redisAddr := startRedisServer(t)
+	bin := filepath.Join(t.TempDir(), "ftpdtls")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/ftpdtls").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	home, err := daemon.NewHome()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(home.Dir) })
+	pem, err := os.ReadFile(filepath.Join(home.Dir, "cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		t.Fatal("no certificate in cert.pem")
+	}
+	var addrs []string
+	for i := range 2 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		_, port, _ := net.SplitHostPort(addr)
+		conf := filepath.Join(home.Dir, fmt.Sprintf("node%d.conf", i))
+		text := fmt.Sprintf(`ServerName "redis node %d"
+DefaultAddress 127.0.0.1
+Port %s
+AuthUserFile %s/ftpd.passwd
+TLSEngine on
+TLSRequired on
+TLSProtocol TLSv1.2 TLSv1.3
+TLSECCertificateFile %[3]s/cert.pem
+TLSECCertificateKeyFile %[3]s/key.pem
+RedisServer %s
+RedisTimeouts 300 300
+TLSSessionCache redis: 1800
+`, i+1, port, home.Dir, redisAddr)
+		if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var log strings.Builder
+		cmd := exec.Command(bin, "serve", "-c", conf)
+		cmd.Stdout, cmd.Stderr = &log, &log
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			done := make(chan struct{})
+			go func() { _ = cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				_ = cmd.Process.Kill()
+				<-done
+			}
+		})
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				c.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("ftpdtls serve did not listen on %s", addr)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		addrs = append(addrs, addr)
+	}
+
+	for _, v := range []struct {
+		name, flag string
+		version    uint16
+	}{{"TLSv1.2", "-tls1_2", tls.VersionTLS12}, {"TLSv1.3", "-tls1_3", tls.VersionTLS13}} {
+		t.Run(v.name, func(t *testing.T) {
+			sess := filepath.Join(t.TempDir(), "sess.pem")
+			for i, step := range []struct {
+				addr, flag string
+				reused     bool
+			}{{addrs[0], "-sess_out", false}, {addrs[1], "-sess_in", true}} {
+				cmd := exec.Command(openssl, "s_client", "-connect", step.addr, "-starttls", "ftp", "-servername", "localhost",
+					v.flag, step.flag, sess, "-ign_eof")
+				cmd.Stdin = strings.NewReader("QUIT\r\n")
+				out, err := cmd.CombinedOutput()
+				if err != nil {
+					t.Fatalf("openssl s_client %d: %v\n%s", i+1, err, out)
+				}
+				if reused := strings.Contains(string(out), "Reused, "); reused != step.reused {
+					t.Fatalf("openssl s_client on daemon %d: reused %v, want %v\n%s", i+1, reused, step.reused, out)
+				}
+			}
+
+			conf := &tls.Config{RootCAs: roots, ServerName: "localhost", MinVersion: v.version, MaxVersion: v.version,
+				ClientSessionCache: tls.NewLRUClientSessionCache(8)}
+			for i, addr := range addrs {
+				c, err := ftp.Dial(addr, ftp.DialWithExplicitTLS(conf), ftp.DialWithTimeout(10*time.Second))
+				if err != nil {
+					t.Fatalf("FTPS to daemon %d: %v", i+1, err)
+				}
+				if err := c.Login(home.User, home.Password); err != nil {
+					t.Fatalf("login on daemon %d: %v", i+1, err)
+				}
+				if _, err := c.List("/"); err != nil {
+					t.Fatalf("LIST on daemon %d (its data connection must resume the control session through Redis): %v", i+1, err)
+				}
+				if err := c.Quit(); err != nil {
+					t.Fatalf("QUIT on daemon %d: %v", i+1, err)
+				}
+			}
+		})
+	}
+
+	// `ftpdtls sesscache info` reads the shared counters: two openssl
+	// resumptions and the FTPS client's resumed logins and data connections
+	// have been counted, within the daemons' 100 ms flush interval.
+	rdb := redis.NewClient(&redis.Options{Addr: redisAddr, Protocol: 2, DisableIdentity: true})
+	defer rdb.Close()
+	time.Sleep(300 * time.Millisecond)
+	hits, err := rdb.Get(t.Context(), "mod_tls_redis.sessions.cache_hits").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "sesscache", "-c", filepath.Join(home.Dir, "node0.conf"), "info").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ftpdtls sesscache info: %v\n%s", err, out)
+	}
+	want := "Redis SSL session cache provided by mod_tls_redis/0.1\n\nRedis server: " + redisAddr + "\n"
+	if !strings.HasPrefix(string(out), want) || !strings.Contains(string(out), "\nCache lifetime hits: "+hits+"\n") {
+		t.Errorf("ftpdtls sesscache info:\n%s\nwant it to start %q and show %s hits", out, want, hits)
+	}
+	if n, _ := strconv.Atoi(hits); n < 4 {
+		t.Errorf("cache_hits = %s, want at least 4", hits)
+	}
 }

@@ -91,7 +91,7 @@ func TestCluster(t *testing.T) {
 	withDB := *bad
 	withDB.Servers = append([]Endpoint(nil), bad.Servers...)
 	withDB.Servers[1].DB = 2
-	if _, err := OpenSessionCache(&withDB, "", time.Hour, modtls.Env{}); err == nil {
+	if _, err := OpenSessionCache(&withDB, "", modtls.Env{}); err == nil {
 		t.Error("cluster with a db-index opened")
 	}
 }

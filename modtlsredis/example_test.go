@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/ftpdtls/ftpdtls/directives"
 	"github.com/ftpdtls/ftpdtls/modtls"
@@ -39,7 +38,7 @@ TLSSessionCache redis: 1800
 func ExampleOpenSessionCache() {
 	settings := modtlsredis.DefaultSettings()
 	settings.Servers = []modtlsredis.Endpoint{{Network: "tcp", Addr: "127.0.0.1:6379"}}
-	cache, err := modtlsredis.OpenSessionCache(settings, "", 30*time.Minute, modtls.Env{})
+	cache, err := modtlsredis.OpenSessionCache(settings, "", modtls.Env{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return

@@ -156,7 +156,7 @@ func serverSettings(addr string) *Settings {
 
 func openSessions(t testing.TB, s *Settings) *SessionCache {
 	t.Helper()
-	c, err := OpenSessionCache(s, "", 1800*time.Second, modtls.Env{})
+	c, err := OpenSessionCache(s, "", modtls.Env{})
 	if err != nil {
 		t.Fatalf("OpenSessionCache: %v", err)
 	}

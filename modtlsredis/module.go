@@ -48,7 +48,7 @@ type sessionProvider struct{}
 func (sessionProvider) Module() string { return ModuleName }
 
 func (sessionProvider) Open(info string, timeout time.Duration, env modtls.Env) (modtls.SessionCache, error) {
-	c, err := OpenSessionCache(mainSettings(env), info, timeout, env)
+	c, err := OpenSessionCache(mainSettings(env), info, env)
 	if err != nil {
 		return nil, err
 	}

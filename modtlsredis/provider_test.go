@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/ftpdtls/ftpdtls/directives"
 	"github.com/ftpdtls/ftpdtls/internal/testpeers"
@@ -98,7 +99,12 @@ func TestOpenWhileRedisDown(t *testing.T) {
 	bin := testpeers.Need(t, "redis-server", "/usr/bin/redis-server")
 	r := &redisProc{t: t, bin: bin, dir: t.TempDir(), port: freePort(t)}
 	t.Cleanup(r.stop)
-	c := openSessions(t, serverSettings(r.addr()))
+	logger, hook := logtest.NewNullLogger()
+	c, err := OpenSessionCache(serverSettings(r.addr()), "", modtls.Env{Log: logger})
+	if err != nil {
+		t.Fatalf("OpenSessionCache without Redis: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
 	if c.s.failures.Load() != 1 {
 		t.Errorf("failures after opening without Redis: %d, want 1 (the PING)", c.s.failures.Load())
 	}
@@ -116,5 +122,14 @@ func TestOpenWhileRedisDown(t *testing.T) {
 	})
 	if _, _, err := c.Get(id); err != nil {
 		t.Errorf("Get after Redis started: %v", err)
+	}
+	// One line when the outage began, one when it ended.
+	var levels []string
+	for _, e := range hook.AllEntries() {
+		levels = append(levels, e.Level.String()+": "+e.Message)
+	}
+	if len(levels) != 2 || !strings.HasPrefix(levels[0], "warning: mod_tls_redis/0.1: Redis "+r.addr()+" failed") ||
+		!strings.HasPrefix(levels[1], "info: mod_tls_redis/0.1: Redis "+r.addr()+" is back") {
+		t.Errorf("log lines %q, want one warning and one info", levels)
 	}
 }

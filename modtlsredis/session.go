@@ -1,7 +1,6 @@
 package modtlsredis
 
 import (
-	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -21,8 +20,7 @@ var ErrTooLarge = errors.New("entry exceeds maximum size")
 // shared by every server that uses the same database, in mod_tls_redis's
 // format (see entry.go). It is safe for concurrent use.
 type SessionCache struct {
-	s       *store
-	timeout time.Duration // the TLSSessionCache timeout it was opened with
+	s *store
 }
 
 var _ modtls.SessionCache = (*SessionCache)(nil)
@@ -32,40 +30,14 @@ var _ modtls.SessionCache = (*SessionCache)(nil)
 // after "redis:", which, as in mod_tls_redis, only appears in the trace.
 // A Redis that cannot be reached does not fail the open: the cache works
 // once Redis is back. A Redis that refuses the connection's AUTH or
-// SELECT does.
-func OpenSessionCache(settings *Settings, info string, timeout time.Duration, env modtls.Env) (*SessionCache, error) {
-	c := &SessionCache{timeout: timeout}
+// SELECT does. There is no timeout: each entry expires at the time Add
+// is given (mod_tls's TLSSessionCache timeout after the session began).
+func OpenSessionCache(settings *Settings, info string, env modtls.Env) (*SessionCache, error) {
 	st, err := open(settings, info, "session", &sessionFormat, "cache_max_sess_len", env)
 	if err != nil {
 		return nil, err
 	}
-	c.s = st
-	return c, nil
-}
-
-// open is OpenSessionCache and OpenOCSPCache.
-func open(settings *Settings, info, kind string, format *entryFormat, maxLenName string, env modtls.Env) (*store, error) {
-	if settings == nil {
-		settings = DefaultSettings()
-	}
-	ch := env.Trace.Channel(TraceChannel)
-	ch.Msg(9, "opening Redis cache (info '%s')", info)
-	if settings.EngineSet && !settings.Engine {
-		ch.Msg(2, "%s", ErrDisabled.Error())
-		return nil, fmt.Errorf("open Redis %s cache: %w", kind, ErrDisabled)
-	}
-	conn, err := connect(context.Background(), settings)
-	if err != nil {
-		ch.Msg(2, "error connecting to Redis: %v", err)
-		return nil, fmt.Errorf("open Redis %s cache: %w", kind, err)
-	}
-	s := newStore(conn, kind, format, maxLenName, env)
-	if err := s.ping(); err != nil {
-		ch.Msg(2, "error connecting to Redis: %v", err)
-		_ = s.close()
-		return nil, fmt.Errorf("open Redis %s cache on %s: %w", kind, conn.server, err)
-	}
-	return s, nil
+	return &SessionCache{s: st}, nil
 }
 
 // Add stores state under id until expires, with a Redis expiry at the

@@ -381,7 +381,7 @@ func TestAuthAndDatabase(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := serverSettings(r.addr())
 			s.Servers[0].Username, s.Servers[0].Password, s.Servers[0].DB = tt.user, tt.password, tt.db
-			c, err := OpenSessionCache(s, "", time.Hour, modtls.Env{})
+			c, err := OpenSessionCache(s, "", modtls.Env{})
 			if tt.wantErr {
 				if err == nil {
 					c.Close()
@@ -408,13 +408,13 @@ func TestOpenErrors(t *testing.T) {
 	off := DefaultSettings()
 	off.Engine, off.EngineSet = false, true
 	off.Servers = []Endpoint{{Network: "tcp", Addr: "127.0.0.1:1"}}
-	if _, err := OpenSessionCache(off, "", time.Hour, modtls.Env{}); !errors.Is(err, ErrDisabled) {
+	if _, err := OpenSessionCache(off, "", modtls.Env{}); !errors.Is(err, ErrDisabled) {
 		t.Errorf("RedisEngine off: %v, want ErrDisabled", err)
 	}
 	if _, err := OpenOCSPCache(DefaultSettings(), "", modtls.Env{}); !errors.Is(err, ErrNoServer) {
 		t.Errorf("no server: %v, want ErrNoServer", err)
 	}
-	if _, err := OpenSessionCache(nil, "", time.Hour, modtls.Env{}); !errors.Is(err, ErrNoServer) {
+	if _, err := OpenSessionCache(nil, "", modtls.Env{}); !errors.Is(err, ErrNoServer) {
 		t.Errorf("nil settings: %v, want ErrNoServer", err)
 	}
 }

@@ -151,9 +151,9 @@ func redisDirectives() []directives.Directive {
 }
 
 func setRedisEngine(cmd *directives.Cmd) error {
-	on, ok := parseBool(cmd.Args[0])
-	if !ok {
-		return errors.New("expected Boolean parameter")
+	on, err := directives.ParseBool(cmd.Args[0])
+	if err != nil {
+		return err
 	}
 	s := settingsFor(cmd)
 	if s.apply(cmd, "RedisEngine") {
@@ -174,9 +174,9 @@ func setRedisLog(cmd *directives.Cmd) error {
 	return nil
 }
 
-// logFormatNames returns the LogFormat names configured for cmd's server
-// so far. LogFormat is a "server config" directive, so, as in ProFTPD, a
-// <VirtualHost> has none of its own.
+// logFormatConfigured reports whether a LogFormat of that name was
+// configured for cmd's server so far. LogFormat is a "server config"
+// directive, so, as in ProFTPD, a <VirtualHost> has none of its own.
 func logFormatConfigured(cmd *directives.Cmd, name string) bool {
 	if cmd.Server == nil {
 		return false
@@ -254,9 +254,10 @@ func setRedisTimeouts(cmd *directives.Cmd) error {
 }
 
 // parseMillis reads a millisecond count as mod_redis's strtoul does: an
-// empty string is 0, a '-' sign is accepted and wraps (so "-5" is a huge
-// timeout), trailing characters are an error. 0 and values beyond what a
-// time.Duration holds mean the default.
+// empty string is 0, a sign is accepted ("-5" wraps to a huge number),
+// and trailing characters are an error. It returns 0 for 0 and for
+// numbers too large for a time.Duration; the caches use the 500 ms
+// default for 0, since they never wait without bound.
 func parseMillis(s string) (time.Duration, bool) {
 	digits := strings.TrimLeft(s, " \t\n\v\f\r")
 	neg := false
@@ -274,7 +275,7 @@ func parseMillis(s string) (time.Duration, bool) {
 	}
 	n, err := strconv.ParseUint(digits, 10, 64)
 	if err != nil || neg || n > uint64(time.Duration(1<<62)/time.Millisecond) {
-		return 0, true // wrapped or clamped by strtoul: effectively unbounded
+		return 0, true // wrapped or clamped by strtoul
 	}
 	return time.Duration(n) * time.Millisecond, true
 }
@@ -319,17 +320,11 @@ func setRedisServer(cmd *directives.Cmd) error {
 		cmd.Warnf("%s: '%s' is a username and no password is set, so no AUTH is sent (for a password alone, write: RedisServer %s \"\" %s)",
 			cmd.Name, ep.Username, cmd.Args[0], ep.Username)
 	}
-	s := settingsFor(cmd)
-	if cmd.Replay && s.own["RedisServer"] {
-		return nil
+	// Each line adds a server (several make a cluster); <Global> lines
+	// only for a server that names none of its own.
+	if s := settingsFor(cmd); s.apply(cmd, "RedisServer") {
+		s.Servers = append(s.Servers, ep)
 	}
-	if !cmd.Replay {
-		if s.own == nil {
-			s.own = make(map[string]bool)
-		}
-		s.own["RedisServer"] = true
-	}
-	s.Servers = append(s.Servers, ep)
 	return nil
 }
 
@@ -372,8 +367,8 @@ func parseSSLOption(cmd *directives.Cmd, arg string, t *TLSFiles) {
 	}
 	switch name {
 	case "ssl":
-		on, ok := parseBool(val)
-		if !ok {
+		on, err := directives.ParseBool(val)
+		if err != nil {
 			cmd.Warnf("%s: badly formatted SSL option '%s', ignoring", cmd.Name, arg)
 			return
 		}
@@ -425,15 +420,4 @@ func resolvable(host string) bool {
 	defer cancel()
 	addrs, err := net.DefaultResolver.LookupHost(ctx, host)
 	return err == nil && len(addrs) > 0
-}
-
-// parseBool is ProFTPD's get_boolean.
-func parseBool(s string) (value, ok bool) {
-	switch strings.ToLower(s) {
-	case "on", "yes", "true", "1":
-		return true, true
-	case "off", "no", "false", "0":
-		return false, true
-	}
-	return false, false
 }

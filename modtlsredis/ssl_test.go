@@ -67,7 +67,7 @@ func TestSSL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := OpenSessionCache(SettingsOf(cfg.Main), "", time.Hour, modtls.Env{})
+	c, err := OpenSessionCache(SettingsOf(cfg.Main), "", modtls.Env{})
 	if err != nil {
 		t.Fatalf("open over TLS: %v", err)
 	}
@@ -89,7 +89,7 @@ func TestSSL(t *testing.T) {
 	s := *noCert
 	s.Servers = []Endpoint{noCert.Servers[0]}
 	s.Servers[0].TLS.Cert, s.Servers[0].TLS.Key = "", ""
-	c2, err := OpenSessionCache(&s, "", time.Hour, modtls.Env{})
+	c2, err := OpenSessionCache(&s, "", modtls.Env{})
 	if err != nil {
 		t.Fatalf("open without a client certificate: %v", err)
 	}
@@ -99,7 +99,7 @@ func TestSSL(t *testing.T) {
 	}
 	// A missing CA file fails the open.
 	s.Servers[0].TLS.CA = filepath.Join(t.TempDir(), "missing.pem")
-	if _, err := OpenSessionCache(&s, "", time.Hour, modtls.Env{}); err == nil {
+	if _, err := OpenSessionCache(&s, "", modtls.Env{}); err == nil {
 		t.Error("open with a missing ssl-ca succeeded")
 	}
 }

@@ -72,6 +72,31 @@ func (s *store) close() error {
 	return s.closeErr
 }
 
+// open is OpenSessionCache and OpenOCSPCache.
+func open(settings *Settings, info, kind string, format *entryFormat, maxLenName string, env modtls.Env) (*store, error) {
+	if settings == nil {
+		settings = DefaultSettings()
+	}
+	ch := env.Trace.Channel(TraceChannel)
+	ch.Msg(9, "opening Redis cache (info '%s')", info)
+	if settings.EngineSet && !settings.Engine {
+		ch.Msg(2, "%s", ErrDisabled.Error())
+		return nil, fmt.Errorf("open Redis %s cache: %w", kind, ErrDisabled)
+	}
+	conn, err := connect(context.Background(), settings)
+	if err != nil {
+		ch.Msg(2, "error connecting to Redis: %v", err)
+		return nil, fmt.Errorf("open Redis %s cache: %w", kind, err)
+	}
+	s := newStore(conn, kind, format, maxLenName, env)
+	if err := s.ping(); err != nil {
+		ch.Msg(2, "error connecting to Redis: %v", err)
+		_ = s.close()
+		return nil, fmt.Errorf("open Redis %s cache on %s: %w", kind, conn.server, err)
+	}
+	return s, nil
+}
+
 // ctx returns the deadline of one cache operation.
 func (s *store) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), s.timeout)

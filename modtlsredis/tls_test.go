@@ -195,6 +195,8 @@ func TestHandshakeDuringOutage(t *testing.T) {
 				{"Get", func() error { _, _, err := cache.Get(randomID(t)); return err }},
 				{"Add", func() error { return cache.Add(randomID(t), time.Now().Add(time.Hour), goState(100)) }},
 				{"Delete", func() error { return cache.Delete(randomID(t)) }},
+				{"Status", func() error { return cache.Status(io.Discard, false) }},
+				{"Clear", func() error { _, err := cache.Clear(); return err }},
 			}
 			for _, op := range ops {
 				start := time.Now()

@@ -241,10 +241,20 @@ func TestB10_SizeMismatchRefusedWithoutLeak(t *testing.T) {
 	if d, _ := shmStat(s.c.shmid); d.Nattch != 1 {
 		t.Fatalf("attach count %d after the refused open", d.Nattch)
 	}
-	// The advice works: remove, then the new size opens.
+	// The advice works: remove (as `ftpdtls sesscache remove` does when
+	// the open fails, through the provider's RemoveInfo), then the new
+	// size opens.
 	s.Close()
-	if err := RemoveSessionCache(info(path, 512000)); err != nil {
+	sp, _ := modtls.LookupSessionCache("shm")
+	remover, ok := sp.(interface{ RemoveInfo(string) error })
+	if !ok {
+		t.Fatal("the registered provider has no RemoveInfo")
+	}
+	if err := remover.RemoveInfo(info(path, 512000)); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := shmStat(s.c.shmid); err == nil {
+		t.Fatal("segment not removed")
 	}
 	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("file not removed: %v", err)
@@ -611,5 +621,25 @@ func TestDamagedEntryIsMissAndError(t *testing.T) {
 	}
 	if _, _, err := s.Get(id); !errors.Is(err, modtls.ErrCacheMiss) {
 		t.Fatalf("get through a wild offset: %v", err)
+	}
+}
+
+func TestB17_CloseScrubsOversizeList(t *testing.T) {
+	s, _ := openSession(t, 0)
+	id := randBytes(t, 32)
+	big := bytes.Repeat([]byte{0x77}, 12000)
+	if err := s.Add(id, time.Now().Add(time.Hour), big); err != nil {
+		t.Fatal(err)
+	}
+	l := s.c.large
+	held := l.order.Front().Value.(*largeEntry).val // the list's own copy
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if l.len() != 0 || bytes.Count(held, []byte{0x77}) != 0 {
+		t.Fatal("oversize session not zeroed on close")
+	}
+	if _, _, err := s.Get(id); !errors.Is(err, ErrClosed) {
+		t.Fatalf("get after close: %v", err)
 	}
 }

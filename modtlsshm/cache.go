@@ -262,7 +262,7 @@ func (c *cache) checkKey(key []byte) error {
 // noteExceeded counts an entry too large for the segment.
 func (c *cache) noteExceeded(n int) {
 	st := &c.t.h.Stats
-	st[statExceeded].Add(1)
+	c.t.count(statExceeded)
 	for {
 		cur := st[statExceededMax].Load()
 		if uint64(n) <= cur || st[statExceededMax].CompareAndSwap(cur, uint64(n)) {
@@ -302,7 +302,7 @@ func (c *cache) fetch(key []byte) ([]byte, int64, error) {
 	}
 	now := c.now().Unix()
 	if v, when, ok := c.large.get(key, now, c.k.kind == kindSession); ok {
-		c.t.h.Stats[statHits].Add(1)
+		c.t.count(statHits)
 		return v, when, nil
 	}
 	v, when, res, err := c.t.get(key, now)
@@ -313,7 +313,7 @@ func (c *cache) fetch(key []byte) ([]byte, int64, error) {
 	case res == resHit:
 		return v, when, nil
 	case res == resDamaged:
-		c.tlslog("error retrieving %s from %s: stored entry is damaged (checksum mismatch)", c.k.what, c.cacheWord())
+		c.tlslog("error retrieving %s from %s: stored entry is damaged; dropped", c.k.what, c.cacheWord())
 	}
 	return nil, 0, modtls.ErrCacheMiss
 }
@@ -326,9 +326,9 @@ func (c *cache) drop(key []byte) error {
 	now := c.now().Unix()
 	if when, ok := c.large.del(key); ok {
 		if c.t.expired(when, now) {
-			c.t.h.Stats[statExpired].Add(1)
+			c.t.count(statExpired)
 		} else {
-			c.t.h.Stats[statDeleted].Add(1)
+			c.t.count(statDeleted)
 		}
 		return nil
 	}

@@ -306,3 +306,45 @@ func TestRegistration(t *testing.T) {
 		t.Fatalf("OCSP provider %v, %v", op, err)
 	}
 }
+
+func TestTracesNeverShowSecrets(t *testing.T) {
+	path := cacheFile(t)
+	env, traces, log, tlslog := testEnv(t)
+	sc, err := NewSessionProvider().Open(info(path, 0), time.Hour, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sc.(*SessionCache)
+	defer s.Close()
+	id := []byte("ID-0123456789abcdef0123456789abc")
+	state := append(tlsState(time.Now(), 57, 0x41), []byte("MASTER-SECRET-MATERIAL")...)
+	s.Add(id, time.Now().Add(time.Hour), state)
+	s.Get(id)
+	s.Get([]byte("ID-missing-0000000000000000000000")[:32])
+	s.Add(id, time.Now().Add(time.Hour), make([]byte, 11000)) // oversize path
+	s.Delete(id)
+	var b bytes.Buffer
+	s.Status(&b, true)
+	for _, want := range []string{
+		"<tls.shmcache:9>: adding session to shmcache session cache 0x",
+		"<tls.shmcache:9>: getting session from shmcache session cache 0x",
+		"<tls.shmcache:9>: removing session from shmcache session cache 0x",
+		"<tls.shmcache:9>: checking shmcache session cache 0x",
+		fmt.Sprintf("<tls.shmcache:19>: attempting to write-lock shmcache shm ID %d", s.c.shmid),
+		fmt.Sprintf("<tls.shmcache:19>: write-lock of shmcache shm ID %d succeeded", s.c.shmid),
+		fmt.Sprintf("<tls.shmcache:19>: unlock of shmcache shm ID %d succeeded", s.c.shmid),
+	} {
+		if !strings.Contains(traces.String(), want) {
+			t.Errorf("trace lacks %q", want)
+		}
+	}
+	if !strings.Contains(tlslog.String(), "shmcache: length of serialized SSL session data (11000) exceeds maximum size (10240), unable to add to shared shmcache, adding to list") {
+		t.Errorf("TLSLog: %s", tlslog)
+	}
+	all := traces.String() + log.String() + tlslog.String()
+	for _, secret := range [][]byte{id, id[:8], []byte("MASTER-SECRET"), state[14:30]} {
+		if strings.Contains(all, string(secret)) || strings.Contains(strings.ToLower(all), fmt.Sprintf("%x", secret)) {
+			t.Fatalf("logs or traces show %q", secret)
+		}
+	}
+}

@@ -42,9 +42,12 @@
 //
 // A key hashes (all its bytes, with a per-segment seed) to two buckets;
 // lookups read at most those 16 slots, whatever the size or fill. New
-// records go at the tail of the log; room is made by dropping records
-// from the head: deleted and expired ones first, then the oldest (counted
-// as evicted). A new entry is never lost. With typical TLS 1.3 sessions
+// records go at the tail of the log and room is made at its head, where
+// the oldest records are: deleted and expired records there are dropped
+// on every add, valid ones only when room is needed (counted as evicted;
+// sessions share one timeout, so the oldest are also the first to
+// expire). A full bucket pair gives up the entry that expires (or was
+// cached) first. A new entry is never lost. With typical TLS 1.3 sessions
 // (57-byte states, 32-byte ids, a 128-byte record plus 1.25 slots) the
 // default segment holds about 10,650 sessions, some 6,900 per MiB
 // (ProFTPD: 153 in all); "Max session cache size" in the status and the
@@ -62,14 +65,19 @@
 // readers take no lock and retry if the write sequence moved. A process
 // killed while holding the lock is detected through /proc (the lock word
 // holds its pid and start time) after 50 ms and the lock taken over; the
-// index is then rebuilt from the log, dropping a half-written record. All
+// index is then checked against the log: slots that do not point at a
+// sound record are dropped, and so is any record the index does not
+// reference (a half-written one, or one whose writer died before indexing
+// it): a lost entry is a miss, never an older value coming back. All
 // processes sharing a cache must see one another's pids (one PID
 // namespace).
 //
 // # Security
 //
 // The segment is created with mode 0600 and an existing one is refused
-// unless it is owned by this process's effective user with mode 0600.
+// unless this process's effective user both owns and created it and its
+// mode is 0600 (the kernel keeps granting the creator access after a
+// change of owner).
 // A segment that is not an ftpdtls cache of the right kind, or was made
 // for another file whose key collides (ftok keeps 16 bits of the inode),
 // or whose header is damaged, is refused with a message saying how to
@@ -82,10 +90,11 @@
 // Sessions survive restarts: the segment outlives the processes. To drop
 // them, use `ftpdtls sesscache clear` (SessionCache.Clear: every entry is
 // removed and zeroed, the counters stay). To destroy the cache, stop the
-// server and use `ftpdtls sesscache remove` (SessionCache.Remove, or
-// RemoveSessionCache when the cache cannot be opened, for instance after
-// a size change): the segment is removed (IPC_RMID) and the file
-// unlinked. `ipcrm -m ID` also works; the ID is in the status output.
+// server and use `ftpdtls sesscache remove` (SessionCache.Remove; when
+// the cache cannot be opened, for instance after a size change, the
+// provider's RemoveInfo, which is RemoveSessionCache): the segment is
+// removed (IPC_RMID) and the file unlinked. A segment that is not this
+// file's ftpdtls cache is never removed. `ipcrm -m ID` also works; the ID is in the status output.
 // The OCSP cache has the same commands under "ocspcache".
 //
 // # Divergences from ProFTPD 1.3.8 (spec §1.16)
@@ -108,7 +117,9 @@
 //     segment is never left attached; the message says nothing migrates
 //     and how to remove the old segment.
 //   - B11, B12: a delete touches only live entries; the live count is kept
-//     under the lock and checked against the log in tests.
+//     under the lock, recomputed from the index and log if it is ever
+//     found wrong, and checked against the log in tests. Counters are 64
+//     bits and stop at their maximum instead of wrapping.
 //   - B13: an add replaces an entry with the same key.
 //   - B14: a full OCSP cache drops its oldest responses.
 //   - B15: deleting an OCSP response cached over an hour ago counts as

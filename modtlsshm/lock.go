@@ -25,7 +25,7 @@ import (
 // holder for deadCheckAfter asks /proc whether that process still exists
 // (and is the same process: the token carries its start time, and a zombie
 // counts as dead); if not, it takes the lock over with a compare-and-swap
-// and repairs the index from the log before using it. Holders are
+// and checks the index against the log before using it (repair). Holders are
 // assumed to share the waiter's PID namespace, as ProFTPD's F_GETLK
 // reports also assume.
 
@@ -128,14 +128,14 @@ func (t *table) lockSlow(tok uint64) (bool, error) {
 		}
 		if cur != tok && now.Sub(seenSince) >= deadCheckAfter {
 			if !holderAlive(cur) && t.h.Lock.CompareAndSwap(cur, tok) {
-				t.h.Stats[statRecovered].Add(1)
+				t.count(statRecovered)
 				t.ch.Msg(1, "process ID %d died holding the write-lock on shmcache shm ID %d; lock recovered", cur>>32, t.shmid)
 				return true, nil
 			}
 			seenSince = now
 		}
 		if now.Sub(start) >= lockTimeout {
-			t.h.Stats[statLockTimeouts].Add(1)
+			t.count(statLockTimeouts)
 			return false, ErrLockTimeout
 		}
 		time.Sleep(sleep)
@@ -147,7 +147,7 @@ func (t *table) unlock() { t.h.Lock.Store(0) }
 
 // beginWrite takes the lock and marks the table as being changed;
 // endWrite undoes both. A lock taken from a dead holder is followed by a
-// repair of the index from the log.
+// check of the index against the log (repair).
 func (t *table) beginWrite() error {
 	if t.ch.Enabled(19) {
 		t.ch.Msg(19, "attempting to write-lock shmcache shm ID %d", t.shmid)
@@ -167,7 +167,8 @@ func (t *table) beginWrite() error {
 		// was recovered by someone who did not repair: repair now.
 		recovered = true
 	}
-	if hd, tl := t.h.Head, t.h.Tail; hd > tl || tl-hd > t.g.dataSize || (hd|tl)%8 != 0 {
+	if hd, tl := t.h.Head, t.h.Tail; hd > tl || tl-hd > t.g.dataSize || (hd|tl)%8 != 0 ||
+		t.h.Live > uint64(len(t.slots)) || t.h.LiveBytes > t.g.dataSize {
 		recovered = true // damaged positions: rebuild (or reset) before use
 	}
 	if recovered {
@@ -177,6 +178,10 @@ func (t *table) beginWrite() error {
 }
 
 func (t *table) endWrite() {
+	if t.damaged {
+		t.damaged = false
+		t.repair()
+	}
 	t.h.Seq.Add(1)
 	if t.ch.Enabled(19) {
 		t.ch.Msg(19, "attempting to unlock shmcache shm ID %d", t.shmid)

@@ -35,6 +35,11 @@ func (op *OCSPProvider) Open(info string, env modtls.Env) (modtls.OCSPCache, err
 // get wrong.
 func (op *OCSPProvider) CheckInfo(info string) []string { return checkInfo(info, ocspKind) }
 
+// RemoveInfo removes the segment and file that info names without
+// opening the cache (`ftpdtls ocspcache remove` after a failed open). It
+// is RemoveOCSPCache.
+func (op *OCSPProvider) RemoveInfo(info string) error { return RemoveOCSPCache(info) }
+
 // OCSPCache is an open shm OCSP response cache; it implements
 // modtls.OCSPCache and is safe for concurrent use. Keys are certificate
 // fingerprints of up to 128 characters (SHA-512 in hex).

@@ -93,14 +93,15 @@ func shmStat(id int) (unix.SysvShmDesc, error) {
 	return d, err
 }
 
-// checkOwner refuses a segment not owned by this process's user or not
-// of mode 0600: another user could read the session secrets in it, or
-// have planted sessions.
+// checkOwner refuses a segment not owned and created by this process's
+// user, or not of mode 0600: another user could read the session secrets
+// in it, or have planted sessions. The creator counts because the kernel
+// keeps granting it access after the owner is changed.
 func checkOwner(id int, d unix.SysvShmDesc) error {
 	uid := uint32(os.Geteuid())
-	if d.Perm.Uid != uid || d.Perm.Mode&0o777 != 0o600 {
-		return fmt.Errorf("%w: shm ID %d has owner UID %d and mode %04o, expected UID %d and mode 0600",
-			ErrInsecureSegment, id, d.Perm.Uid, d.Perm.Mode&0o777, uid)
+	if d.Perm.Uid != uid || d.Perm.Cuid != uid || d.Perm.Mode&0o777 != 0o600 {
+		return fmt.Errorf("%w: shm ID %d has owner UID %d, creator UID %d and mode %04o, expected UID %d and mode 0600",
+			ErrInsecureSegment, id, d.Perm.Uid, d.Perm.Cuid, d.Perm.Mode&0o777, uid)
 	}
 	return nil
 }

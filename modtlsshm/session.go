@@ -33,6 +33,12 @@ func (sp *SessionProvider) Open(info string, timeout time.Duration, env modtls.E
 // get wrong (see checkInfo).
 func (sp *SessionProvider) CheckInfo(info string) []string { return checkInfo(info, sessionKind) }
 
+// RemoveInfo removes the segment and file that info names without
+// opening the cache, whatever the segment's size: what `ftpdtls sesscache
+// remove` must do when Open refuses the segment (after a size change, say).
+// It is RemoveSessionCache.
+func (sp *SessionProvider) RemoveInfo(info string) error { return RemoveSessionCache(info) }
+
 // SessionCache is an open shm session cache; it implements
 // modtls.SessionCache and is safe for concurrent use.
 type SessionCache struct{ c *cache }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"hash/crc32"
 	"runtime"
-	"time"
 	"unsafe"
 
 	"github.com/ftpdtls/ftpdtls/trace"
@@ -30,6 +29,9 @@ type table struct {
 	token uint64
 	shmid int
 	ch    *trace.Channel
+	// damaged is set by a writer that found the header's counts wrong;
+	// endWrite then repairs. Only the lock holder touches it.
+	damaged bool
 }
 
 // newTable wraps a segment whose header checkGeometry accepted.
@@ -110,15 +112,41 @@ func (t *table) recordAt(off uint64) (record, bool) {
 // find looks key up in its two buckets: at most 16 slots, whatever the
 // fill and the size.
 func (t *table) find(key []byte, h uint64) (si int, off uint64, r record, ok bool) {
-	b1, b2 := t.bucketPair(h)
-	if si, off, r, ok = t.findIn(b1, key, h); ok || b2 == b1 {
-		return
-	}
-	return t.findIn(b2, key, h)
+	si, off, r, ok, _ = t.lookup(key, h)
+	return
 }
 
-func (t *table) findIn(base int, key []byte, h uint64) (si int, off uint64, r record, ok bool) {
+// lookup is find that also reports, in bad, a slot with the key's tag
+// whose record is not a readable live entry: damage (or, for a reader
+// without the lock, a write in progress), or -1.
+func (t *table) lookup(key []byte, h uint64) (si int, off uint64, r record, ok bool, bad int) {
+	b1, b2 := t.bucketPair(h)
+	// Load the second bucket's first slot now: its cache miss then
+	// overlaps the first bucket's instead of following it.
+	tag2 := t.slots[b2].Tag
+	if si, off, r, ok, bad = t.findIn(b1, key, h); ok || b2 == b1 || tag2 == 0 && t.bucketEmpty(b2) {
+		return
+	}
+	bad1 := bad
+	if si, off, r, ok, bad = t.findIn(b2, key, h); bad < 0 {
+		bad = bad1
+	}
+	return
+}
+
+// bucketEmpty reports whether no slot of the bucket at base is in use.
+func (t *table) bucketEmpty(base int) bool {
+	for i := base; i < base+bucketWays; i++ {
+		if t.slots[i].Tag != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (t *table) findIn(base int, key []byte, h uint64) (si int, off uint64, r record, ok bool, bad int) {
 	tag := tagOf(h)
+	bad = -1
 	for i := base; i < base+bucketWays; i++ {
 		s := &t.slots[i]
 		if s.Tag != tag {
@@ -126,16 +154,28 @@ func (t *table) findIn(base int, key []byte, h uint64) (si int, off uint64, r re
 		}
 		off := uint64(s.Off) * 8
 		r, ok := t.recordAt(off)
-		if !ok || r.Kind != recEntry || r.Flags&recDead != 0 || int(r.KeyLen) != len(key) {
+		if !ok || r.Kind != recEntry || r.Flags&recDead != 0 {
+			bad = i
+			continue
+		}
+		if int(r.KeyLen) != len(key) {
 			continue
 		}
 		k := off + recHdrSize
 		if !bytes.Equal(t.data[k:k+uint64(len(key))], key) {
 			continue
 		}
-		return i, off, r, true
+		return i, off, r, true, bad
 	}
-	return -1, 0, record{}, false
+	return -1, 0, record{}, false, bad
+}
+
+// dropBad frees a slot whose record is damaged, counting the error.
+func (t *table) dropBad(si int) {
+	if si >= 0 {
+		t.slots[si] = slot{}
+		t.count(statErrors)
+	}
 }
 
 // expired tells whether a record's When counts as expired at now: a
@@ -161,13 +201,16 @@ func (t *table) get(key []byte, now int64) ([]byte, int64, getResult, error) {
 			runtime.Gosched()
 			continue
 		}
-		_, off, r, ok := t.find(key, h)
+		_, off, r, ok, bad := t.lookup(key, h)
 		if !ok {
-			if t.h.Seq.Load() == s1 {
-				t.h.Stats[statMisses].Add(1)
-				return nil, 0, resMiss, nil
+			if t.h.Seq.Load() != s1 {
+				continue
 			}
-			continue
+			if bad >= 0 {
+				break // a damaged slot: drop it under the lock
+			}
+			t.count(statMisses)
+			return nil, 0, resMiss, nil
 		}
 		if t.k.kind == kindSession && r.When <= now {
 			break // drop it under the lock
@@ -186,7 +229,7 @@ func (t *table) get(key []byte, now int64) ([]byte, int64, getResult, error) {
 		if sum != r.Sum {
 			break // confirm under the lock
 		}
-		t.h.Stats[statHits].Add(1)
+		t.count(statHits)
 		return buf, r.When, resHit, nil
 	}
 	return t.getLocked(key, h, now, buf)
@@ -194,27 +237,31 @@ func (t *table) get(key []byte, now int64) ([]byte, int64, getResult, error) {
 
 func (t *table) getLocked(key []byte, h uint64, now int64, buf []byte) ([]byte, int64, getResult, error) {
 	if err := t.beginWrite(); err != nil {
-		t.h.Stats[statMisses].Add(1)
+		t.count(statMisses)
 		return nil, 0, resMiss, err
 	}
 	defer t.endWrite()
-	si, off, r, ok := t.find(key, h)
+	si, off, r, ok, bad := t.lookup(key, h)
 	if !ok {
-		t.h.Stats[statMisses].Add(1)
+		t.count(statMisses)
+		if bad >= 0 {
+			t.dropBad(bad)
+			return nil, 0, resDamaged, nil
+		}
 		return nil, 0, resMiss, nil
 	}
 	if t.k.kind == kindSession && r.When <= now {
 		t.kill(si, off)
-		t.h.Stats[statExpired].Add(1)
-		t.h.Stats[statMisses].Add(1)
+		t.count(statExpired)
+		t.count(statMisses)
 		return nil, r.When, resExpired, nil
 	}
 	v := off + recHdrSize + uint64(r.KeyLen)
 	n := uint64(r.DataLen)
 	if crc32.Checksum(t.data[off+4:v+n], castagnoli) != r.Sum {
 		t.kill(si, off)
-		t.h.Stats[statErrors].Add(1)
-		t.h.Stats[statMisses].Add(1)
+		t.count(statErrors)
+		t.count(statMisses)
 		return nil, 0, resDamaged, nil
 	}
 	if uint64(cap(buf)) < n {
@@ -222,7 +269,7 @@ func (t *table) getLocked(key []byte, h uint64, now int64, buf []byte) ([]byte, 
 	}
 	buf = buf[:n]
 	copy(buf, t.data[v:v+n])
-	t.h.Stats[statHits].Add(1)
+	t.count(statHits)
 	return buf, r.When, resHit, nil
 }
 
@@ -237,15 +284,17 @@ func (t *table) add(key, val []byte, when, now int64) error {
 		return err
 	}
 	defer t.endWrite()
-	if si, off, _, ok := t.find(key, h); ok {
+	si, off, _, ok, bad := t.lookup(key, h)
+	if ok {
 		t.kill(si, off)
-		t.h.Stats[statReplaced].Add(1)
+		t.count(statReplaced)
 	}
+	t.dropBad(bad)
 	t.reclaimHead(now, 8)
 	t.reserve(need, now)
-	si := t.freeSlot(h, now)
+	si = t.freeSlot(h, now)
 
-	off := t.h.Tail % t.g.dataSize
+	off = t.h.Tail % t.g.dataSize
 	p := t.data[off : off+need]
 	r := (*record)(unsafe.Pointer(&p[0]))
 	r.Size = uint32(need)
@@ -265,7 +314,7 @@ func (t *table) add(key, val []byte, when, now int64) error {
 	t.slots[si] = slot{Tag: tagOf(h), Off: uint32(off / 8), When: when}
 	t.h.Live++
 	t.h.LiveBytes += need
-	t.h.Stats[statStored].Add(1)
+	t.count(statStored)
 	return nil
 }
 
@@ -284,17 +333,18 @@ func (t *table) delCounting(key []byte, now int64, replaced bool) (found bool, e
 		return false, err
 	}
 	defer t.endWrite()
-	si, off, r, ok := t.find(key, h)
+	si, off, r, ok, bad := t.lookup(key, h)
+	t.dropBad(bad)
 	if !ok {
 		return false, nil
 	}
 	switch {
 	case replaced:
-		t.h.Stats[statReplaced].Add(1)
+		t.count(statReplaced)
 	case t.expired(r.When, now):
-		t.h.Stats[statExpired].Add(1)
+		t.count(statExpired)
 	default:
-		t.h.Stats[statDeleted].Add(1)
+		t.count(statDeleted)
 	}
 	t.kill(si, off)
 	return true, nil
@@ -321,6 +371,29 @@ func (t *table) kill(si int, off uint64) {
 	r.Sum = 0
 	clear(t.data[off+recHdrSize : off+size])
 	t.slots[si] = slot{}
+	t.dropLive(size)
+}
+
+// count adds one to a counter, stopping at the maximum rather than
+// wrapping to a small number.
+func (t *table) count(stat int) {
+	c := &t.h.Stats[stat]
+	for {
+		v := c.Load()
+		if v == ^uint64(0) || c.CompareAndSwap(v, v+1) {
+			return
+		}
+	}
+}
+
+// dropLive takes one record of size bytes off the live counts. Counts
+// that would go below zero were damaged: they are recomputed when the
+// write ends.
+func (t *table) dropLive(size uint64) {
+	if t.h.Live == 0 || t.h.LiveBytes < size {
+		t.damaged = true
+		return
+	}
 	t.h.Live--
 	t.h.LiveBytes -= size
 }
@@ -370,14 +443,14 @@ func (t *table) freeSlot(h uint64, now int64) int {
 	off := uint64(t.slots[victim].Off) * 8
 	if r, ok := t.recordAt(off); ok && r.Kind == recEntry && r.Flags&recDead == 0 {
 		if t.expired(r.When, now) {
-			t.h.Stats[statExpired].Add(1)
+			t.count(statExpired)
 		} else {
-			t.h.Stats[statEvicted].Add(1)
+			t.count(statEvicted)
 		}
 		t.kill(victim, off)
 	} else {
 		t.slots[victim] = slot{}
-		t.h.Stats[statErrors].Add(1)
+		t.count(statErrors)
 	}
 	return victim
 }
@@ -398,19 +471,18 @@ func (t *table) evictHead(now int64) bool {
 	r, ok := t.recordAt(p)
 	if !ok || uint64(r.Size) > tl-hd {
 		// The log is damaged: start over rather than guess.
-		t.h.Stats[statErrors].Add(1)
+		t.count(statErrors)
 		t.reset()
 		return true
 	}
 	if r.Kind == recEntry && r.Flags&recDead == 0 {
 		t.unindex(hashKey(t.seed, t.data[p+recHdrSize:p+recHdrSize+uint64(r.KeyLen)]), p)
 		if t.expired(r.When, now) {
-			t.h.Stats[statExpired].Add(1)
+			t.count(statExpired)
 		} else {
-			t.h.Stats[statEvicted].Add(1)
+			t.count(statEvicted)
 		}
-		t.h.Live--
-		t.h.LiveBytes -= uint64(r.Size)
+		t.dropLive(uint64(r.Size))
 	}
 	t.h.Head = hd + uint64(r.Size)
 	clear(t.data[p : p+uint64(r.Size)])
@@ -503,22 +575,47 @@ func (t *table) reset() {
 	t.h.Live, t.h.LiveBytes = 0, 0
 }
 
-// repair rebuilds the index from the log after a writer died holding the
-// lock: records are re-read from head to tail, damaged ones dropped, and
-// the log is cut at the first record that cannot be read.
+// repair checks the table after a writer died holding the lock, or
+// when the header's positions are damaged. It never brings back a record
+// the index had lost (that could be an older value of a key stored again
+// since): it walks the log from head to tail, cutting it at the first
+// record that cannot be read; keeps each slot only if it points at a live
+// record of that walk whose checksum, tag and bucket agree, and, of two
+// slots with one key, the newer record; then zeroes every live record
+// that no slot kept (such as a record whose writer died before indexing
+// it) and recounts.
 func (t *table) repair() {
-	now := time.Now().Unix()
 	D := t.g.dataSize
 	hd, tl := t.h.Head, t.h.Tail
 	if hd > tl || tl-hd > D || hd%8 != 0 || tl%8 != 0 {
-		t.h.Stats[statErrors].Add(1)
+		t.count(statErrors)
 		clear(t.data)
 		t.clearSlots()
 		t.h.Head, t.h.Tail, t.h.Live, t.h.LiveBytes = 0, 0, 0, 0
 		return
 	}
-	t.clearSlots()
-	t.h.Live, t.h.LiveBytes = 0, 0
+	words := (D/8 + 63) / 64
+	inLog, kept := make([]uint64, words), make([]uint64, words)
+	bit := func(m []uint64, off uint64) bool { return m[off/8/64]&(1<<(off/8%64)) != 0 }
+	set := func(m []uint64, off uint64, on bool) {
+		if on {
+			m[off/8/64] |= 1 << (off / 8 % 64)
+		} else {
+			m[off/8/64] &^= 1 << (off / 8 % 64)
+		}
+	}
+	walk := func(fn func(p uint64, r record)) {
+		for pos := t.h.Head; pos < t.h.Tail; {
+			p := pos % D
+			if D-p < recHdrSize {
+				pos += D - p
+				continue
+			}
+			r, _ := t.recordAt(p)
+			fn(p, r)
+			pos += uint64(r.Size)
+		}
+	}
 	for pos := hd; pos < tl; {
 		p := pos % D
 		if D-p < recHdrSize {
@@ -527,30 +624,99 @@ func (t *table) repair() {
 		}
 		r, ok := t.recordAt(p)
 		if !ok || uint64(r.Size) > tl-pos {
-			t.h.Stats[statErrors].Add(1)
+			t.count(statErrors)
 			t.scrub(pos, tl)
 			t.h.Tail = pos
-			return
+			break
 		}
 		if r.Kind == recEntry && r.Flags&recDead == 0 {
-			k := p + recHdrSize
-			end := k + uint64(r.KeyLen) + uint64(r.DataLen)
-			if crc32.Checksum(t.data[p+4:end], castagnoli) != r.Sum {
-				t.h.Stats[statErrors].Add(1)
-				rec := (*record)(unsafe.Pointer(&t.data[p]))
-				rec.Flags |= recDead
-				rec.Sum = 0
-				clear(t.data[k : p+uint64(r.Size)])
-			} else {
-				h := hashKey(t.seed, t.data[k:k+uint64(r.KeyLen)])
-				si := t.freeSlot(h, now)
-				t.slots[si] = slot{Tag: tagOf(h), Off: uint32(p / 8), When: r.When}
-				t.h.Live++
-				t.h.LiveBytes += uint64(r.Size)
-			}
+			set(inLog, p, true)
 		}
 		pos += uint64(r.Size)
 	}
+
+	var live, liveBytes uint64
+	for i := range t.slots {
+		s := t.slots[i]
+		if s == (slot{}) {
+			continue
+		}
+		off := uint64(s.Off) * 8
+		var r record
+		ok := s.Tag != 0 && off < D && bit(inLog, off) && !bit(kept, off)
+		var h uint64
+		if ok {
+			r, _ = t.recordAt(off)
+			k := off + recHdrSize
+			end := k + uint64(r.KeyLen) + uint64(r.DataLen)
+			h = hashKey(t.seed, t.data[k:k+uint64(r.KeyLen)])
+			ok = crc32.Checksum(t.data[off+4:end], castagnoli) == r.Sum && tagOf(h) == s.Tag &&
+				(t.bucketOf(h) == i/bucketWays || t.bucket2Of(h) == i/bucketWays)
+		}
+		if ok {
+			// Another kept slot for the same key: keep the newer record.
+			if j, offj, rj, dup := t.findKeptOther(i, h, off, kept); dup {
+				if rj.Seq > r.Seq {
+					ok = false
+				} else {
+					t.slots[j] = slot{}
+					set(kept, offj, false)
+					live--
+					liveBytes -= uint64(rj.Size)
+				}
+			}
+		}
+		if !ok {
+			t.slots[i] = slot{}
+			t.count(statErrors)
+			continue
+		}
+		t.slots[i].When = r.When
+		set(kept, off, true)
+		live++
+		liveBytes += uint64(r.Size)
+	}
+	walk(func(p uint64, r record) {
+		if r.Kind == recEntry && r.Flags&recDead == 0 && !bit(kept, p) {
+			rec := (*record)(unsafe.Pointer(&t.data[p]))
+			rec.Flags |= recDead
+			rec.Sum = 0
+			clear(t.data[p+recHdrSize : p+uint64(r.Size)])
+		}
+	})
+	t.h.Live, t.h.LiveBytes = live, liveBytes
+	// Sequence numbers must keep growing for "newer" to mean anything.
+	walk(func(_ uint64, r record) {
+		if r.Kind == recEntry && r.Seq >= t.h.NextSeq {
+			t.h.NextSeq = r.Seq + 1
+		}
+	})
+}
+
+// findKeptOther looks, in the buckets of hash h, for a slot other than
+// si that repair has already kept and whose record has the same key as
+// the record at off.
+func (t *table) findKeptOther(si int, h uint64, off uint64, kept []uint64) (int, uint64, record, bool) {
+	r, _ := t.recordAt(off)
+	key := t.data[off+recHdrSize : off+recHdrSize+uint64(r.KeyLen)]
+	b1, b2 := t.bucketPair(h)
+	for _, base := range [2]int{b1, b2} {
+		for j := base; j < base+bucketWays; j++ {
+			s := t.slots[j]
+			offj := uint64(s.Off) * 8
+			if j == si || s.Tag != tagOf(h) || offj >= t.g.dataSize || kept[offj/8/64]&(1<<(offj/8%64)) == 0 {
+				continue
+			}
+			rj, _ := t.recordAt(offj)
+			if int(rj.KeyLen) == len(key) && bytes.Equal(t.data[offj+recHdrSize:offj+recHdrSize+uint64(rj.KeyLen)], key) {
+				return j, offj, rj, true
+			}
+		}
+		if b2 == b1 {
+			break
+		}
+	}
+	return 0, 0, record{}, false
 }
 
 // entry is a copy of one live record, for status listings.

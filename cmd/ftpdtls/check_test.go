@@ -95,6 +95,7 @@ func testCheck(t *testing.T, bin string) {
 	badTimeout := write("bad.conf", head+"\n# a comment\nTLSSessionCache shm:/file="+dir+"/sess_cache abc\n")
 	relative := write("relative.conf", head+"TLSSessionCache shm:/file=relative/sess_cache\n")
 	twice := write("twice.conf", head+"LoadModule mod_tls_shmcache.c\n")
+	noticeThenFatal := write("notice-then-fatal.conf", head+"LoadModule mod_tls_shmcache.c\nTLSSessionCache off 0\n")
 	noLoad := write("noload.conf", "ServerName x\nTLSSessionCache shm:/file="+dir+"/sess_cache\n")
 	unknown := write("unknown.conf", "ServerName x\nServerNam y\n")
 	examples, err := filepath.Abs("../../examples/proftpd.conf")
@@ -126,6 +127,11 @@ func testCheck(t *testing.T, bin string) {
 			stderrHas: []string{"'relative/sess_cache'", "line 4 of '" + relative + "'"}},
 		{name: "already loaded", args: []string{"check", "-c", twice}, wantStdout: banner + complete,
 			stderrHas: []string{"mod_dso/0.5: module 'mod_tls_shmcache.c' already loaded"}},
+		{name: "notice before the fatal line", args: []string{"check", "-c", noticeThenFatal}, wantStatus: 1, wantStdout: banner,
+			wantStderr: []string{
+				"mod_dso/0.5: module 'mod_tls_shmcache.c' already loaded on line 4 of '" + noticeThenFatal + "'",
+				"fatal: TLSSessionCache: timeout be greater than 1 on line 5 of '" + noticeThenFatal + "'",
+			}},
 		{name: "needs LoadModule like Debian", args: []string{"check", "-c", noLoad}, wantStatus: 1, wantStdout: banner,
 			wantStderr: []string{"fatal: unknown configuration directive 'TLSSessionCache' on line 2 of '" + noLoad + "'"}},
 		{name: "compiled in", args: []string{"check", "-compiled-in", "linked", "-c", noLoad},

@@ -18,9 +18,11 @@ import (
 	"os"
 	"sort"
 
-	// The modules ftpdtls ships, as Debian ships mod_tls.so and
-	// mod_tls_shmcache.so: loadable by name with LoadModule.
+	// The modules ftpdtls ships, as Debian ships mod_tls.so,
+	// mod_tls_shmcache.so, mod_redis.so and mod_tls_redis.so: loadable by
+	// name with LoadModule.
 	_ "github.com/ftpdtls/ftpdtls/modtls"
+	_ "github.com/ftpdtls/ftpdtls/modtlsredis"
 	_ "github.com/ftpdtls/ftpdtls/modtlsshm"
 )
 

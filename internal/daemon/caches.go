@@ -22,6 +22,9 @@ func OpenSessionCache(cfg *directives.Config, env modtls.Env) (modtls.SessionCac
 	if err != nil {
 		return nil, spec.Provider, err
 	}
+	if env.Config == nil {
+		env.Config = cfg // providers read their own directives (RedisServer, ...) from it
+	}
 	c, err := p.Open(spec.Info, spec.Timeout, env)
 	if err != nil {
 		return nil, spec.Provider, fmt.Errorf("error opening '%s' TLSSessionCache: %w", spec.Provider, err)
@@ -38,6 +41,9 @@ func OpenOCSPCache(cfg *directives.Config, env modtls.Env) (modtls.OCSPCache, st
 	p, err := modtls.LookupOCSPCache(spec.Provider)
 	if err != nil {
 		return nil, spec.Provider, err
+	}
+	if env.Config == nil {
+		env.Config = cfg
 	}
 	c, err := p.Open(spec.Info, env)
 	if err != nil {
