@@ -7,7 +7,7 @@
 # The measuring is done by `ftpdtls bench -only e2e` (internal/bench/e2e.go);
 # this script builds ftpdtls if FTPDTLS is not set and prints markdown.
 # Knobs: E2E_DURATION (default 5s), E2E_RUNS (3), E2E_CLIENTS (4),
-# E2E_WORKERS (ftpdtls serve -workers, default 0).
+# E2E_WORKERS (adds a row for ftpdtls serve -workers N; default 2, 0 leaves it out).
 set -eu
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" != 0 ]; then
@@ -21,7 +21,7 @@ if [ -z "$bin" ]; then
 	go build -o "$tmp/ftpdtls" ./cmd/ftpdtls
 	bin=$tmp/ftpdtls
 fi
-cmd="ftpdtls bench -md -only e2e -runs ${E2E_RUNS:-3} -e2e-duration ${E2E_DURATION:-5s} -e2e-clients ${E2E_CLIENTS:-4} -e2e-workers ${E2E_WORKERS:-0}"
+cmd="ftpdtls bench -md -only e2e -runs ${E2E_RUNS:-3} -e2e-duration ${E2E_DURATION:-5s} -e2e-clients ${E2E_CLIENTS:-4} -e2e-workers ${E2E_WORKERS:-2}"
 echo
 echo "## End to end"
 echo
@@ -30,4 +30,4 @@ echo "\$ $cmd"
 echo '```'
 echo
 "$bin" bench -md -ftpdtls "$bin" -only e2e -runs "${E2E_RUNS:-3}" -e2e-duration "${E2E_DURATION:-5s}" \
-	-e2e-clients "${E2E_CLIENTS:-4}" -e2e-workers "${E2E_WORKERS:-0}"
+	-e2e-clients "${E2E_CLIENTS:-4}" -e2e-workers "${E2E_WORKERS:-2}"

@@ -618,7 +618,9 @@ var coreDirectives = map[string][]string{
 	"ControlsSocket":    {"@TMP@/ctrls.sock", "relative.sock", ""},
 	"ControlsLog":       {"@TMP@/ctrls.log", "relative.log", "@TMP@/nodir/ctrls.log"},
 	"Include":           {"@TMP@/missing.conf", "relative.conf", "@TMP@/nodir/*.conf", ""},
-	"ModulePath":        {"/usr/lib/proftpd", "relative", ""}, // ftpdtls loads no files: another directory is not modelled
+	// ftpdtls loads no module files, so a LoadModule after ModulePath
+	// @TMP@ works for it and fails for ProFTPD: a documented divergence.
+	"ModulePath": {"/usr/lib/proftpd", "relative", "", "@TMP@", "@TMP@/world-writable", "@TMP@/missing"},
 }
 
 func mutateCoreDirective(r *rand.Rand, lines []string) []string {

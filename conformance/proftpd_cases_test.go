@@ -5,8 +5,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ftpdtls/ftpdtls/directives"
 )
 
 // divergence is a place where ftpdtls deliberately answers differently
@@ -56,6 +59,47 @@ var divergences = []divergence{
 		},
 		cases: []string{"include_file_with_fatal_line"},
 	},
+	{
+		reason: "TLSStaplingResponder with a URL OpenSSL refuses: ProFTPD prints OpenSSL's error queue, which is " +
+			"empty here (\"error parsing URL 'X':  \"); ftpdtls says what is wrong with the URL",
+		explains: func(p, f checkResult) bool {
+			if p.Accept || f.Accept || len(p.Fatal) != 1 || len(f.Fatal) != 1 {
+				return false
+			}
+			pm := responderURLError.FindStringSubmatch(p.Fatal[0])
+			fm := responderURLError.FindStringSubmatch(f.Fatal[0])
+			return pm != nil && fm != nil && pm[3] == "" && fm[3] != "" &&
+				pm[1] == fm[1] && pm[2] == fm[2] && pm[4] == fm[4]
+		},
+		cases: []string{"staplingresponder_not_http"},
+	},
+	{
+		reason: "ModulePath naming another directory: ftpdtls links its modules in and loads no files, so its " +
+			"LoadModule does not look there; ProFTPD finds no module file there and fails the LoadModule",
+		explains: func(p, f checkResult) bool {
+			if p.Accept || len(p.Fatal) != 1 {
+				return false
+			}
+			m := moduleFileMissing.FindStringSubmatch(p.Fatal[0])
+			if m == nil || !slices.ContainsFunc(p.Other, func(n string) bool {
+				d := laNotice.FindStringSubmatch(n)
+				return d != nil && d[1] == m[1] && d[2] != directives.DefaultModulePath
+			}) {
+				return false
+			}
+			if f.Accept {
+				return true
+			}
+			// Or ftpdtls loaded the module and failed on a later line.
+			fl := fatalLine.FindStringSubmatch(f.Fatal[0])
+			if fl == nil {
+				return false
+			}
+			pn, _ := strconv.Atoi(m[2])
+			fn, _ := strconv.Atoi(fl[1])
+			return fn > pn
+		},
+	},
 }
 
 var (
@@ -63,6 +107,16 @@ var (
 	// loaded before mod_tls.
 	cacheModuleNotLoaded = regexp.MustCompile(`^fatal: (\S+): error loading module '(mod_tls_shmcache\.c|mod_tls_redis\.c)': ` +
 		`No such file or directory( on line \d+ of '.*')$`)
+	// responderURLError is the fatal line for a TLSStaplingResponder URL
+	// that does not parse: directive, URL, reason, place.
+	responderURLError = regexp.MustCompile(`^fatal: (\S+): error parsing URL '(.*)': (.*?) ?( on line \d+ of '.*')$`)
+	// moduleFileMissing is LoadModule's failure when the module file is
+	// not found: module, line.
+	moduleFileMissing = regexp.MustCompile(`^fatal: \S+: error loading module '(\S+)': No such file or directory on line (\d+) of '.*'$`)
+	// laNotice is mod_dso's notice before it: module, directory looked in.
+	laNotice = regexp.MustCompile(`^mod_dso/[0-9.]+: unable to load '(\S+)'; check to see if '(.*)/[^/]+\.la' exists$`)
+	// fatalLine captures the line number of a fatal line.
+	fatalLine = regexp.MustCompile(` on line (\d+) of '.*'$`)
 	// fatalInFile captures the file a fatal line names.
 	fatalInFile = regexp.MustCompile(`^fatal: .* on line \d+ of '(.*)'$`)
 )

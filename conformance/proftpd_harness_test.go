@@ -241,6 +241,10 @@ func ftpdtlsCheckWith(conf, dir string, lookupEnv func(string) (string, bool)) c
 		r.Fatal = []string{normalizeTmp("fatal: "+err.Error(), dir)}
 		return r
 	}
+	// The warnings before the fatal line, which ftpdtls check prints too.
+	for _, w := range cerr.Warnings {
+		r.Other = append(r.Other, normalizeTmp(w.String(), dir))
+	}
 	for _, l := range cerr.Lines() {
 		r.Fatal = append(r.Fatal, strings.Split(normalizeTmp(l, dir), "\n")...)
 	}

@@ -34,11 +34,11 @@ var DebianCompiledIn = []string{
 // and mod_dnsbl.so are shipped but fail to load on their own or after
 // any module tried, so LoadModule treats them as missing.
 //
-// mod_tls_memcache and mod_tls_redis also require mod_memcache and
-// mod_redis here. ProFTPD itself loads them without those (the client code
-// is in the daemon), but then no MemcacheServers or RedisServer directive
-// can be written and the cache cannot work; the Go module of
-// mod_tls_redis requires mod_redis too, and the catalogue agrees with it.
+// mod_tls_memcache and mod_tls_redis need only mod_tls: the memcache and
+// Redis client code is in the daemon, so ProFTPD loads them without
+// mod_memcache or mod_redis (a "redis:" cache then has no RedisServer and
+// fails to open when the server starts). The Go module of mod_tls_redis
+// has the same requirement.
 var DebianLoadable = map[string][]string{
 	"mod_ban.c":             nil,
 	"mod_copy.c":            nil,
@@ -74,8 +74,8 @@ var DebianLoadable = map[string][]string{
 	"mod_statcache.c":       nil,
 	"mod_tls.c":             nil,
 	"mod_tls_fscache.c":     {"mod_tls.c"},
-	"mod_tls_memcache.c":    {"mod_memcache.c", "mod_tls.c"},
-	"mod_tls_redis.c":       {"mod_redis.c", "mod_tls.c"},
+	"mod_tls_memcache.c":    {"mod_tls.c"},
+	"mod_tls_redis.c":       {"mod_tls.c"},
 	"mod_tls_shmcache.c":    {"mod_tls.c"},
 	"mod_unique_id.c":       nil,
 	"mod_wrap2.c":           nil,

@@ -99,6 +99,11 @@ func laPath(dir, name string) string {
 	return dir + "/" + base + ".la"
 }
 
+// setModulePath checks the directory as mod_dso does and records it for
+// LoadModule's messages. Modules are linked into the program, so it is
+// not where they are looked for: a LoadModule after "ModulePath /other"
+// loads a linked module where ProFTPD, finding no file there, fails (a
+// documented difference).
 func setModulePath(c *Cmd) error {
 	path := c.Args[0]
 	if !strings.HasPrefix(path, "/") {

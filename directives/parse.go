@@ -74,7 +74,7 @@ type frame struct {
 	name   string // the section tag, e.g. "<Directory>"
 	node   *Node
 	server *Server // where directives inside it are recorded
-	empty  bool    // no directive inside yet (for <Class>)
+	empty  bool    // for <Class>: no From line with addresses yet
 	// opaque marks a catalogue-only section: its directives keep the
 	// enclosing context and are checked against a scratch server, since
 	// only the module ftpdtls lacks knows when they apply.
@@ -264,9 +264,6 @@ func (p *parser) dispatch(words []string, lineno int) error {
 		Module:  entries[0].module,
 	}
 	p.parent().Children = append(p.parent().Children, node)
-	if n := len(p.frames); n > 0 && !strings.HasPrefix(node.Name, "</") {
-		p.frames[n-1].empty = false
-	}
 	if !isSection(node.Name) {
 		switch {
 		case len(p.frames) == 0:

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -324,12 +325,13 @@ func TestLoadModule(t *testing.T) {
 			err:      "fatal: LoadModule: error loading module 'mod_tls_shmcache.c': requires 'mod_tls.c', which must be loaded first on line 1 of '/etc/proftpd/test.conf'",
 			warnings: []string{"mod_dso/0.5: unable to load 'mod_tls_shmcache.c': requires 'mod_tls.c', which must be loaded first"}},
 		{name: "requires met", conf: "LoadModule mod_tls.c\nLoadModule mod_tls_shmcache.c\nLoadModule mod_tls_fscache.c\n"},
-		{name: "redis requires mod_redis", conf: "LoadModule mod_tls.c\nLoadModule mod_tls_redis.c\n",
-			err:      "fatal: LoadModule: error loading module 'mod_tls_redis.c': requires 'mod_redis.c', which must be loaded first on line 2 of '/etc/proftpd/test.conf'",
-			warnings: []string{"mod_dso/0.5: unable to load 'mod_tls_redis.c': requires 'mod_redis.c', which must be loaded first"}},
-		{name: "memcache requires mod_memcache", conf: "LoadModule mod_tls.c\nLoadModule mod_tls_memcache.c\n",
-			err:      "fatal: LoadModule: error loading module 'mod_tls_memcache.c': requires 'mod_memcache.c', which must be loaded first on line 2 of '/etc/proftpd/test.conf'",
-			warnings: []string{"mod_dso/0.5: unable to load 'mod_tls_memcache.c': requires 'mod_memcache.c', which must be loaded first"}},
+		// As Debian's proftpd: the cache modules need mod_tls, not the
+		// client modules.
+		{name: "redis without mod_redis", conf: "LoadModule mod_tls.c\nLoadModule mod_tls_redis.c\n"},
+		{name: "memcache without mod_memcache", conf: "LoadModule mod_tls.c\nLoadModule mod_tls_memcache.c\n"},
+		{name: "redis before mod_tls", conf: "LoadModule mod_redis.c\nLoadModule mod_tls_redis.c\n",
+			err:      "fatal: LoadModule: error loading module 'mod_tls_redis.c': requires 'mod_tls.c', which must be loaded first on line 2 of '/etc/proftpd/test.conf'",
+			warnings: []string{"mod_dso/0.5: unable to load 'mod_tls_redis.c': requires 'mod_tls.c', which must be loaded first"}},
 		{name: "compiled-in option", conf: "TLSEngine on\nLoadModule mod_tls.c\n",
 			opts:     func(o *Options) { o.CompiledIn = append(append([]string(nil), DebianCompiledIn...), "mod_tls.c") },
 			warnings: []string{"mod_dso/0.5: unable to load 'mod_tls.c'; check to see if '/usr/lib/proftpd/mod_tls.la' exists", "mod_dso/0.5: module 'mod_tls.c' already loaded"}},
@@ -451,6 +453,14 @@ func TestSections(t *testing.T) {
 		{"nested skip counting", "<IfModule mod_tls.c>\n<IfModule !x>\nanything\n</IfModule>\n</IfModule>\nPort 70000\n", "fatal: Port: value must be between 0 and 65535 on line 6 of '/etc/proftpd/test.conf'"},
 		{"Global in Global", "<Global>\n<Global>\n", "fatal: <Global>: directive not allowed in <Global> context on line 2 of '/etc/proftpd/test.conf'"},
 		{"close in wrong context", "<Directory /a>\n</Limit>\n", "fatal: </Limit>: directive not allowed in <Directory> context on line 2 of '/etc/proftpd/test.conf'"},
+		// Section tags whose argument check comes before the context
+		// check, as proftpd -t 1.3.8 answers.
+		{"Global args before context", "<Directory /a>\n<Global extra>\n", "fatal: <Global>: Too many parameters on line 2 of '/etc/proftpd/test.conf'"},
+		{"Global context without args", "<Directory /a>\n<Global>\n", "fatal: <Global>: directive not allowed in <Directory> context on line 2 of '/etc/proftpd/test.conf'"},
+		{"Limit args before context", "<Limit LOGIN>\n<Limit>\n", "fatal: <Limit>: directive requires one or more commands on line 2 of '/etc/proftpd/test.conf'"},
+		{"Limit context with args", "<Limit LOGIN>\n<Limit READ>\n", "fatal: <Limit>: directive not allowed in <Limit> context on line 2 of '/etc/proftpd/test.conf'"},
+		{"close tag args before context", "</Global extra>\n", "fatal: </Global>: wrong number of parameters on line 1 of '/etc/proftpd/test.conf'"},
+		{"Class args before context", "<VirtualHost 127.0.0.2>\n<Class>\n", "fatal: <Class>: missing parameters on line 2 of '/etc/proftpd/test.conf'"},
 		{"ifuser body in server context", "LoadModule mod_ifsession.c\n<IfUser bob>\nServerType inetd\n</IfUser>\n", ""},
 		{"ifuser body checked", "LoadModule mod_ifsession.c\n<IfUser bob>\nPort 70000\n</IfUser>\n", "fatal: Port: value must be between 0 and 65535 on line 3 of '/etc/proftpd/test.conf'"},
 		{"directory closes opaque sections inside it", "LoadModule mod_ifsession.c\n<Directory /a>\n<IfUser bob>\n</Directory>\n", ""},
@@ -471,6 +481,40 @@ func TestSections(t *testing.T) {
 	_, err := parseString(t, "<Directory /x>\n", testOptions())
 	if e := fatalOf(t, err); !errors.Is(err, ErrUnclosedSection) || !e.NoLine {
 		t.Errorf("unclosed: %+v", e)
+	}
+}
+
+// TestClassFrom: From belongs in <Class>, and only a From line with
+// addresses keeps ProFTPD from warning about an empty class.
+func TestClassFrom(t *testing.T) {
+	const empty = "warning: empty <Class> definition"
+	for _, tt := range []struct {
+		conf, err string
+		warn      bool
+	}{
+		{conf: "<Class c>\nFrom 127.0.0.1 10.0.0.0/8\n</Class>\n"},
+		{conf: "<Class c>\nFrom 127.0.0.1\nFrom\n</Class>\n"},
+		{conf: "<Class c>\n<IfModule mod_core.c>\nFrom 127.0.0.1\n</IfModule>\n</Class>\n"},
+		{conf: "<Class c>\nFrom\n</Class>\n", warn: true},
+		{conf: "<Class c>\nSatisfy any\n</Class>\n", warn: true},
+		{conf: "From 127.0.0.1\n", err: "fatal: From: directive not allowed in server config context on line 1 of '/etc/proftpd/test.conf'"},
+		{conf: "<Global>\nFrom 127.0.0.1\n</Global>\n", err: "fatal: From: directive not allowed in <Global> context on line 2 of '/etc/proftpd/test.conf'"},
+	} {
+		cfg, err := parseString(t, tt.conf, testOptions())
+		if tt.err != "" {
+			if err == nil || err.Error() != tt.err {
+				t.Errorf("%q: got %v, want %s", tt.conf, err, tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tt.conf, err)
+			continue
+		}
+		warned := slices.ContainsFunc(cfg.Warnings, func(w Warning) bool { return w.Msg == empty })
+		if warned != tt.warn {
+			t.Errorf("%q: warnings %v, want the empty <Class> warning: %v", tt.conf, cfg.Warnings, tt.warn)
+		}
 	}
 }
 

@@ -16,13 +16,13 @@ import (
 var sectionDirectives = []Directive{
 	{Name: "<VirtualHost>", Contexts: Root, Args: ArgsBetween(1, -1), Handler: openVirtualHost},
 	{Name: "</VirtualHost>", Contexts: VirtualHost, Args: ArgsExactly(0), Handler: closeVirtualHost},
-	{Name: "<Global>", Contexts: Root | VirtualHost, Handler: openGlobal},
+	{Name: "<Global>", Contexts: Root | VirtualHost, Args: noGlobalArgs, Handler: openGlobal},
 	{Name: "</Global>", Contexts: Global, Args: ArgsExactly(0), Handler: closeFrame},
 	{Name: "<Anonymous>", Contexts: Root | VirtualHost | Global, Args: ArgsAtLeast(1), Handler: openAnonymous},
 	{Name: "</Anonymous>", Contexts: Anonymous, Args: ArgsExactly(0), Handler: closeFrame},
 	{Name: "<Directory>", Contexts: Root | VirtualHost | Anonymous | Global, Args: ArgsAtLeast(1), Handler: openDirectory},
 	{Name: "</Directory>", Contexts: Directory, Args: ArgsExactly(0), Handler: closeFrame},
-	{Name: "<Limit>", Contexts: Root | VirtualHost | Directory | Anonymous | Global | FTPAccess, Handler: openLimit},
+	{Name: "<Limit>", Contexts: Root | VirtualHost | Directory | Anonymous | Global | FTPAccess, Args: limitArgs, Handler: openLimit},
 	{Name: "</Limit>", Contexts: Limit, Args: ArgsExactly(0), Handler: closeFrame},
 	{Name: "<Class>", Contexts: Root | Global, Args: ArgsAtLeast(1), Handler: openClass},
 	{Name: "</Class>", Contexts: Class, Args: ArgsExactly(0), Handler: closeClass},
@@ -31,6 +31,7 @@ var sectionDirectives = []Directive{
 	{Name: "<IfDefine>", Contexts: AnyContext, Args: ArgsAtLeast(1), Handler: openIfDefine},
 	{Name: "</IfDefine>", Contexts: AnyContext, Handler: closeIfDefine},
 	{Name: "Define", Contexts: Root | VirtualHost | Global, Args: ArgsAtLeast(1), Handler: setDefine},
+	{Name: "From", Contexts: Class, Handler: addFrom},
 }
 
 // openFrame enters a configuration section.
@@ -109,10 +110,24 @@ func (p *parser) resolve(host string) error {
 	return err
 }
 
-func openGlobal(cmd *Cmd) error {
+// noGlobalArgs and limitArgs are the argument checks of <Global> and
+// <Limit>, which mod_core makes before the context check, with their own
+// words: "<Global extra>" in <Directory> is "Too many parameters".
+func noGlobalArgs(cmd *Cmd) error {
 	if len(cmd.Args) > 0 {
 		return errors.New("Too many parameters") //nolint:staticcheck // ProFTPD's capitalisation
 	}
+	return nil
+}
+
+func limitArgs(cmd *Cmd) error {
+	if len(cmd.Args) == 0 {
+		return errors.New("directive requires one or more commands")
+	}
+	return nil
+}
+
+func openGlobal(cmd *Cmd) error {
 	cmd.p.openFrame(cmd, Global)
 	return nil
 }
@@ -142,15 +157,26 @@ func openDirectory(cmd *Cmd) error {
 }
 
 func openLimit(cmd *Cmd) error {
-	if len(cmd.Args) == 0 {
-		return errors.New("directive requires one or more commands")
-	}
 	cmd.p.openFrame(cmd, Limit)
 	return nil
 }
 
 func openClass(cmd *Cmd) error {
 	cmd.p.openFrame(cmd, Class)
+	return nil
+}
+
+// addFrom handles From inside <Class>. Only a From line with addresses
+// makes the class non-empty for ProFTPD's "empty <Class> definition"
+// (other directives, or a bare From, do not).
+func addFrom(cmd *Cmd) error {
+	frames := cmd.p.frames
+	for i := len(frames) - 1; i >= 0 && len(cmd.Args) > 0; i-- {
+		if f := frames[i]; f.name == "<Class>" && !f.opaque {
+			f.empty = false
+			break
+		}
+	}
 	return nil
 }
 

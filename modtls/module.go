@@ -2,10 +2,13 @@ package modtls
 
 import (
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
-	"net/url"
+	"math"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,55 +27,72 @@ const (
 	serverish = directives.Root | directives.VirtualHost | directives.Global
 )
 
+// Argument-count checks that ProFTPD's handlers make before they check the
+// context (CHECK_ARGS, or an argc test, ahead of CHECK_CONF), so that
+// "TLSProtocol" alone in <Anonymous> is "wrong number of parameters", not
+// "directive not allowed". Checked against proftpd -t 1.3.8 for every
+// mod_tls directive: TLSNextProtocol is the one that checks its context
+// first.
+var (
+	oneOrMore     = directives.ArgsAtLeast(1)     // "missing parameters"; extra words are ignored
+	someArgs      = directives.ArgsBetween(1, -1) // "wrong number of parameters" when there are none
+	ticketKeyArgs = func(cmd *directives.Cmd) error {
+		if n := len(cmd.Args); n != 2 && n != 4 {
+			return directives.ErrWrongArgs
+		}
+		return nil
+	}
+)
+
 func init() {
 	directives.Register(&directives.Module{
 		Name:    ModuleName,
 		Version: ModuleVersion,
 		Directives: []directives.Directive{
-			{Name: "TLSCACertificateFile", Contexts: serverish, Handler: fileSetting(func(s *Settings) *string { return &s.CACertificateFile })},
-			{Name: "TLSCACertificatePath", Contexts: serverish},
-			{Name: "TLSCARevocationFile", Contexts: serverish},
-			{Name: "TLSCARevocationPath", Contexts: serverish},
-			{Name: "TLSCertificateChainFile", Contexts: serverish, Handler: fileSetting(func(s *Settings) *string { return &s.CertificateChainFile })},
-			{Name: "TLSCipherSuite", Contexts: serverish},
-			{Name: "TLSControlsACLs", Contexts: rootOnly, Handler: setControlsACLs},
-			{Name: "TLSCryptoDevice", Contexts: rootOnly},
-			{Name: "TLSDHParamFile", Contexts: serverish},
-			{Name: "TLSDSACertificateFile", Contexts: serverish},
-			{Name: "TLSDSACertificateKeyFile", Contexts: serverish},
-			{Name: "TLSECCertificateFile", Contexts: serverish, Handler: fileSetting(func(s *Settings) *string { return &s.ECCertificateFile })},
-			{Name: "TLSECCertificateKeyFile", Contexts: serverish, Handler: fileSetting(func(s *Settings) *string { return &s.ECCertificateKeyFile })},
-			{Name: "TLSECDHCurve", Contexts: serverish},
-			{Name: "TLSEngine", Contexts: serverish, Handler: boolSetting(func(s *Settings) *bool { return &s.Engine })},
-			{Name: "TLSLog", Contexts: serverish, Handler: setLog},
-			{Name: "TLSMasqueradeAddress", Contexts: directives.Root | directives.VirtualHost},
-			{Name: "TLSNextProtocol", Contexts: serverish},
-			{Name: "TLSOptions", Contexts: serverish, Handler: setOptions},
-			{Name: "TLSPassPhraseProvider", Contexts: rootOnly},
-			{Name: "TLSPKCS12File", Contexts: serverish},
-			{Name: "TLSPreSharedKey", Contexts: serverish},
-			{Name: "TLSProtocol", Contexts: serverish, Handler: setProtocol},
-			{Name: "TLSRandomSeed", Contexts: rootOnly},
-			{Name: "TLSRenegotiate", Contexts: serverish},
-			{Name: "TLSRequired", Contexts: serverish | directives.Anonymous | directives.Directory | directives.FTPAccess, Handler: setRequired},
-			{Name: "TLSRSACertificateFile", Contexts: serverish, Handler: fileSetting(func(s *Settings) *string { return &s.RSACertificateFile })},
-			{Name: "TLSRSACertificateKeyFile", Contexts: serverish, Handler: fileSetting(func(s *Settings) *string { return &s.RSACertificateKeyFile })},
-			{Name: "TLSServerCipherPreference", Contexts: serverish},
-			{Name: "TLSServerInfoFile", Contexts: serverish},
+			{Name: "TLSCACertificateFile", Contexts: serverish, Args: oneOrMore, Handler: loadableFile(checkCAFile, func(s *Settings) *string { return &s.CACertificateFile })},
+			{Name: "TLSCACertificatePath", Contexts: serverish, Args: oneOrMore},
+			{Name: "TLSCARevocationFile", Contexts: serverish, Args: oneOrMore},
+			{Name: "TLSCARevocationPath", Contexts: serverish, Args: oneOrMore},
+			{Name: "TLSCertificateChainFile", Contexts: serverish, Args: oneOrMore, Handler: loadableFile(checkChainFile, func(s *Settings) *string { return &s.CertificateChainFile })},
+			{Name: "TLSCipherSuite", Contexts: serverish, Args: oneOrMore},
+			{Name: "TLSControlsACLs", Contexts: rootOnly, Args: directives.ArgsAtLeast(4), Handler: setControlsACLs},
+			{Name: "TLSCryptoDevice", Contexts: rootOnly, Args: oneOrMore},
+			{Name: "TLSDHParamFile", Contexts: serverish, Args: oneOrMore},
+			{Name: "TLSDSACertificateFile", Contexts: serverish, Args: oneOrMore},
+			{Name: "TLSDSACertificateKeyFile", Contexts: serverish, Args: oneOrMore},
+			{Name: "TLSECCertificateFile", Contexts: serverish, Args: oneOrMore, Handler: certificateFile(func(s *Settings) *string { return &s.ECCertificateFile })},
+			{Name: "TLSECCertificateKeyFile", Contexts: serverish, Args: oneOrMore, Handler: loadableFile(checkKeyFile, func(s *Settings) *string { return &s.ECCertificateKeyFile })},
+			{Name: "TLSECDHCurve", Contexts: serverish, Args: oneOrMore},
+			{Name: "TLSEngine", Contexts: serverish, Args: oneOrMore, Handler: boolSetting(func(s *Settings) *bool { return &s.Engine })},
+			{Name: "TLSLog", Contexts: serverish, Args: oneOrMore, Handler: setLog},
+			{Name: "TLSMasqueradeAddress", Contexts: directives.Root | directives.VirtualHost, Args: oneOrMore},
+			{Name: "TLSNextProtocol", Contexts: serverish, Handler: func(cmd *directives.Cmd) error { return cmd.RequireArgs(1) }},
+			{Name: "TLSOptions", Contexts: serverish, Args: someArgs, Handler: setOptions},
+			{Name: "TLSPassPhraseProvider", Contexts: rootOnly, Args: oneOrMore},
+			{Name: "TLSPKCS12File", Contexts: serverish, Args: oneOrMore},
+			{Name: "TLSPreSharedKey", Contexts: serverish, Args: oneOrMore},
+			{Name: "TLSProtocol", Contexts: serverish, Args: someArgs, Handler: setProtocol},
+			{Name: "TLSRandomSeed", Contexts: rootOnly, Args: oneOrMore},
+			{Name: "TLSRenegotiate", Contexts: serverish, Args: directives.ArgsBetween(1, 8)},
+			{Name: "TLSRequired", Contexts: serverish | directives.Anonymous | directives.Directory | directives.FTPAccess, Args: oneOrMore, Handler: setRequired},
+			{Name: "TLSRSACertificateFile", Contexts: serverish, Args: oneOrMore, Handler: certificateFile(func(s *Settings) *string { return &s.RSACertificateFile })},
+			{Name: "TLSRSACertificateKeyFile", Contexts: serverish, Args: oneOrMore, Handler: loadableFile(checkKeyFile, func(s *Settings) *string { return &s.RSACertificateKeyFile })},
+			{Name: "TLSServerCipherPreference", Contexts: serverish, Args: oneOrMore},
+			{Name: "TLSServerInfoFile", Contexts: serverish, Args: oneOrMore},
 			{Name: "TLSSessionCache", Contexts: rootOnly, Args: directives.ArgsBetween(1, 2), Handler: setSessionCache},
-			{Name: "TLSSessionTicketKeys", Contexts: rootOnly, Handler: setTicketKeys},
-			{Name: "TLSSessionTickets", Contexts: serverish, Handler: boolSetting(func(s *Settings) *bool { return &s.SessionTickets })},
-			{Name: "TLSStapling", Contexts: serverish, Handler: boolSetting(func(s *Settings) *bool { return &s.Stapling })},
-			{Name: "TLSStaplingCache", Contexts: rootOnly, Handler: setStaplingCache},
-			{Name: "TLSStaplingOptions", Contexts: serverish, Handler: setStaplingOptions},
-			{Name: "TLSStaplingResponder", Contexts: serverish, Handler: setStaplingResponder},
-			{Name: "TLSStaplingTimeout", Contexts: serverish, Handler: setStaplingTimeout},
-			{Name: "TLSTimeoutHandshake", Contexts: serverish},
-			{Name: "TLSUserName", Contexts: serverish},
-			{Name: "TLSVerifyClient", Contexts: serverish, Handler: setVerifyClient},
-			{Name: "TLSVerifyDepth", Contexts: serverish},
-			{Name: "TLSVerifyOrder", Contexts: serverish},
-			{Name: "TLSVerifyServer", Contexts: serverish},
+			{Name: "TLSSessionTicketKeys", Contexts: rootOnly, Args: ticketKeyArgs, Handler: setTicketKeys},
+			{Name: "TLSSessionTickets", Contexts: serverish, Args: oneOrMore, Handler: boolSetting(func(s *Settings) *bool { return &s.SessionTickets })},
+			{Name: "TLSStapling", Contexts: serverish, Args: oneOrMore, Handler: boolSetting(func(s *Settings) *bool { return &s.Stapling })},
+			{Name: "TLSStaplingCache", Contexts: rootOnly, Args: oneOrMore, Handler: setStaplingCache},
+			{Name: "TLSStaplingOptions", Contexts: serverish, Args: someArgs, Handler: setStaplingOptions},
+			{Name: "TLSStaplingResponder", Contexts: serverish, Args: oneOrMore, Handler: setStaplingResponder},
+			{Name: "TLSStaplingTimeout", Contexts: serverish, Args: oneOrMore, Handler: setStaplingTimeout},
+			{Name: "TLSTimeoutHandshake", Contexts: serverish, Args: oneOrMore},
+			{Name: "TLSUserName", Contexts: serverish, Args: oneOrMore},
+			{Name: "TLSVerifyClient", Contexts: serverish, Args: oneOrMore, Handler: setVerifyClient},
+			{Name: "TLSVerifyDepth", Contexts: serverish, Args: oneOrMore},
+			{Name: "TLSVerifyOrder", Contexts: serverish, Args: directives.ArgsBetween(1, 2)},
+			{Name: "TLSVerifyServer", Contexts: serverish, Args: oneOrMore},
 		},
 	})
 }
@@ -210,26 +230,109 @@ func boolSetting(field func(*Settings) *bool) directives.Handler {
 	}
 }
 
-// fileSetting handles the certificate and key file directives: the file
-// must exist and the path be absolute.
-func fileSetting(field func(*Settings) *string) directives.Handler {
+// certificateFile handles TLSRSACertificateFile and TLSECCertificateFile
+// in mod_tls's order: the path must be absolute, then the file must hold
+// a PEM certificate (of any key type: a mismatch shows when the server
+// starts).
+func certificateFile(field func(*Settings) *string) directives.Handler {
 	return func(cmd *directives.Cmd) error {
-		if err := cmd.RequireArgs(1); err != nil {
-			return err
-		}
 		path := cmd.Args[0]
 		if !cmd.Replay {
-			if _, err := os.Stat(path); err != nil {
-				return fmt.Errorf("'%s' does not exist", path)
-			}
 			if !strings.HasPrefix(path, "/") {
-				return errors.New("parameter must be an absolute path")
+				return errNotAbsolute
+			}
+			if data, err := os.ReadFile(path); err != nil || !hasPEM(data, isCertificate) {
+				return fmt.Errorf("'%s' does not exist or does not contain a certificate", path)
 			}
 		}
 		if st := settingsFor(cmd); st.first(cmd.Name) {
 			*field(st) = path
 		}
 		return nil
+	}
+}
+
+// loadableFile handles the files mod_tls hands to OpenSSL at once
+// (TLSCACertificateFile, TLSCertificateChainFile, the key files): a file
+// that does not load is "unable to use 'X': ..." whether or not its path
+// is absolute, and only a file that loads must have an absolute path.
+// ProFTPD ends that message with OpenSSL's error queue; ftpdtls says what
+// check found wrong instead.
+func loadableFile(check func(data []byte) error, field func(*Settings) *string) directives.Handler {
+	return func(cmd *directives.Cmd) error {
+		path := cmd.Args[0]
+		if !cmd.Replay {
+			data, err := os.ReadFile(path)
+			if err == nil {
+				err = check(data)
+			} else {
+				err = errors.New(directives.Strerror(err))
+			}
+			if err != nil {
+				return fmt.Errorf("unable to use '%s': %w", path, err)
+			}
+			if !strings.HasPrefix(path, "/") {
+				return errNotAbsolute
+			}
+		}
+		if st := settingsFor(cmd); st.first(cmd.Name) {
+			*field(st) = path
+		}
+		return nil
+	}
+}
+
+var (
+	errNotAbsolute   = errors.New("parameter must be an absolute path")
+	errNoCertificate = errors.New("no PEM certificate found")
+	errNoKey         = errors.New("no PEM private key found")
+)
+
+// checkCAFile accepts what OpenSSL's X509_LOOKUP_load_file does: PEM
+// certificates or CRLs.
+func checkCAFile(data []byte) error {
+	if hasPEM(data, isCertificate) || hasPEM(data, func(b *pem.Block) bool { return b.Type == "X509 CRL" }) {
+		return nil
+	}
+	return errors.New("no PEM certificate or CRL found")
+}
+
+func checkChainFile(data []byte) error {
+	if hasPEM(data, isCertificate) {
+		return nil
+	}
+	return errNoCertificate
+}
+
+func checkKeyFile(data []byte) error {
+	if hasPEM(data, func(b *pem.Block) bool { return strings.HasSuffix(b.Type, "PRIVATE KEY") }) {
+		return nil
+	}
+	return errNoKey
+}
+
+// isCertificate reports whether b is a PEM certificate whose DER parses.
+func isCertificate(b *pem.Block) bool {
+	switch b.Type {
+	case "CERTIFICATE", "X509 CERTIFICATE":
+		_, err := x509.ParseCertificate(b.Bytes)
+		return err == nil
+	case "TRUSTED CERTIFICATE":
+		return true // OpenSSL's form, with trust settings after the DER, which crypto/x509 does not read
+	}
+	return false
+}
+
+// hasPEM reports whether data holds a PEM block that ok accepts.
+func hasPEM(data []byte, ok func(*pem.Block) bool) bool {
+	for {
+		var b *pem.Block
+		if b, data = pem.Decode(data); b == nil {
+			return false
+		}
+		if ok(b) {
+			return true
+		}
 	}
 }
 
@@ -252,7 +355,7 @@ func setOptions(cmd *directives.Cmd) error {
 	for _, a := range cmd.Args {
 		o, ok := tlsOptionNames[a]
 		if !ok {
-			return fmt.Errorf(": unknown TLSOption: '%s'", a)
+			return fmt.Errorf(": unknown TLSOption '%s'", a)
 		}
 		opts |= o
 	}
@@ -446,20 +549,81 @@ func setStaplingOptions(cmd *directives.Cmd) error {
 	return nil
 }
 
+// setStaplingResponder handles TLSStaplingResponder URL. ProFTPD accepts
+// what OpenSSL's OCSP_parse_url does (see checkResponderURL), and a URL
+// without a scheme means http://.
 func setStaplingResponder(cmd *directives.Cmd) error {
-	if err := cmd.RequireArgs(1); err != nil {
-		return err
-	}
 	raw := cmd.Args[0]
-	u, err := url.Parse(raw)
-	if err == nil && (u.Scheme != "http" && u.Scheme != "https" || u.Host == "") {
-		err = errors.New("unsupported URL (expected http:// or https:// and a host)")
+	if err := checkResponderURL(raw); err != nil {
+		// ProFTPD prints OpenSSL's error queue here, which is empty for
+		// these errors; ftpdtls says what is wrong.
+		return fmt.Errorf("error parsing URL '%s': %w", raw, err)
 	}
-	if err != nil {
-		return fmt.Errorf("error parsing URL '%s': %v", raw, err)
+	u := raw
+	if u != "" && !strings.Contains(u, "://") {
+		u = "http://" + u
 	}
 	if st := settingsFor(cmd); st.first(cmd.Name) {
-		st.StaplingResponder = raw
+		st.StaplingResponder = u
+	}
+	return nil
+}
+
+// checkResponderURL applies the rules of OpenSSL 3.0's OCSP_parse_url
+// (OSSL_HTTP_parse_url), which decide whether ProFTPD accepts a
+// TLSStaplingResponder: "[scheme://][userinfo@]host[:port][/path][?query][#fragment]",
+// where the scheme, if any, is "http" or "https" (case matters), the host
+// may be empty or a bracketed IPv6 literal, and the port is a decimal
+// number up to 65535 followed by the end or the path.
+func checkResponderURL(raw string) error {
+	rest := raw
+	if scheme, after, ok := strings.Cut(raw, "://"); ok {
+		switch scheme {
+		case "http", "https":
+		case "":
+			return errors.New("missing scheme before '://'")
+		default:
+			return fmt.Errorf("unsupported scheme '%s', expected http or https", scheme)
+		}
+		rest = after
+	}
+	if _, after, ok := strings.Cut(rest, "@"); ok {
+		rest = after
+	}
+	if strings.HasPrefix(rest, "[") {
+		end := strings.IndexByte(rest, ']')
+		if end < 0 {
+			return errors.New("missing ']' after the IPv6 address")
+		}
+		rest = rest[end+1:]
+	} else if i := strings.IndexAny(rest, ":/?#"); i >= 0 {
+		rest = rest[i:]
+	} else {
+		rest = ""
+	}
+	if port, ok := strings.CutPrefix(rest, ":"); ok {
+		// sscanf("%u") then the digits: blanks or a sign are read by
+		// sscanf but then leave a port that is not followed by a path.
+		n := 0
+		for n < len(port) && port[n] >= '0' && port[n] <= '9' {
+			n++
+		}
+		if n > 0 {
+			v, err := strconv.ParseUint(port[:n], 10, 64)
+			if err != nil {
+				v = math.MaxUint64 // strtoul saturates
+			}
+			if uint32(v) > 65535 { // stored in an unsigned int
+				return fmt.Errorf("port '%s' is not a number from 0 to 65535", port[:n])
+			}
+		}
+		if n == 0 && port != "" {
+			return fmt.Errorf("port '%s' is not a number", port)
+		}
+		rest = port[n:]
+	}
+	if rest != "" && rest[0] != '/' && rest[0] != '?' && rest[0] != '#' {
+		return fmt.Errorf("unexpected '%s' after the host and port", rest)
 	}
 	return nil
 }
@@ -485,12 +649,9 @@ func setControlsACLs(cmd *directives.Cmd) error {
 	if err := cmd.RequireArgs(4); err != nil {
 		return err
 	}
-	acl := ControlsACL{Actions: strings.Split(cmd.Args[0], ",")}
-	for _, a := range acl.Actions {
-		if !controlsActions[a] {
-			return fmt.Errorf(": unknown action: '%s'", a)
-		}
-	}
+	// mod_tls checks the words in this order: allow/deny, user/group,
+	// then the actions.
+	var acl ControlsACL
 	switch strings.ToLower(cmd.Args[1]) {
 	case "allow":
 		acl.Allow = true
@@ -506,6 +667,12 @@ func setControlsACLs(cmd *directives.Cmd) error {
 		acl.Groups = list
 	default:
 		return errors.New("third parameter must be 'user' or 'group'")
+	}
+	acl.Actions = strings.Split(cmd.Args[0], ",")
+	for _, a := range acl.Actions {
+		if !controlsActions[a] {
+			return fmt.Errorf(": unknown action: '%s'", a)
+		}
 	}
 	st := settingsFor(cmd)
 	st.ControlsACLs = append(st.ControlsACLs, acl)

@@ -178,7 +178,8 @@ func TestDirectiveRejections(t *testing.T) {
 		{"TLSStaplingOptions", "fatal: TLSStaplingOptions: wrong number of parameters"},
 		{"TLSStaplingOptions NoNonce nonce", "fatal: TLSStaplingOptions: : unknown TLSStaplingOption 'nonce'"},
 		{"TLSStaplingTimeout soon", "fatal: TLSStaplingTimeout: error parsing timeout value 'soon': Invalid argument"},
-		{"TLSStaplingResponder ftp://x/", "fatal: TLSStaplingResponder: error parsing URL 'ftp://x/': unsupported URL (expected http:// or https:// and a host)"},
+		// ProFTPD leaves the reason empty (OpenSSL's error queue is); ftpdtls gives it.
+		{"TLSStaplingResponder ftp://x/", "fatal: TLSStaplingResponder: error parsing URL 'ftp://x/': unsupported scheme 'ftp', expected http or https"},
 		{"TLSStapling maybe", "fatal: TLSStapling: expected Boolean parameter"},
 		{"TLSEngine", "fatal: TLSEngine: missing parameters"},
 		{"TLSEngine sure", "fatal: TLSEngine: expected Boolean parameter"},
@@ -190,15 +191,18 @@ func TestDirectiveRejections(t *testing.T) {
 		{"TLSSessionTicketKeys count 1", "fatal: TLSSessionTicketKeys: max key count must be at least 1"},
 		{"TLSSessionTicketKeys size 1", "fatal: TLSSessionTicketKeys: unknown parameter: size"},
 		{"TLSOptions", "fatal: TLSOptions: wrong number of parameters"},
-		{"TLSOptions NoSessionReuseRequired nosessionreuserequired", "fatal: TLSOptions: : unknown TLSOption: 'nosessionreuserequired'"},
+		{"TLSOptions NoSessionReuseRequired nosessionreuserequired", "fatal: TLSOptions: : unknown TLSOption 'nosessionreuserequired'"},
 		{"TLSProtocol SSLv2", "fatal: TLSProtocol: unknown protocol: 'SSLv2'"},
 		{"TLSRequired sometimes", "fatal: TLSRequired: bad parameter"},
 		{"TLSVerifyClient perhaps", "fatal: TLSVerifyClient: expected Boolean parameter"},
-		{"TLSRSACertificateFile /nonexistent/cert.pem", "fatal: TLSRSACertificateFile: '/nonexistent/cert.pem' does not exist"},
+		{"TLSRSACertificateFile /nonexistent/cert.pem", "fatal: TLSRSACertificateFile: '/nonexistent/cert.pem' does not exist or does not contain a certificate"},
 		{"TLSControlsACLs info allow user", "fatal: TLSControlsACLs: missing parameters"},
 		{"TLSControlsACLs info maybe user root", "fatal: TLSControlsACLs: second parameter must be 'allow' or 'deny'"},
 		{"TLSControlsACLs info allow host root", "fatal: TLSControlsACLs: third parameter must be 'user' or 'group'"},
 		{"TLSControlsACLs info,remove allow user root", "fatal: TLSControlsACLs: : unknown action: 'remove'"},
+		// allow/deny and user/group are checked before the actions.
+		{"TLSControlsACLs remove maybe user root", "fatal: TLSControlsACLs: second parameter must be 'allow' or 'deny'"},
+		{"TLSControlsACLs remove allow host root", "fatal: TLSControlsACLs: third parameter must be 'user' or 'group'"},
 	} {
 		t.Run(tc.line, func(t *testing.T) {
 			_, _, err := parseLines(t, tc.line)
@@ -212,8 +216,7 @@ func TestDirectiveRejections(t *testing.T) {
 func TestDirectiveSettings(t *testing.T) {
 	fakeShm(t)
 	dir := t.TempDir()
-	cert := filepath.Join(dir, "cert.pem")
-	os.WriteFile(cert, []byte("x"), 0o600)
+	cert, _ := writePEM(t, dir, "rsa", newPKI(t).issue(t, "rsa", certOpts{}))
 	st, cfg, err := parseLines(t,
 		"TLSEngine on",
 		"TLSLog /var/log/tls.log",
@@ -388,5 +391,162 @@ func TestCertificateFilesFromDirectives(t *testing.T) {
 		if len(cs.PeerCertificates) != 2 || !cs.PeerCertificates[1].Equal(pki.caCert) {
 			t.Errorf("TLSCertificateChainFile not sent: %d certificates", len(cs.PeerCertificates))
 		}
+	}
+}
+
+// TestDirectiveArgsBeforeContext checks which comes first, the argument
+// count or the context, for mod_tls's directives: the answers are
+// proftpd -t 1.3.8's for the same lines.
+func TestDirectiveArgsBeforeContext(t *testing.T) {
+	fakeShm(t)
+	in := func(section, line string) string {
+		tag, _, _ := strings.Cut(section, " ")
+		return "<" + section + ">\n" + line + "\n</" + tag + ">"
+	}
+	for _, tc := range []struct{ frag, want string }{
+		{in("Anonymous @TMP@/anon", "TLSProtocol"), "fatal: TLSProtocol: wrong number of parameters"},
+		{in("Anonymous @TMP@/anon", "TLSProtocol TLSv1.2"), "fatal: TLSProtocol: directive not allowed in <Anonymous> context"},
+		{in("Anonymous @TMP@/anon", "TLSOptions"), "fatal: TLSOptions: wrong number of parameters"},
+		{in("Anonymous @TMP@/anon", "TLSStaplingOptions"), "fatal: TLSStaplingOptions: wrong number of parameters"},
+		{in("VirtualHost 127.0.0.1", "TLSStaplingCache"), "fatal: TLSStaplingCache: missing parameters"},
+		{in("VirtualHost 127.0.0.1", "TLSStaplingCache a b"), "fatal: TLSStaplingCache: directive not allowed in <VirtualHost> context"},
+		{in("Anonymous @TMP@/anon", "TLSStapling"), "fatal: TLSStapling: missing parameters"},
+		{in("Anonymous @TMP@/anon", "TLSVerifyClient"), "fatal: TLSVerifyClient: missing parameters"},
+		{in("Anonymous @TMP@/anon", "TLSControlsACLs all allow user"), "fatal: TLSControlsACLs: missing parameters"},
+		{in("Anonymous @TMP@/anon", "TLSControlsACLs all allow user root"), "fatal: TLSControlsACLs: directive not allowed in <Anonymous> context"},
+		{in("Limit LOGIN", "TLSRequired"), "fatal: TLSRequired: missing parameters"},
+		{in("Limit LOGIN", "TLSRequired on"), "fatal: TLSRequired: directive not allowed in <Limit> context"},
+		{in("Anonymous @TMP@/anon", "TLSCipherSuite"), "fatal: TLSCipherSuite: missing parameters"},
+		{in("Anonymous @TMP@/anon", "TLSSessionTicketKeys age"), "fatal: TLSSessionTicketKeys: wrong number of parameters"},
+		{in("Anonymous @TMP@/anon", "TLSSessionTicketKeys age 1h"), "fatal: TLSSessionTicketKeys: directive not allowed in <Anonymous> context"},
+		{in("Anonymous @TMP@/anon", "TLSRenegotiate"), "fatal: TLSRenegotiate: wrong number of parameters"},
+		{in("Anonymous @TMP@/anon", "TLSVerifyOrder crl ocsp crl"), "fatal: TLSVerifyOrder: wrong number of parameters"},
+		// The one mod_tls directive that checks its context first.
+		{in("Anonymous @TMP@/anon", "TLSNextProtocol"), "fatal: TLSNextProtocol: directive not allowed in <Anonymous> context"},
+		{"TLSNextProtocol", "fatal: TLSNextProtocol: missing parameters"},
+		// Counts that handlers without settings still check.
+		{"TLSCipherSuite", "fatal: TLSCipherSuite: missing parameters"},
+		{"TLSRenegotiate ctrl 1 data 2 required on timeout 30 a b", "fatal: TLSRenegotiate: wrong number of parameters"},
+		{"TLSVerifyOrder", "fatal: TLSVerifyOrder: wrong number of parameters"},
+		{"TLSSessionTicketKeys age 1h count 3 age 2h", "fatal: TLSSessionTicketKeys: wrong number of parameters"},
+	} {
+		t.Run(tc.frag, func(t *testing.T) {
+			_, _, err := parseWrapped(t, tc.frag)
+			if got := fatalMsg(err); got != tc.want {
+				t.Fatalf("got  %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+	// Counts ProFTPD accepts.
+	for _, frag := range []string{"TLSRenegotiate none", "TLSVerifyOrder crl ocsp", "TLSSessionTicketKeys age 1h count 3",
+		"TLSStapling on extra", "TLSControlsACLs all allow user root extra", "TLSVerifyClient optional"} {
+		if _, _, err := parseWrapped(t, frag); err != nil {
+			t.Errorf("%s: %v", frag, err)
+		}
+	}
+}
+
+// TestCertificateFileChecks checks the file directives against what
+// proftpd -t 1.3.8 says for the same kinds of file. ProFTPD ends the
+// "unable to use" messages with OpenSSL's error queue; ftpdtls gives its
+// own reason after the same words.
+func TestCertificateFileChecks(t *testing.T) {
+	pki := newPKI(t)
+	dir := t.TempDir()
+	rsaCert, rsaKey := writePEM(t, dir, "rsa", pki.issue(t, "rsa", certOpts{}))
+	ecCert, ecKey := writePEM(t, dir, "ec", pki.issue(t, "ecdsa", certOpts{}))
+	notPEM := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(notPEM, []byte("not a certificate\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A relative path that exists, seen from the test's directory.
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	relCert, err := filepath.Rel(wd, rsaCert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relKey, _ := filepath.Rel(wd, rsaKey)
+	for _, tc := range []struct {
+		line string
+		want string // "" for accepted
+	}{
+		// RSA and EC certificates: absolute first, then a certificate.
+		{"TLSRSACertificateFile " + rsaCert, ""},
+		{"TLSRSACertificateFile relative.pem", "fatal: TLSRSACertificateFile: parameter must be an absolute path"},
+		{"TLSRSACertificateFile " + relCert, "fatal: TLSRSACertificateFile: parameter must be an absolute path"},
+		{"TLSRSACertificateFile " + dir + "/missing.pem", "fatal: TLSRSACertificateFile: '" + dir + "/missing.pem' does not exist or does not contain a certificate"},
+		{"TLSRSACertificateFile " + notPEM, "fatal: TLSRSACertificateFile: '" + notPEM + "' does not exist or does not contain a certificate"},
+		{"TLSRSACertificateFile " + rsaKey, "fatal: TLSRSACertificateFile: '" + rsaKey + "' does not exist or does not contain a certificate"},
+		{"TLSRSACertificateFile " + dir, "fatal: TLSRSACertificateFile: '" + dir + "' does not exist or does not contain a certificate"},
+		{"TLSECCertificateFile " + ecCert, ""},
+		{"TLSECCertificateFile relative.pem", "fatal: TLSECCertificateFile: parameter must be an absolute path"},
+		{"TLSECCertificateFile " + notPEM, "fatal: TLSECCertificateFile: '" + notPEM + "' does not exist or does not contain a certificate"},
+		// Files OpenSSL loads at once: loading first, then absolute.
+		{"TLSCACertificateFile " + rsaCert, ""},
+		{"TLSCACertificateFile " + relCert, "fatal: TLSCACertificateFile: parameter must be an absolute path"},
+		{"TLSCACertificateFile relative.pem", "fatal: TLSCACertificateFile: unable to use 'relative.pem': No such file or directory"},
+		{"TLSCACertificateFile " + notPEM, "fatal: TLSCACertificateFile: unable to use '" + notPEM + "': no PEM certificate or CRL found"},
+		{"TLSCertificateChainFile " + ecCert, ""},
+		{"TLSCertificateChainFile " + rsaKey, "fatal: TLSCertificateChainFile: unable to use '" + rsaKey + "': no PEM certificate found"},
+		{"TLSRSACertificateKeyFile " + rsaKey, ""},
+		{"TLSECCertificateKeyFile " + ecKey, ""},
+		{"TLSRSACertificateKeyFile " + relKey, "fatal: TLSRSACertificateKeyFile: parameter must be an absolute path"},
+		{"TLSRSACertificateKeyFile " + rsaCert, "fatal: TLSRSACertificateKeyFile: unable to use '" + rsaCert + "': no PEM private key found"},
+		{"TLSECCertificateKeyFile " + dir + "/missing.key", "fatal: TLSECCertificateKeyFile: unable to use '" + dir + "/missing.key': No such file or directory"},
+	} {
+		t.Run(tc.line, func(t *testing.T) {
+			_, _, err := parseLines(t, tc.line)
+			if got := fatalMsg(err); got != tc.want {
+				t.Fatalf("got  %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestStaplingResponderURL checks TLSStaplingResponder against the URLs
+// proftpd -t 1.3.8 (OpenSSL 3.0) accepts and refuses. Where ProFTPD
+// refuses, it prints an empty reason; ftpdtls names the problem.
+func TestStaplingResponderURL(t *testing.T) {
+	for _, tc := range []struct {
+		url    string
+		reason string // "" if accepted
+		stored string // the URL the OCSP client uses, if accepted
+	}{
+		{url: "http://127.0.0.1:8080/", stored: "http://127.0.0.1:8080/"},
+		{url: "https://u@x/p?q#f", stored: "https://u@x/p?q#f"},
+		{url: "http://[::1]:80/", stored: "http://[::1]:80/"},
+		{url: "not-a-url", stored: "http://not-a-url"},
+		{url: "x:80", stored: "http://x:80"},
+		{url: "//x", stored: "http:////x"},
+		{url: "http://", stored: "http://"},
+		{url: "ftp://127.0.0.1/", reason: "unsupported scheme 'ftp', expected http or https"},
+		{url: "file:///etc", reason: "unsupported scheme 'file', expected http or https"},
+		{url: "HTTP://x", reason: "unsupported scheme 'HTTP', expected http or https"},
+		{url: "://x", reason: "missing scheme before '://'"},
+		{url: "http:/x", reason: "port '/x' is not a number"},
+		{url: "http://x:abc/", reason: "port 'abc/' is not a number"},
+		{url: "http://x:99999/", reason: "port '99999' is not a number from 0 to 65535"},
+		{url: "http://x:80abc", reason: "unexpected 'abc' after the host and port"},
+		{url: "http://[::1", reason: "missing ']' after the IPv6 address"},
+	} {
+		t.Run(tc.url, func(t *testing.T) {
+			st, _, err := parseLines(t, "TLSStaplingResponder "+tc.url)
+			if tc.reason != "" {
+				want := "fatal: TLSStaplingResponder: error parsing URL '" + tc.url + "': " + tc.reason
+				if got := fatalMsg(err); got != want {
+					t.Fatalf("got  %q\nwant %q", got, want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.StaplingResponder != tc.stored {
+				t.Errorf("StaplingResponder %q, want %q", st.StaplingResponder, tc.stored)
+			}
+		})
 	}
 }

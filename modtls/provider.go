@@ -104,8 +104,17 @@ type OCSPCacheProvider interface {
 
 // InfoChecker is implemented by providers that can tell, without opening
 // anything, what would go wrong when an info string is opened: the
-// problems that `proftpd -t` lets through. `ftpdtls check` prints them as
-// warnings on the directive's line.
+// problems that `proftpd -t` lets through.
+//
+// CheckInfo returns one line per problem, worded as ProFTPD's server log
+// prints it, module prefix included, for example
+//
+//	mod_tls_shmcache/0.2: badly formatted info 'file=/x', unable to open shmcache
+//
+// because `ftpdtls check` prints the lines as they are (as warnings on the
+// directive's line) and the conformance tests look for them among the
+// notices `proftpd -t` printed. A problem ProFTPD does not report is
+// worded freely, with the same prefix. Nil means nothing to report.
 type InfoChecker interface {
 	CheckInfo(info string) []string
 }

@@ -28,10 +28,14 @@ func init() {
 		Version:    RedisModuleVersion,
 		Directives: redisDirectives(),
 	})
+	// Like ProFTPD's, mod_tls_redis needs only mod_tls loaded before it:
+	// the Redis client is part of the core. Without mod_redis there is no
+	// RedisServer to write, so a "redis:" cache fails to open when the
+	// server starts (ErrNoServer), as ProFTPD's does.
 	directives.Register(&directives.Module{
 		Name:     ModuleName,
 		Version:  ModuleVersion,
-		Requires: []string{RedisModuleName, modtls.ModuleName},
+		Requires: []string{modtls.ModuleName},
 	})
 	if err := modtls.RegisterSessionCache(ProviderName, sessionProvider{}); err != nil {
 		panic(err)
@@ -82,10 +86,11 @@ func mainSettings(env modtls.Env) *Settings {
 }
 
 // checkInfo warns about an info string other than the documented ones:
-// mod_tls_redis ignores it, and always uses JSON.
+// mod_tls_redis ignores it, and always uses JSON. Its lines carry the
+// module prefix, as modtls.InfoChecker asks.
 func checkInfo(info string) []string {
 	if info == "" || info == "/json" {
 		return nil
 	}
-	return []string{"the text after 'redis:' ('" + info + "') is ignored: mod_tls_redis always stores JSON"}
+	return []string{ModuleVersion + ": the text after 'redis:' ('" + info + "') is ignored: mod_tls_redis always stores JSON"}
 }

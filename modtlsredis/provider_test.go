@@ -40,14 +40,49 @@ func TestRegistration(t *testing.T) {
 		if w := ic.CheckInfo("/json"); len(w) != 0 {
 			t.Errorf("CheckInfo(/json) = %q", w)
 		}
-		if w := ic.CheckInfo("10.0.0.1:6379"); len(w) != 1 {
-			t.Errorf("CheckInfo of an address = %q, want one warning", w)
+		// As ProFTPD's server log prints them, with the module prefix.
+		if w := ic.CheckInfo("10.0.0.1:6379"); len(w) != 1 || !strings.HasPrefix(w[0], ModuleVersion+": ") {
+			t.Errorf("CheckInfo of an address = %q, want one warning starting %q", w, ModuleVersion+": ")
 		}
 	}
-	// mod_tls_redis needs mod_redis and mod_tls, as its LoadModule does.
+	// mod_tls_redis needs mod_tls before it, and not mod_redis, as the
+	// real LoadModule does.
 	_, err = directives.Parse(strings.NewReader("LoadModule mod_redis.c\nLoadModule mod_tls.c\nLoadModule mod_tls_redis.c\nTLSSessionCache redis:\n"), "/etc/proftpd/t.conf", directives.Options{})
 	if err != nil {
 		t.Errorf("config loading all three modules: %v", err)
+	}
+	_, err = directives.Parse(strings.NewReader("LoadModule mod_tls_redis.c\nLoadModule mod_tls.c\n"), "/etc/proftpd/t.conf", directives.Options{})
+	var req *directives.RequiresError
+	if !errors.As(err, &req) || req.Requires != modtls.ModuleName {
+		t.Errorf("mod_tls_redis.c before mod_tls.c: %v, want it to require %s", err, modtls.ModuleName)
+	}
+}
+
+// TestWithoutModRedis: like ProFTPD, a configuration may load
+// mod_tls_redis without mod_redis and name a "redis:" cache; with no
+// RedisServer to write, the cache fails to open when the server starts.
+func TestWithoutModRedis(t *testing.T) {
+	cfg, err := directives.Parse(strings.NewReader("LoadModule mod_tls.c\nLoadModule mod_tls_redis.c\n"+
+		"TLSSessionCache redis: 600\nTLSStaplingCache redis:\n"), "/etc/proftpd/t.conf", directives.Options{})
+	if err != nil {
+		t.Fatalf("mod_tls_redis without mod_redis: %v", err)
+	}
+	if cfg.ModuleLoaded(RedisModuleName) || !cfg.ModuleLoaded(ModuleName) {
+		t.Fatalf("loaded modules %v", cfg.LoadedModules())
+	}
+	sp, _ := modtls.LookupSessionCache(ProviderName)
+	if _, err := sp.Open("", 600*time.Second, modtls.Env{Config: cfg}); !errors.Is(err, ErrNoServer) {
+		t.Errorf("session cache open: %v, want ErrNoServer", err)
+	}
+	op, _ := modtls.LookupOCSPCache(ProviderName)
+	if _, err := op.Open("", modtls.Env{Config: cfg}); !errors.Is(err, ErrNoServer) {
+		t.Errorf("OCSP cache open: %v, want ErrNoServer", err)
+	}
+	// And mod_redis's directives are unknown then, as in ProFTPD.
+	_, err = directives.Parse(strings.NewReader("LoadModule mod_tls.c\nLoadModule mod_tls_redis.c\nRedisServer 127.0.0.1:6379\n"),
+		"/etc/proftpd/t.conf", directives.Options{})
+	if !errors.Is(err, directives.ErrUnknownDirective) {
+		t.Errorf("RedisServer without mod_redis: %v, want an unknown directive", err)
 	}
 }
 

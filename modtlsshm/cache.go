@@ -300,12 +300,13 @@ func (c *cache) fetch(key []byte) ([]byte, int64, error) {
 	if c.t == nil {
 		return nil, 0, ErrClosed
 	}
-	now := c.now().Unix()
-	if v, when, ok := c.large.get(key, now, c.k.kind == kindSession); ok {
-		c.t.count(statHits)
-		return v, when, nil
+	if c.large.len() > 0 {
+		if v, when, ok := c.large.get(key, c.now().Unix(), c.k.kind == kindSession); ok {
+			c.t.count(statHits)
+			return v, when, nil
+		}
 	}
-	v, when, res, err := c.t.get(key, now)
+	v, when, res, err := c.t.getAt(key, c.now)
 	switch {
 	case err != nil:
 		c.tlslog("unable to retrieve %s from %s: error write-locking shmcache: %v", c.k.what, c.cacheWord(), err)

@@ -88,7 +88,7 @@ func TestReliabilityCrash(t *testing.T) {
 		}
 		w.cmd.Wait() // reaped: its pid may now be reused
 		w.cancel()
-		if tok := tb.h.Lock.Load(); tok>>32 == uint64(pid) {
+		if tb.h.Lock.Load()>>32 == uint64(pid) {
 			lockHeld++
 		}
 		if tb.h.Seq.Load()&1 != 0 {
@@ -143,7 +143,7 @@ func TestReliabilityCrash(t *testing.T) {
 	recovered := after.LockRecoveries - before.LockRecoveries
 	t.Logf("%d writers killed with SIGKILL: %d while holding the write lock (Seq odd after %d); %d lock recoveries; add+get after each kill: max %v, mean %v, %d/%d probes read back",
 		kills, lockHeld, seqOdd, recovered, maxLat, sumLat/time.Duration(kills), probeHits, kills)
-	t.Logf("%d readers: %d gets, %d hits, %d misses, %d corrupt reads, %d errors; segment errors (damaged records dropped) %d, lock timeouts %d, stored %d",
+	t.Logf("%d readers: %d gets, %d hits, %d misses, %d corrupt reads, %d errors; entries dropped by repairs as damaged (counted as errors) %d, lock timeouts %d, stored %d",
 		readers, total.Gets, total.Hits, total.Misses, total.Corrupt, total.Errors,
 		after.Errors-before.Errors, after.LockTimeouts-before.LockTimeouts, after.Stored-before.Stored)
 	if total.Corrupt != 0 || total.Errors != 0 {

@@ -3,7 +3,9 @@ package modtlsshm
 import (
 	"bytes"
 	"hash/crc32"
+	"math"
 	"runtime"
+	"time"
 	"unsafe"
 
 	"github.com/ftpdtls/ftpdtls/trace"
@@ -191,10 +193,18 @@ func (t *table) expired(when, now int64) bool {
 const optimisticTries = 8
 
 // get returns a copy of the value stored under key. Sessions past their
-// expiry are not returned (and are dropped, counted as expired).
+// expiry (When <= now) are not returned; they are dropped and counted as
+// expired.
 func (t *table) get(key []byte, now int64) ([]byte, int64, getResult, error) {
+	return t.getAt(key, func() time.Time { return time.Unix(now, 0) })
+}
+
+// getAt is get reading the clock only when a session is found, so that a
+// miss costs no clock read.
+func (t *table) getAt(key []byte, clock func() time.Time) ([]byte, int64, getResult, error) {
 	h := hashKey(t.seed, key)
 	var buf []byte
+	now := int64(math.MinInt64)
 	for try := 0; try < optimisticTries; try++ {
 		s1 := t.h.Seq.Load()
 		if s1&1 != 0 {
@@ -212,8 +222,13 @@ func (t *table) get(key []byte, now int64) ([]byte, int64, getResult, error) {
 			t.count(statMisses)
 			return nil, 0, resMiss, nil
 		}
-		if t.k.kind == kindSession && r.When <= now {
-			break // drop it under the lock
+		if t.k.kind == kindSession {
+			if now == math.MinInt64 {
+				now = clock().Unix()
+			}
+			if r.When <= now {
+				break // drop it under the lock
+			}
 		}
 		n := uint64(r.DataLen)
 		if uint64(cap(buf)) < n {
@@ -231,6 +246,9 @@ func (t *table) get(key []byte, now int64) ([]byte, int64, getResult, error) {
 		}
 		t.count(statHits)
 		return buf, r.When, resHit, nil
+	}
+	if now == math.MinInt64 {
+		now = clock().Unix()
 	}
 	return t.getLocked(key, h, now, buf)
 }

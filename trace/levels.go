@@ -21,19 +21,19 @@ const maxLevel = math.MaxInt32
 // pr_trace_parse_levels does:
 //
 //	"N"    min 1, max N ("0" is special: min 0, max 0, which silences the channel)
-//	"A-B"  min A, max B
+//	"A-B"  min A, max B (split at the first '-')
 //
-// Numbers are read like strtol(3): leading white space and a '+' sign are
-// accepted, and an empty number is 0 (so "0-" is 0..0, as ProFTPD accepts
-// it). Everything ProFTPD rejects is ErrInvalidLevel: the empty string, a
-// leading '-', trailing non-digits ("abc", "1-def"), negative numbers
-// ("0--1"), a maximum below the minimum ("8-7", "10-"), and numbers that do
-// not fit a C int ("2147483653", which ProFTPD rejects because the cast
-// makes it negative).
+// Each number is read like C's strtol(3) into a long (64 bits): leading
+// white space and a sign are accepted, and an empty number is 0 (so "0-"
+// is 0..0, as ProFTPD accepts it). The value is then stored in a C int,
+// which keeps its low 32 bits, and only then checked. So, as in ProFTPD,
+// "4294967296" is 0 (the channel is silenced), "4294967297" is 1,
+// "2147483648" is negative and refused, and "0--4294967295" is 0..1.
 //
-// One deliberate difference: ProFTPD truncates larger numbers to 32 bits, so
-// it reads "4294967297" as 1; ParseLevels rejects every number above
-// 2147483647 instead.
+// Everything ProFTPD rejects is ErrInvalidLevel: the empty string, a
+// leading '-', trailing non-digits ("abc", "1-def"), a number outside the
+// range of a long (strtol's ERANGE), a negative level after the cast
+// ("0--1", "2147483653"), and a maximum below the minimum ("8-7", "10-").
 func ParseLevels(spec string) (min, max int, err error) {
 	if spec == "" || spec[0] == '-' {
 		return 0, 0, ErrInvalidLevel
@@ -60,29 +60,34 @@ func ParseLevels(spec string) (min, max int, err error) {
 	return min, max, nil
 }
 
-// parseLevel reads one number of a level specification like strtol(s, &end,
-// 10) followed by ProFTPD's "*end must be NUL" and "must not be negative"
-// checks. A string with no digits at all is 0 only when it is empty, because
-// strtol then leaves end at the start of the string.
+// parseLevel reads one number of a level specification as ProFTPD does:
+// strtol(s, &end, 10) into a long, ProFTPD's "*end must be NUL" check, the
+// cast to a C int (the low 32 bits, two's complement), then "must not be
+// negative". A string with no digits at all is 0 only when it is empty,
+// because strtol then leaves end at the start of the string.
 func parseLevel(s string) (int, bool) {
 	if s == "" {
 		return 0, true
 	}
-	digits := strings.TrimLeft(s, " \t\n\v\f\r")
-	digits = strings.TrimPrefix(digits, "+")
+	num := strings.TrimLeft(s, " \t\n\v\f\r") // strtol skips leading blanks
+	digits := num
+	if digits != "" && (digits[0] == '+' || digits[0] == '-') {
+		digits = digits[1:]
+	}
 	if digits == "" || digits[0] < '0' || digits[0] > '9' {
 		return 0, false // no number: end stays at the start, which is not NUL
 	}
-	n, err := strconv.ParseUint(digits, 10, 64)
+	n, err := strconv.ParseInt(num, 10, 64)
 	if err != nil {
-		// Either trailing garbage or a value strtol clamps to LONG_MAX,
-		// which the int cast turns negative; both are EINVAL.
+		// Either trailing garbage or a value outside a long (ERANGE); both
+		// are EINVAL.
 		return 0, false
 	}
-	if n > maxLevel {
+	level := int32(n) // the C int cast keeps the low 32 bits
+	if level < 0 {
 		return 0, false
 	}
-	return int(n), true
+	return int(level), true
 }
 
 // Setting is one "channel:levels" argument of the Trace directive, parsed.

@@ -37,8 +37,20 @@ func TestParseLevels(t *testing.T) {
 		{spec: "0-5", min: 0, max: 5},
 		{spec: "20", min: 1, max: 20},
 		{spec: "2147483647", min: 1, max: 2147483647},
-		{spec: "4294967297", wantErr: true}, // ProFTPD wraps this to 1; we refuse
 		{spec: "99999999999999999999999", wantErr: true},
+		// A level is a C int: strtol's long keeps its low 32 bits, then the
+		// checks apply (each checked against proftpd -t 1.3.8).
+		{spec: "4294967296", min: 0, max: 0},
+		{spec: "+4294967296", min: 0, max: 0},
+		{spec: "4294967297", min: 1, max: 1},
+		{spec: "6442450943", min: 1, max: 2147483647},
+		{spec: "2147483648", wantErr: true},
+		{spec: "4294967296-5", min: 0, max: 5},
+		{spec: "0-+4294967298", min: 0, max: 2},
+		{spec: "0--4294967295", min: 0, max: 1},
+		{spec: "5-4294967296", wantErr: true},            // 5-0
+		{spec: "-4294967295", wantErr: true},             // a leading '-'
+		{spec: "0--99999999999999999999", wantErr: true}, // outside a long
 		// strtol details ProFTPD inherits (checked against proftpd -t).
 		{spec: "+5", min: 1, max: 5},
 		{spec: " 5", min: 1, max: 5},

@@ -59,9 +59,9 @@ func TestBench(t *testing.T) {
 		rows  []string // first cells that must be there
 		nrows int
 	}{
-		{"capacity", []string{}, 2 * 5},
-		{"cache", []string{"floor: lock word pair (modtlsshm's write lock)", "floor: Go map + sync.RWMutex (one process only)",
-			"reference: fcntl F_SETLKW pair (ProFTPD's lock)"}, 2*3 + 3},
+		{"capacity", []string{}, 2 * 6},
+		{"cache", []string{"floor: lock word pair (modtlsshm's write lock)", "reference: fcntl F_SETLKW pair (ProFTPD's lock)"},
+			2*(3+1) + 2},
 		{"handshake", []string{"TLS 1.2 ECDSA P-256", "TLS 1.2 RSA-2048", "TLS 1.3 ECDSA P-256", "TLS 1.3 RSA-2048"}, 4},
 		{"scaling-goroutines", []string{"1", "2"}, 2},
 		{"scaling-handshakes", []string{"1", "2"}, 2},
@@ -89,6 +89,16 @@ func TestBench(t *testing.T) {
 		})
 	}
 
+	// One map floor per size, holding as many sessions as the fullest row.
+	maps := 0
+	for _, row := range rep.Table("cache").Rows {
+		if strings.HasPrefix(row[0].Text, "floor: Go map + sync.RWMutex, ") {
+			maps++
+		}
+	}
+	if maps != 2 {
+		t.Errorf("%d map floor rows, want 2", maps)
+	}
 	// Every resumed-handshake rate is a measured, positive number.
 	for _, row := range rep.Table("handshake").Rows {
 		for i, cell := range row[1:6] {
@@ -98,8 +108,10 @@ func TestBench(t *testing.T) {
 		}
 	}
 	// The real sessions fill a segment far beyond ProFTPD's 10 KiB slots.
-	if row := rep.Table("capacity").Rows[0]; row[3].Value == nil || row[5].Value == nil || *row[3].Value <= *row[5].Value {
-		t.Errorf("capacity row %q: %s entries vs ProFTPD's %s", row[0].Text, row[3].Text, row[5].Text)
+	capTab := rep.Table("capacity")
+	full, proftpd := column(t, capTab, "when full"), column(t, capTab, "ProFTPD 1.3.8")
+	if row := capTab.Rows[0]; row[full].Value == nil || row[proftpd].Value == nil || *row[full].Value <= *row[proftpd].Value {
+		t.Errorf("capacity row %q: %s entries vs ProFTPD's %s", row[0].Text, row[full].Text, row[proftpd].Text)
 	}
 
 	if len(rep.Segments) == 0 {
@@ -126,6 +138,18 @@ func TestBench(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^\[\s*1/\d+ `).MatchString(errs.String()) {
 		t.Errorf("no step counter in the progress:\n%s", errs.String())
 	}
+}
+
+// column returns the index of the named column.
+func column(t *testing.T, tab *bench.Table, name string) int {
+	t.Helper()
+	for i, c := range tab.Columns {
+		if c == name {
+			return i
+		}
+	}
+	t.Fatalf("table %s has no column %q: %q", tab.ID, name, tab.Columns)
+	return -1
 }
 
 // TestBenchInterrupt sends SIGINT to a running bench process in the

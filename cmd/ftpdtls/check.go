@@ -117,24 +117,29 @@ func check(path string, opts directives.Options, stdout, stderr io.Writer, prefi
 		return 1
 	}
 	cfg, err := directives.ParseFile(path, opts)
-	if cfg != nil {
-		for _, w := range cfg.Warnings {
-			fmt.Fprintf(stderr, "%s%s\n", prefix(), warningLine(w))
-		}
-	}
 	if err != nil {
 		var cerr *directives.Error
 		if !errors.As(err, &cerr) {
 			fmt.Fprintf(stderr, "%sfatal: %v\n", prefix(), err)
 			return 1
 		}
+		// The parse returns no Config then; the warnings up to the fatal
+		// line come with the error, and ProFTPD prints them first.
+		printWarnings(stderr, prefix, cerr.Warnings)
 		for _, line := range cerr.Lines() {
 			fmt.Fprintf(stderr, "%s%s\n", prefix(), line)
 		}
 		return 1
 	}
+	printWarnings(stderr, prefix, cfg.Warnings)
 	fmt.Fprintln(stdout, "Syntax check complete.")
 	return 0
+}
+
+func printWarnings(w io.Writer, prefix func() string, warnings []directives.Warning) {
+	for _, warning := range warnings {
+		fmt.Fprintf(w, "%s%s\n", prefix(), warningLine(warning))
+	}
 }
 
 // warningLine is a warning as check prints it: ProFTPD's text, followed by

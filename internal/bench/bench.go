@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -216,6 +217,9 @@ func (r *runner) rounds(ctx context.Context, n int, measure func(ctx context.Con
 			if err := ctx.Err(); err != nil {
 				return out, err
 			}
+			// Start each run with no garbage from the previous one, so
+			// that no run pays for another's collections.
+			runtime.GC()
 			v, err := measure(ctx, i, round)
 			if err != nil {
 				return out, err
@@ -224,24 +228,4 @@ func (r *runner) rounds(ctx context.Context, n int, measure func(ctx context.Con
 		}
 	}
 	return out, nil
-}
-
-// rate calls op until d has passed (or ctx is done) and returns calls per
-// second. It checks the clock every batch calls.
-func rate(ctx context.Context, d time.Duration, batch int, op func() error) (float64, error) {
-	start := time.Now()
-	deadline := start.Add(d)
-	n := 0
-	for {
-		for j := 0; j < batch; j++ {
-			if err := op(); err != nil {
-				return 0, err
-			}
-		}
-		n += batch
-		now := time.Now()
-		if !now.Before(deadline) || ctx.Err() != nil {
-			return float64(n) / now.Sub(start).Seconds(), ctx.Err()
-		}
-	}
 }

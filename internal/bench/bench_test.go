@@ -309,3 +309,51 @@ func TestE2E(t *testing.T) {
 		t.Errorf("left in %s: %v", tmp, entries)
 	}
 }
+
+// BenchmarkResumedHandshake compares resumed handshakes through the shm
+// cache with Go's stateless tickets (the 0.97x target), over loopback TCP
+// with client and server in this process:
+//
+//	go test ./internal/bench -run '^$' -bench ResumedHandshake -benchtime 2s -count 5
+func BenchmarkResumedHandshake(b *testing.B) {
+	dir := b.TempDir()
+	r := &runner{o: Options{}, dir: dir, prog: &progress{w: &bytes.Buffer{}}}
+	r.o.defaults()
+	r.segs = &segments{dir: dir, prog: r.prog}
+	b.Cleanup(func() { r.segs.cleanup(r.prog) })
+	p, err := r.certs()
+	if err != nil {
+		b.Fatal(err)
+	}
+	info, err := r.shmSessionInfo()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tv := range tlsVersions {
+		for _, kt := range keyTypes {
+			for _, m := range []hsMode{goTickets, shmMode(info)} {
+				name := strings.ReplaceAll(tv.label+"/"+kt.kind+"/"+strings.TrimSuffix(m.name, ":"), " ", "")
+				b.Run(name, func(b *testing.B) {
+					c := &hsCase{version: tv.v, kind: kt.kind, mode: m}
+					if err := c.start(p); err != nil {
+						b.Fatal(err)
+					}
+					defer c.stop()
+					if _, err := handshake(c.srv.addr(), c.client); err != nil {
+						b.Fatal(err)
+					}
+					b.ReportAllocs()
+					for b.Loop() {
+						resumed, err := handshake(c.srv.addr(), c.client)
+						if err != nil {
+							b.Fatal(err)
+						}
+						if !resumed {
+							b.Fatal("not resumed")
+						}
+					}
+				})
+			}
+		}
+	}
+}

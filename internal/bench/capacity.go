@@ -53,6 +53,9 @@ func sessionID(dst []byte, i uint64) []byte {
 type fillResult struct {
 	first  uint64 // entries held just before the first eviction
 	steady uint64 // entries held after adding half as many again
+	// At the first eviction: the fraction of the record log in use and
+	// of the index slots in use (which of the two ran out).
+	logUsed, slotsUsed float64
 }
 
 // fill adds entries (add(i) stores the i-th) until the first eviction,
@@ -80,6 +83,8 @@ func fill(ctx context.Context, add func(i uint64) error, stats func() (modtlsshm
 		}
 		if after.Evicted > 0 {
 			res.first = before.Current
+			res.logUsed = ratio(float64(before.UsedBytes), float64(before.DataBytes))
+			res.slotsUsed = ratio(float64(before.Current), float64(before.IndexSlots))
 			break
 		}
 	}
@@ -130,10 +135,10 @@ func runCapacity(ctx context.Context, r *runner) ([]*Table, error) {
 		ID:    "capacity",
 		Title: "Capacity: entries a segment holds",
 		Note: "Filled with real values until the first eviction (\"first eviction\"), then with half as many again " +
-			"(\"when full\": what stays when the oldest are being dropped). Per MiB uses the segment's size. " +
+			"(\"when full\": what stays when the oldest are being dropped). \"log / slots used\": how full the record log and the index were at the first eviction. Per MiB uses the segment's size and the \"when full\" count. " +
 			"ProFTPD's figures are computed from its fixed slots (10,288 B per session, 4,176 B per OCSP response); " +
 			"nginx's is its documented ~4,000 sessions per MiB.",
-		Columns: []string{"entry (mean value size)", "segment", "first eviction", "when full", "per MiB",
+		Columns: []string{"entry (mean value size)", "segment", "first eviction", "log / slots used then", "when full", "per MiB",
 			"ProFTPD 1.3.8", "ProFTPD per MiB", "nginx per MiB", "vs ProFTPD"},
 	}
 	for _, size := range r.o.Sizes {
@@ -160,7 +165,8 @@ func runCapacity(ctx context.Context, r *runner) ([]*Table, error) {
 				nginx = count(nginxPerMiB)
 			}
 			t.add(text(fmt.Sprintf("%s (%.0f B)", k.label, set.meanLen(k.id))), text(thousands(seg)+" B"),
-				count(float64(res.first)), count(float64(res.steady)), count(perMiB),
+				count(float64(res.first)), text(fmt.Sprintf("%.0f%% / %.0f%%", 100*res.logUsed, 100*res.slotsUsed)),
+				count(float64(res.steady)), count(perMiB),
 				count(float64(pn)), count(pPerMiB), nginx, times(ratio(perMiB, pPerMiB)))
 			r.prog.step("capacity %s, %s: %s at first eviction, %s when full (%s per MiB)", k.label, sizeName(size),
 				thousands(int64(res.first)), thousands(int64(res.steady)), thousands(int64(perMiB)))

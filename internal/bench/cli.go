@@ -67,7 +67,7 @@ func (c *Command) Run(args []string) int {
 	fs.StringVar(&o.E2E.FTPDTLS, "ftpdtls", "", "e2e: the ftpdtls binary to serve with (default: this program, or ftpdtls in PATH)")
 	fs.IntVar(&o.E2E.Clients, "e2e-clients", 4, "e2e: concurrent clients")
 	fs.DurationVar(&o.E2E.Duration, "e2e-duration", 3*time.Second, "e2e: length of one run")
-	fs.IntVar(&o.E2E.Workers, "e2e-workers", 0, "e2e: ftpdtls serve -workers")
+	fs.IntVar(&o.E2E.Workers, "e2e-workers", 0, "e2e: also measure ftpdtls serve -workers N (0: only the one-process server)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), usageText, c.Name)
 		fs.PrintDefaults()

@@ -51,7 +51,8 @@ type E2EOptions struct {
 	Clients int
 	// Duration of one run (default 3s).
 	Duration time.Duration
-	// Workers is ftpdtls serve's -workers (default 0: one process).
+	// Workers > 0 adds a third server, ftpdtls serve -workers Workers:
+	// that many processes sharing the listener and the shm cache.
 	Workers int
 }
 
@@ -81,8 +82,14 @@ const proftpdModules = "/usr/lib/proftpd"
 
 func init() {
 	register(&group{
-		name:  "e2e",
-		steps: func(r *runner) int { return 2 + 2*2*r.o.Runs + 2 },
+		name: "e2e",
+		steps: func(r *runner) int {
+			n := 2 // servers: ProFTPD, ftpdtls serve, maybe ftpdtls serve -workers
+			if r.o.E2E.Workers > 0 {
+				n = 3
+			}
+			return 2 + n*2*r.o.Runs + 2*n
+		},
 		ready: func(r *runner) string {
 			o := r.o.E2E
 			switch {
@@ -140,16 +147,26 @@ func runE2E(ctx context.Context, r *runner) ([]*Table, error) {
 	if err != nil {
 		return nil, err
 	}
-	ftd, err := r.startServe(ctx, s, base+100)
-	if ftd != nil {
-		defer r.stopServe(ftd)
+	servers := []*ftpServer{pro}
+	workers := []int{0}
+	if r.o.E2E.Workers > 0 {
+		workers = append(workers, r.o.E2E.Workers)
 	}
-	if err != nil {
-		return nil, err
+	for i, w := range workers {
+		ftd, err := r.startServe(ctx, s, base+100*(i+1), w)
+		if ftd != nil {
+			defer r.stopServe(ftd)
+		}
+		if err != nil {
+			return nil, err
+		}
+		servers = append(servers, ftd)
 	}
-	r.prog.step("e2e: ProFTPD on %s (pid %d), ftpdtls serve on %s (pid %d)", pro.addr, pro.cmd.Process.Pid, ftd.addr, ftd.cmd.Process.Pid)
-
-	servers := []*ftpServer{pro, ftd}
+	started := make([]string, len(servers))
+	for i, srv := range servers {
+		started[i] = fmt.Sprintf("%s on %s (pid %d)", srv.name, srv.addr, srv.cmd.Process.Pid)
+	}
+	r.prog.step("e2e: %s", strings.Join(started, ", "))
 	idle := make([]float64, len(servers))
 	for i, srv := range servers {
 		idle[i] = treeRSS(srv.cmd.Process.Pid)
@@ -190,6 +207,17 @@ func runE2E(ctx context.Context, r *runner) ([]*Table, error) {
 		return nil, err
 	}
 
+	// One session at a time on an otherwise idle server, 300 ms apart
+	// (longer than ProFTPD's 0.2 s pause), shows what a session costs
+	// without the pauses.
+	latency := make([]float64, len(servers))
+	for i, srv := range servers {
+		if latency[i], err = idleLatency(ctx, s, srv, idleSessions); err != nil {
+			return nil, err
+		}
+		r.prog.step("e2e %s: one session on the idle server takes %.1f ms (median of %d)", srv.name, latency[i], idleSessions)
+	}
+
 	t := &Table{
 		ID: "e2e",
 		Title: fmt.Sprintf("End to end: ProFTPD 1.3.8 vs ftpdtls serve (%d concurrent clients, %s per run)",
@@ -201,7 +229,7 @@ func runE2E(ctx context.Context, r *runner) ([]*Table, error) {
 			"ProFTPD's master sleeps 0.2 s after every system call a signal interrupts (PR_TUNABLE_EINTR_RETRY_INTERVAL), " +
 			"and every ended session interrupts it with SIGCHLD, so under connection churn it accepts in bursts.",
 		Columns: []string{"server", "sessions/s", "data conns resumed", "reconnects/s", "reconnects resumed",
-			"RSS idle MiB", "RSS median MiB", "RSS max MiB", "cache hits", "misses", "stored", "errors"},
+			"idle session ms", "RSS idle MiB", "RSS median MiB", "RSS max MiB", "cache hits", "misses", "stored", "errors"},
 	}
 	for i, srv := range servers {
 		sess, rec := results[i], results[len(servers)+i]
@@ -219,7 +247,7 @@ func runE2E(ctx context.Context, r *runner) ([]*Table, error) {
 		t.add(text(srv.name), number(median(sess.rate), strconv.FormatFloat(median(sess.rate), 'f', 1, 64)),
 			percent(median(sess.dataResumed)),
 			number(median(rec.rate), strconv.FormatFloat(median(rec.rate), 'f', 1, 64)), percent(median(rec.resumed)),
-			mib(idle[i]/1024), mib(median(rss)/1024), mib(maxRSS/1024),
+			number(latency[i], strconv.FormatFloat(latency[i], 'f', 1, 64)), mib(idle[i]/1024), mib(median(rss)/1024), mib(maxRSS/1024),
 			count(float64(statusNumber(st, "Cache lifetime hits:"))), count(float64(statusNumber(st, "Cache lifetime misses:"))),
 			count(float64(statusNumber(st, "Cache lifetime sessions stored:"))), count(float64(sess.errs+rec.errs)))
 		for _, res := range []result{sess, rec} {
@@ -228,20 +256,35 @@ func runE2E(ctx context.Context, r *runner) ([]*Table, error) {
 			}
 		}
 	}
-	pr, fr := t.Rows[0], t.Rows[1]
-	if pr[1].Value != nil && fr[1].Value != nil {
-		t.Findings = append(t.Findings, fmt.Sprintf("ftpdtls/ProFTPD: sessions/s %.2fx, reconnects/s %.2fx.",
-			*fr[1].Value / *pr[1].Value, ratio(*valueOr(fr[3]), *valueOr(pr[3]))))
-	}
+	// results: sessions of each server, then reconnects of each server;
+	// server 0 is ProFTPD, server 1 ftpdtls serve.
+	n := len(servers)
+	t.Findings = append(t.Findings, fmt.Sprintf("ftpdtls serve / ProFTPD: sessions/s %.2fx, reconnects/s %.2fx, idle session latency %.2fx.",
+		ratio(median(results[1].rate), median(results[0].rate)), ratio(median(results[n+1].rate), median(results[n].rate)),
+		ratio(latency[1], latency[0])))
 	return []*Table{t}, nil
 }
 
-func valueOr(c Cell) *float64 {
-	if c.Value == nil {
-		v := 0.0
-		return &v
+// idleSessions is how many sessions idleLatency times.
+const idleSessions = 5
+
+// idleLatency times n whole sessions, one at a time and 300 ms apart, and
+// returns the median in milliseconds.
+func idleLatency(ctx context.Context, s *e2eSetup, srv *ftpServer, n int) (float64, error) {
+	var ms []float64
+	for i := 0; i < n; i++ {
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(300 * time.Millisecond):
+		}
+		start := time.Now()
+		if _, err := ftpSession(srv.addr, s.client, s.user, s.pass); err != nil {
+			return 0, fmt.Errorf("%s: %w", srv.name, err)
+		}
+		ms = append(ms, float64(time.Since(start).Microseconds())/1000)
 	}
-	return c.Value
+	return median(ms), nil
 }
 
 // prepare writes the certificate, the user file and the served directory.
@@ -447,12 +490,12 @@ func stopProcess(cmd *exec.Cmd) {
 	time.Sleep(100 * time.Millisecond)
 }
 
-func (r *runner) startServe(ctx context.Context, s *e2eSetup, pasv int) (*ftpServer, error) {
+func (r *runner) startServe(ctx context.Context, s *e2eSetup, pasv, workers int) (*ftpServer, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(s.dir, "ftpdtls")
+	dir := filepath.Join(s.dir, fmt.Sprintf("ftpdtls-%d", workers))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -481,16 +524,16 @@ TLSSessionCache shm:%[7]s 1800
 		return nil, err
 	}
 	args := []string{"serve", "-c", path}
-	if r.o.E2E.Workers > 0 {
-		args = append(args, "-workers", strconv.Itoa(r.o.E2E.Workers))
+	if workers > 0 {
+		args = append(args, "-workers", strconv.Itoa(workers))
 	}
 	cmd, log, exited, err := startLogged(r.o.E2E.FTPDTLS, filepath.Join(dir, "serve.log"), args...)
 	if err != nil {
 		return nil, err
 	}
 	name := "ftpdtls serve"
-	if r.o.E2E.Workers > 0 {
-		name += fmt.Sprintf(" -workers %d", r.o.E2E.Workers)
+	if workers > 0 {
+		name += fmt.Sprintf(" -workers %d", workers)
 	}
 	srv := &ftpServer{name: name, addr: fmt.Sprintf("127.0.0.1:%d", port), cmd: cmd, log: log}
 	srv.cacheInfo = func() (string, error) {

@@ -13,8 +13,8 @@ import (
 // The redis group compares resumed handshakes through a Redis on
 // 127.0.0.1 (started for the run, with persistence off) with the shm
 // cache and Go's tickets, measured in the same run. It needs the "redis"
-// provider linked into the program (import of modtlsredis): ftpdtls
-// does not link it, the bench driver under internal/bench/cmd does.
+// provider linked into the program (ftpdtls imports modtlsredis) and
+// redis-server.
 
 func redisServerPath() string {
 	p, _ := exec.LookPath("redis-server")
@@ -29,7 +29,7 @@ func init() {
 		},
 		ready: func(*runner) string {
 			if _, err := modtls.LookupSessionCache("redis"); err != nil {
-				return "the redis provider is not linked into this program (use the driver in internal/bench/cmd/ftpdtls-bench)"
+				return "the redis provider (modtlsredis) is not linked into this program"
 			}
 			if redisServerPath() == "" {
 				return "redis-server is not installed"
@@ -85,7 +85,7 @@ func runRedis(ctx context.Context, r *runner) ([]*Table, error) {
 			cases = append(cases, &hsCase{version: tv.v, kind: "ecdsa", mode: m})
 		}
 	}
-	samples, err := r.runCases(ctx, cases, 1)
+	samples, err := r.runCases(ctx, cases)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
 	"crypto/sha1"
 	"crypto/tls"
@@ -10,6 +11,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/big"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,8 +35,9 @@ var sessionKinds = []sampleKind{
 }
 
 var ocspKinds = []sampleKind{
-	{"ocsp-ecdsa", "OCSP response, ECDSA P-256 signer", true},
-	{"ocsp-rsa", "OCSP response, RSA-2048 signer", true},
+	{"ocsp-ecdsa", "OCSP response, ECDSA P-256 CA", true},
+	{"ocsp-rsa", "OCSP response, RSA-2048 CA", true},
+	{"ocsp-rsa-delegated", "OCSP response, RSA-2048 delegated responder (certificate embedded)", true},
 }
 
 // samplesPerKind is how many distinct values of each kind are made.
@@ -119,10 +122,10 @@ func (r *runner) makeSamples(ctx context.Context) (*sampleSet, error) {
 	}
 	for _, k := range ocspKinds {
 		kind := "ecdsa"
-		if k.id == "ocsp-rsa" {
+		if strings.HasPrefix(k.id, "ocsp-rsa") {
 			kind = "rsa"
 		}
-		vs, err := ocspResponses(kind, samplesPerKind)
+		vs, err := ocspResponses(kind, strings.HasSuffix(k.id, "-delegated"), samplesPerKind)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", k.label, err)
 		}
@@ -162,17 +165,62 @@ func (t *ticketCapture) take() [][]byte {
 }
 
 // ocspResponses makes n "good" responses, each for another serial
-// number, signed by a CA with a key of the given kind (the CA signs its
-// own responses, so no responder certificate is embedded).
-func ocspResponses(kind string, n int) ([][]byte, error) {
-	key, err := newKey(kind)
+// number, from a CA with a key of the given kind. The CA signs them
+// itself, or, if delegated, through a responder certificate it issued
+// (with a key of the same kind), which the response then carries.
+func ocspResponses(kind string, delegated bool, n int) ([][]byte, error) {
+	caKey, err := newKey(kind)
 	if err != nil {
 		return nil, err
 	}
 	now := time.Now()
+	ca, err := selfSigned(caKey, "ftpdtls bench OCSP CA", now)
+	if err != nil {
+		return nil, err
+	}
+	signer, signerKey, embedded := ca, caKey, (*x509.Certificate)(nil)
+	if delegated {
+		if signerKey, err = newKey(kind); err != nil {
+			return nil, err
+		}
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(2),
+			Subject:      pkix.Name{CommonName: "ftpdtls bench OCSP responder", Organization: []string{"ftpdtls"}},
+			NotBefore:    now.Add(-time.Hour),
+			NotAfter:     now.Add(30 * 24 * time.Hour),
+			KeyUsage:     x509.KeyUsageDigitalSignature,
+			ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageOCSPSigning},
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, signerKey.Public(), caKey)
+		if err != nil {
+			return nil, err
+		}
+		if signer, err = x509.ParseCertificate(der); err != nil {
+			return nil, err
+		}
+		embedded = signer
+	}
+	var out [][]byte
+	for i := 0; i < n; i++ {
+		resp, err := ocsp.CreateResponse(ca, signer, ocsp.Response{
+			Status:       ocsp.Good,
+			SerialNumber: big.NewInt(int64(1000 + i)),
+			ThisUpdate:   now.Truncate(time.Hour),
+			NextUpdate:   now.Truncate(time.Hour).Add(7 * 24 * time.Hour),
+			Certificate:  embedded,
+		}, signerKey)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, resp)
+	}
+	return out, nil
+}
+
+func selfSigned(key crypto.Signer, name string, now time.Time) (*x509.Certificate, error) {
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "ftpdtls bench OCSP CA", Organization: []string{"ftpdtls"}},
+		Subject:               pkix.Name{CommonName: name, Organization: []string{"ftpdtls"}},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(365 * 24 * time.Hour),
 		IsCA:                  true,
@@ -183,24 +231,7 @@ func ocspResponses(kind string, n int) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	ca, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	var out [][]byte
-	for i := 0; i < n; i++ {
-		resp, err := ocsp.CreateResponse(ca, ca, ocsp.Response{
-			Status:       ocsp.Good,
-			SerialNumber: big.NewInt(int64(1000 + i)),
-			ThisUpdate:   now.Truncate(time.Hour),
-			NextUpdate:   now.Truncate(time.Hour).Add(7 * 24 * time.Hour),
-		}, key)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, resp)
-	}
-	return out, nil
+	return x509.ParseCertificate(der)
 }
 
 // fingerprint is an OCSP cache key: the lowercase hex SHA-1 of something

@@ -31,96 +31,54 @@ func init() {
 	})
 }
 
+// scaling is the scaling group's segment and how to make jobs on it.
+type scaling struct {
+	sc     *modtlsshm.SessionCache
+	info   string
+	size   int64
+	stored uint64
+	values [][]byte
+	d      time.Duration
+}
+
+// job returns the job of process part (of of) with g goroutines.
+func (s *scaling) job(op string, g, part, of int) job {
+	return job{Info: s.info, Op: op, Goroutines: g, Duration: int64(s.d), Stored: s.stored,
+		Part: part, Of: of, Values: s.values}
+}
+
 func runScaling(ctx context.Context, r *runner) ([]*Table, error) {
 	set, err := r.samples(ctx)
 	if err != nil {
 		return nil, err
 	}
-	values := set.values["tls13"]
-	size := int64(modtlsshm.DefaultSize)
-	res, sc, info, err := r.fillSessions(ctx, size, values)
+	s := &scaling{size: int64(modtlsshm.DefaultSize), values: set.values["tls13"], d: r.o.Duration}
+	res, sc, info, err := r.fillSessions(ctx, s.size, s.values)
 	if sc != nil {
 		defer sc.Remove()
 	}
 	if err != nil {
 		return nil, err
 	}
+	s.sc, s.info = sc, info
 	if _, err := sc.Clear(); err != nil {
 		return nil, err
 	}
-	stored := uint64(res.first) * scalingFill / 100
+	s.stored = uint64(res.first) * scalingFill / 100
 	exp := time.Now().Add(time.Hour)
 	id := make([]byte, 32)
-	for i := uint64(0); i < stored; i++ {
-		if err := sc.Add(sessionID(id, i), exp, values[i%uint64(len(values))]); err != nil {
+	for i := uint64(0); i < s.stored; i++ {
+		if err := sc.Add(sessionID(id, i), exp, s.values[i%uint64(len(s.values))]); err != nil {
 			return nil, err
 		}
 	}
-	r.prog.step("scaling: %s segment holding %s sessions", sizeName(size), thousands(int64(stored)))
+	r.prog.step("scaling: %s segment holding %s sessions", sizeName(s.size), thousands(int64(s.stored)))
 
-	mk := func(op string, g, part, of int) job {
-		return job{Info: info, Op: op, Goroutines: g, Duration: int64(r.o.Duration), Stored: stored,
-			Part: part, Of: of, Values: values}
-	}
-	goroutines := &Table{
-		ID:    "scaling-goroutines",
-		Title: "Scaling with goroutines in one process (operations/s, all goroutines together)",
-		Note: fmt.Sprintf("shm: one %s segment at %d%% fill, real TLS 1.3 states; add replaces entries in order. "+
-			"map: a Go map under a sync.RWMutex. Median over runs. The machine has %d CPUs.", sizeName(size), scalingFill, runtime.NumCPU()),
-		Columns: []string{"goroutines", "shm get-hit", "shm add", "map get-hit", "map add", "shm get-hit vs 1", "shm add vs 1"},
-	}
-	m := newMapCache(int(stored), values)
-	type scase struct {
-		g     int
-		op    string
-		onMap bool
-	}
-	var cases []scase
-	for _, g := range r.o.Goroutines {
-		for _, op := range scalingOps {
-			cases = append(cases, scase{g, op, false}, scase{g, op, true})
-		}
-	}
-	samples, err := r.rounds(ctx, len(cases), func(ctx context.Context, i, round int) (float64, error) {
-		c := cases[i]
-		var res jobResult
-		if c.onMap {
-			res = runJob(ctx, m, mk(c.op, c.g, 0, 1))
-		} else {
-			res = runJob(ctx, sc, mk(c.op, c.g, 0, 1))
-		}
-		if res.Err != "" {
-			return 0, fmt.Errorf("%s: %s", c.op, res.Err)
-		}
-		v := float64(res.Ops) / res.Seconds
-		what := "shm"
-		if c.onMap {
-			what = "map"
-		}
-		r.prog.step("scaling %s %-7s %d goroutines run %d/%d: %s ops/s", what, c.op, c.g, round+1, r.o.Runs, thousands(int64(v)))
-		return v, ctx.Err()
-	})
-	if err != nil {
-		return nil, err
-	}
-	var base [2]float64
-	for gi, g := range r.o.Goroutines {
-		row := []Cell{count(float64(g))}
-		med := make([]float64, 4)
-		for k := 0; k < 4; k++ {
-			// cases per g: get-hit shm, get-hit map, add shm, add map
-			med[k] = median(samples[gi*4+k])
-		}
-		if gi == 0 {
-			base = [2]float64{med[0], med[2]}
-		}
-		row = append(row, count(med[0]), count(med[2]), count(med[1]), count(med[3]),
-			times(ratio(med[0], base[0])), times(ratio(med[2], base[1])))
-		goroutines.add(row...)
-	}
-
-	tables := []*Table{goroutines}
-	if t, err := r.scalingHandshakes(ctx); t != nil || err != nil {
+	var tables []*Table
+	for _, measure := range []func(context.Context, *scaling) (*Table, error){
+		r.scalingGoroutines, r.scalingHandshakes, r.scalingProcesses,
+	} {
+		t, err := measure(ctx, s)
 		if t != nil {
 			tables = append(tables, t)
 		}
@@ -128,10 +86,67 @@ func runScaling(ctx context.Context, r *runner) ([]*Table, error) {
 			return tables, err
 		}
 	}
-	if r.o.StartWorker == nil {
-		return tables, nil
+	return tables, nil
+}
+
+// scalingGoroutines measures get-hit and add with 1..8 goroutines, on
+// the segment and on a Go map holding as many sessions.
+func (r *runner) scalingGoroutines(ctx context.Context, s *scaling) (*Table, error) {
+	t := &Table{
+		ID:    "scaling-goroutines",
+		Title: "Scaling with goroutines in one process (operations/s, all goroutines together)",
+		Note: fmt.Sprintf("shm: one %s segment at %d%% fill (%s sessions), real TLS 1.3 states; add replaces entries in order. "+
+			"map: a Go map under a sync.RWMutex with as many sessions. Median over runs. The machine has %d CPUs.",
+			sizeName(s.size), scalingFill, thousands(int64(s.stored)), runtime.NumCPU()),
+		Columns: []string{"goroutines", "shm get-hit", "shm add", "map get-hit", "map add", "shm get-hit vs 1", "shm add vs 1"},
 	}
-	procs := &Table{
+	m := newMapCache(int(s.stored), s.values)
+	type scase struct {
+		g     int
+		op    string
+		cache getAdder
+		what  string
+	}
+	// Per goroutine count: shm get-hit, map get-hit, shm add, map add.
+	var cases []scase
+	for _, g := range r.o.Goroutines {
+		for _, op := range scalingOps {
+			cases = append(cases, scase{g, op, s.sc, "shm"}, scase{g, op, m, "map"})
+		}
+	}
+	samples, err := r.rounds(ctx, len(cases), func(ctx context.Context, i, round int) (float64, error) {
+		c := cases[i]
+		res := runJob(ctx, c.cache, s.job(c.op, c.g, 0, 1))
+		if res.Err != "" {
+			return 0, fmt.Errorf("%s %s: %s", c.what, c.op, res.Err)
+		}
+		v := float64(res.Ops) / res.Seconds
+		r.prog.step("scaling %s %-7s %d goroutines run %d/%d: %s ops/s", c.what, c.op, c.g, round+1, r.o.Runs, thousands(int64(v)))
+		return v, ctx.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	var base [2]float64
+	for gi, g := range r.o.Goroutines {
+		shmHit, mapHit := median(samples[gi*4]), median(samples[gi*4+1])
+		shmAdd, mapAdd := median(samples[gi*4+2]), median(samples[gi*4+3])
+		if gi == 0 {
+			base = [2]float64{shmHit, shmAdd}
+		}
+		t.add(count(float64(g)), count(shmHit), count(shmAdd), count(mapHit), count(mapAdd),
+			times(ratio(shmHit, base[0])), times(ratio(shmAdd, base[1])))
+	}
+	return t, nil
+}
+
+// scalingProcesses measures get-hit and add with 1..Procs processes
+// attached to the segment, one goroutine each.
+func (r *runner) scalingProcesses(ctx context.Context, s *scaling) (*Table, error) {
+	if r.o.StartWorker == nil {
+		return nil, nil
+	}
+	t := &Table{
 		ID:      "scaling-processes",
 		Title:   "Scaling with processes sharing one segment (operations/s, all processes together, one goroutine each)",
 		Note:    "Each process attaches the same segment; they start together. add: each process replaces its own share of the entries in order.",
@@ -141,38 +156,38 @@ func runScaling(ctx context.Context, r *runner) ([]*Table, error) {
 		n  int
 		op string
 	}
-	var pcases []pcase
+	var cases []pcase
 	for n := 1; n <= r.o.Procs; n++ {
 		for _, op := range scalingOps {
-			pcases = append(pcases, pcase{n, op})
+			cases = append(cases, pcase{n, op})
 		}
 	}
-	psamples, err := r.rounds(ctx, len(pcases), func(ctx context.Context, i, round int) (float64, error) {
-		c := pcases[i]
-		v, err := r.multiProcess(ctx, sc, c.n, mk, c.op)
+	samples, err := r.rounds(ctx, len(cases), func(ctx context.Context, i, round int) (float64, error) {
+		c := cases[i]
+		v, err := r.multiProcess(ctx, s, c.n, c.op)
 		if err == nil {
 			r.prog.step("scaling %d processes %-7s run %d/%d: %s ops/s", c.n, c.op, round+1, r.o.Runs, thousands(int64(v)))
 		}
 		return v, err
 	})
 	if err != nil {
-		return tables, err
+		return nil, err
 	}
-	var pbase [2]float64
+	var base [2]float64
 	for n := 1; n <= r.o.Procs; n++ {
-		hit, add := median(psamples[(n-1)*2]), median(psamples[(n-1)*2+1])
+		hit, add := median(samples[(n-1)*2]), median(samples[(n-1)*2+1])
 		if n == 1 {
-			pbase = [2]float64{hit, add}
+			base = [2]float64{hit, add}
 		}
-		procs.add(count(float64(n)), count(hit), count(add), times(ratio(hit, pbase[0])), times(ratio(add, pbase[1])))
+		t.add(count(float64(n)), count(hit), count(add), times(ratio(hit, base[0])), times(ratio(add, base[1])))
 	}
-	return append(tables, procs), nil
+	return t, nil
 }
 
 // multiProcess runs op in this process and n-1 workers at once and
 // returns the total operations per second.
-func (r *runner) multiProcess(ctx context.Context, sc *modtlsshm.SessionCache, n int, mk func(op string, g, part, of int) job, op string) (float64, error) {
-	start := time.Now().Add(300 * time.Millisecond) // time for the workers to start and attach
+func (r *runner) multiProcess(ctx context.Context, s *scaling, n int, op string) (float64, error) {
+	start := time.Now().Add(500 * time.Millisecond) // time for the workers to start and attach
 	var workers []*worker
 	defer func() {
 		for _, w := range workers {
@@ -182,7 +197,7 @@ func (r *runner) multiProcess(ctx context.Context, sc *modtlsshm.SessionCache, n
 		}
 	}()
 	for p := 1; p < n; p++ {
-		j := mk(op, 1, p, n)
+		j := s.job(op, 1, p, n)
 		j.Start = start.UnixNano()
 		w, err := startWorker(r.o.StartWorker, j)
 		if err != nil {
@@ -191,7 +206,7 @@ func (r *runner) multiProcess(ctx context.Context, sc *modtlsshm.SessionCache, n
 		workers = append(workers, w)
 	}
 	time.Sleep(time.Until(start))
-	own := runJob(ctx, sc, mk(op, 1, 0, n))
+	own := runJob(ctx, s.sc, s.job(op, 1, 0, n))
 	if own.Err != "" {
 		return 0, fmt.Errorf("%s: %s", op, own.Err)
 	}
@@ -208,40 +223,18 @@ func (r *runner) multiProcess(ctx context.Context, sc *modtlsshm.SessionCache, n
 
 // scalingHandshakes measures resumed TLS 1.3 ECDSA handshakes through
 // the shm cache and through Go's tickets with 1..8 client goroutines.
-func (r *runner) scalingHandshakes(ctx context.Context) (*Table, error) {
+func (r *runner) scalingHandshakes(ctx context.Context, _ *scaling) (*Table, error) {
 	info, err := r.shmSessionInfo()
 	if err != nil {
 		return nil, err
 	}
 	var cases []*hsCase
-	for range r.o.Goroutines {
+	for _, g := range r.o.Goroutines {
 		cases = append(cases,
-			&hsCase{version: tls.VersionTLS13, kind: "ecdsa", mode: shmMode(info)},
-			&hsCase{version: tls.VersionTLS13, kind: "ecdsa", mode: goTickets})
+			&hsCase{version: tls.VersionTLS13, kind: "ecdsa", mode: shmMode(info), conc: g},
+			&hsCase{version: tls.VersionTLS13, kind: "ecdsa", mode: goTickets, conc: g})
 	}
-	p, err := r.certs()
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		for _, c := range cases {
-			c.stop()
-		}
-	}()
-	for _, c := range cases {
-		if err := c.start(p); err != nil {
-			return nil, err
-		}
-	}
-	samples, err := r.rounds(ctx, len(cases), func(ctx context.Context, i, round int) (float64, error) {
-		c := cases[i]
-		g := r.o.Goroutines[i/2]
-		v, err := c.measure(ctx, r.o.Duration, g)
-		if err == nil {
-			r.prog.step("scaling handshakes TLS 1.3 ECDSA %-10s %d clients run %d/%d: %s hs/s", c.mode.name, g, round+1, r.o.Runs, thousands(int64(v)))
-		}
-		return v, err
-	})
+	samples, err := r.runCases(ctx, cases)
 	if err != nil {
 		return nil, err
 	}
