@@ -74,6 +74,23 @@ var divergences = []divergence{
 		cases: []string{"staplingresponder_not_http"},
 	},
 	{
+		reason: "a certificate, key or CA file OpenSSL cannot load: ProFTPD prints OpenSSL's error queue on the " +
+			"lines after \"unable to use 'X': \"; ftpdtls gives one reason on the same line",
+		explains: func(p, f checkResult) bool {
+			if p.Accept || f.Accept || len(p.Fatal) < 2 || len(f.Fatal) != 1 {
+				return false
+			}
+			head := unableToUse.FindStringSubmatch(p.Fatal[0])
+			last := fatalLine.FindStringSubmatch(p.Fatal[len(p.Fatal)-1])
+			if head == nil || last == nil || !strings.HasPrefix(p.Fatal[1], "  (1) error:") {
+				return false
+			}
+			place := last[0]
+			reason, ok := strings.CutPrefix(f.Fatal[0], p.Fatal[0])
+			return ok && strings.HasSuffix(reason, place) && len(reason) > len(place)
+		},
+	},
+	{
 		reason: "ModulePath naming another directory: ftpdtls links its modules in and loads no files, so its " +
 			"LoadModule does not look there; ProFTPD finds no module file there and fails the LoadModule",
 		explains: func(p, f checkResult) bool {
@@ -115,6 +132,9 @@ var (
 	moduleFileMissing = regexp.MustCompile(`^fatal: \S+: error loading module '(\S+)': No such file or directory on line (\d+) of '.*'$`)
 	// laNotice is mod_dso's notice before it: module, directory looked in.
 	laNotice = regexp.MustCompile(`^mod_dso/[0-9.]+: unable to load '(\S+)'; check to see if '(.*)/[^/]+\.la' exists$`)
+	// unableToUse is the first line of mod_tls's message for a file that
+	// OpenSSL cannot load; OpenSSL's errors follow on the next lines.
+	unableToUse = regexp.MustCompile(`^fatal: (\S+): unable to use '(.*)': $`)
 	// fatalLine captures the line number of a fatal line.
 	fatalLine = regexp.MustCompile(` on line (\d+) of '.*'$`)
 	// fatalInFile captures the file a fatal line names.
@@ -231,4 +251,51 @@ func listFiles(t testing.TB, dir string) []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// TestDivergenceExplains holds the divergences without a recorded case to
+// answers proftpd -t 1.3.8 gave for such fragments, and checks that they
+// explain nothing else.
+func TestDivergenceExplains(t *testing.T) {
+	const at = " on line 18 of '@TMP@/proftpd.conf'"
+	rejected := func(other []string, fatal ...string) checkResult {
+		return checkResult{Fatal: fatal, Other: other}
+	}
+	accepted := checkResult{Accept: true}
+	otherDir := rejected([]string{"mod_dso/0.5: unable to load 'mod_tls.c'; check to see if '@TMP@/mod_tls.la' exists"},
+		"fatal: LoadModule: error loading module 'mod_tls.c': No such file or directory"+at)
+	defaultDir := rejected([]string{"mod_dso/0.5: unable to load 'mod_tls.c'; check to see if '/usr/lib/proftpd/mod_tls.la' exists"},
+		"fatal: LoadModule: error loading module 'mod_tls.c': No such file or directory"+at)
+	for _, tc := range []struct {
+		name       string
+		p, f       checkResult
+		documented bool
+	}{
+		{"ModulePath elsewhere, ftpdtls accepts", otherDir, accepted, true},
+		{"ModulePath elsewhere, ftpdtls fails later", otherDir,
+			rejected(nil, "fatal: TLSSessionCache: 'abc' is not a valid timeout value on line 20 of '@TMP@/proftpd.conf'"), true},
+		{"ModulePath elsewhere, ftpdtls fails earlier", otherDir,
+			rejected(nil, "fatal: Port: value must be between 0 and 65535 on line 17 of '@TMP@/proftpd.conf'"), false},
+		{"module missing from the default directory", defaultDir, accepted, false},
+		{"responder URL: empty reason against a reason",
+			rejected(nil, "fatal: TLSStaplingResponder: error parsing URL 'ftp://x/':  on line 19 of '@TMP@/proftpd.conf'"),
+			rejected(nil, "fatal: TLSStaplingResponder: error parsing URL 'ftp://x/': unsupported scheme 'ftp', expected http or https on line 19 of '@TMP@/proftpd.conf'"), true},
+		{"responder URL: another line",
+			rejected(nil, "fatal: TLSStaplingResponder: error parsing URL 'ftp://x/':  on line 19 of '@TMP@/proftpd.conf'"),
+			rejected(nil, "fatal: TLSStaplingResponder: error parsing URL 'ftp://x/': unsupported scheme 'ftp', expected http or https on line 20 of '@TMP@/proftpd.conf'"), false},
+		{"OpenSSL error queue",
+			rejected(nil, "fatal: TLSCACertificateFile: unable to use '@TMP@/proftpd.conf': ",
+				"  (1) error:05800088:x509 certificate routines::no certificate or crl found"+at),
+			rejected(nil, "fatal: TLSCACertificateFile: unable to use '@TMP@/proftpd.conf': no PEM certificate or CRL found"+at), true},
+		{"OpenSSL error queue, another file",
+			rejected(nil, "fatal: TLSCACertificateFile: unable to use '@TMP@/proftpd.conf': ",
+				"  (1) error:05800088:x509 certificate routines::no certificate or crl found"+at),
+			rejected(nil, "fatal: TLSCACertificateFile: unable to use '@TMP@/other.pem': no PEM certificate or CRL found"+at), false},
+		{"responder URL: ftpdtls accepts",
+			rejected(nil, "fatal: TLSStaplingResponder: error parsing URL 'ftp://x/':  on line 19 of '@TMP@/proftpd.conf'"), accepted, false},
+	} {
+		if got := documentedDivergence(tc.p, tc.f) != ""; got != tc.documented {
+			t.Errorf("%s: documented %v, want %v\nproftpd: %s\nftpdtls: %s", tc.name, got, tc.documented, tc.p, tc.f)
+		}
+	}
 }

@@ -251,28 +251,28 @@ func checkControlsACLs(c *Cmd) error {
 	return nil
 }
 
-// checkControlsLog checks that the log could be opened; mod_ctrls opens
-// it at this point, ftpdtls only checks, and ProFTPD reports every
-// failure as ENOENT.
+// checkControlsLog checks that mod_ctrls could open the log, with its
+// notices and messages; mod_ctrls opens it at this point, ftpdtls only
+// checks. Every failure but a world-writable directory is reported as
+// ENOENT, and a symbolic link is only a notice (the file is not used).
 func checkControlsLog(c *Cmd) error {
 	path := c.Args[0]
-	fail := func(detail string) error {
-		c.Warnf("mod_ctrls/0.9.5: unable to open ControlsLog '%s': %s", path, detail)
-		return fmt.Errorf("unable to open '%s': %s", path, Strerror(syscall.ENOENT))
+	chk := checkLogFile(path)
+	if chk.Notice != "" {
+		c.Warnf("%s", chk.Notice)
 	}
-	if !strings.HasPrefix(path, "/") {
-		return fail(Strerror(syscall.EINVAL))
+	notice := func(why string) {
+		c.Warnf("mod_ctrls/0.9.5: unable to open ControlsLog '%s': %s", path, why)
 	}
-	dir := path[:strings.LastIndexByte(path, '/')]
-	if dir == "" {
-		dir = "/"
-	}
-	st, err := os.Stat(dir)
 	switch {
-	case err != nil:
-		return fail(Strerror(err))
-	case !st.IsDir():
-		return fail(Strerror(syscall.ENOTDIR))
+	case chk.Err != nil:
+		notice(Strerror(chk.Err))
+		return fmt.Errorf("unable to open '%s': %s", path, Strerror(syscall.ENOENT))
+	case chk.WorldWritable:
+		notice("parent directory is world-writable")
+		return errors.New("unable to log to a world-writable directory")
+	case chk.Symlink:
+		notice(path + " is a symbolic link")
 	}
 	return nil
 }

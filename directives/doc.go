@@ -27,7 +27,8 @@
 // Errors are *Error and print ProFTPD's words: "fatal: <Directive>:
 // <message> on line <n> of '<file>'". A handler returns a plain error with
 // ProFTPD's message ("expected Boolean parameter"); the parser adds the
-// rest. Warnings (Config.Warnings) keep ProFTPD's text too.
+// rest. Warnings (Config.Warnings, or Error.Warnings when the parse fails:
+// ProFTPD prints them before the fatal line) keep ProFTPD's text too.
 //
 // # Deliberate differences from ProFTPD 1.3.8
 //
@@ -47,10 +48,9 @@
 //     ...: Operation not permitted"), so `proftpd -t` accepts the file
 //     (issue #1721); ftpdtls stops there, with the included file's name
 //     and line.
-//   - LoadModule mod_tls_redis.c also requires mod_redis.c, and
-//     mod_tls_memcache.c mod_memcache.c: ProFTPD loads them without (the
-//     client code is in the daemon), but then no RedisServer or
-//     MemcacheServers line can configure the cache.
+//   - ModulePath only changes the directory LoadModule's messages name:
+//     modules are linked in, so a LoadModule after "ModulePath /other"
+//     loads a linked module where ProFTPD, finding no file there, fails.
 //   - Include reads regular files only; a device or FIFO (which could feed
 //     the parser forever) is "Invalid argument".
 //   - Nothing is opened or created while parsing: TraceLog, ControlsLog

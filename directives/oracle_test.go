@@ -36,8 +36,10 @@ var oracleEnv = map[string]string{
 }
 
 // oracleNoise matches lines proftpd logs while checking that are not
-// part of the parser's answer (debug and post-parse chatter).
-var oracleNoise = regexp.MustCompile(`masquerading as|is a world-writable directory|unable to stat\(\)|already in use by|^processing configuration directory|^inappropriate log file|^error: .* is not a directory$`)
+// part of the parser's answer (debug and post-parse chatter). The notices
+// of ProFTPD's log opening ("error: unable to stat() ...", "inappropriate
+// log file: ...") are part of it: the parser gives them too.
+var oracleNoise = regexp.MustCompile(`masquerading as|already in use by|^processing configuration directory`)
 
 type oracleCase struct {
 	Snippet string   `json:"snippet"`

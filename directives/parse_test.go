@@ -682,6 +682,16 @@ TraceOptions +ConnIPs -TimestampMillis
 	if _, err := os.Stat(dir + "/trace.log"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("parsing created the TraceLog: %v", err)
 	}
+	// Levels are C ints, as in ProFTPD: 4294967296 wraps to 0 (accepted,
+	// silencing the channel) and 2147483648 wraps negative (refused).
+	cfg = mustParse(t, "Trace tls.shmcache:4294967296 tls:4294967297\n", testOptions())
+	if got := fmtSettings(cfg.Trace.Levels); got != "tls.shmcache:0-0 tls:1-1" {
+		t.Errorf("wrapped levels %s", got)
+	}
+	_, err = parseString(t, "Trace tls.shmcache:2147483648\n", testOptions())
+	if err == nil || err.Error() != `fatal: Trace: error parsing level "2147483648" for channel 'tls.shmcache': Invalid argument on line 1 of '/etc/proftpd/test.conf'` {
+		t.Errorf("negative after the cast: %v", err)
+	}
 }
 
 func TestCoreMessages(t *testing.T) {
@@ -774,5 +784,26 @@ func TestConcurrentParses(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// TestControlsLogRelative: like ProFTPD, a ControlsLog path with a '/'
+// is taken from the current directory; one without is refused.
+func TestControlsLogRelative(t *testing.T) {
+	if _, err := parseString(t, "ControlsLog ./ctrls.log\n", testOptions()); err != nil {
+		t.Errorf("ControlsLog ./ctrls.log: %v", err)
+	}
+	if _, err := os.Stat("ctrls.log"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the check created the log: %v", err)
+	}
+	_, err := parseString(t, "ControlsLog ctrls.log\n", testOptions())
+	e := fatalOf(t, err)
+	want := []string{"inappropriate log file: ctrls.log", "mod_ctrls/0.9.5: unable to open ControlsLog 'ctrls.log': Invalid argument"}
+	var got []string
+	for _, w := range e.Warnings {
+		got = append(got, w.Msg)
+	}
+	if !slices.Equal(got, want) || e.Msg != "unable to open 'ctrls.log': No such file or directory" {
+		t.Errorf("ControlsLog ctrls.log: %q, warnings %q", e.Msg, got)
 	}
 }

@@ -84,6 +84,11 @@ func setTraceLog(c *Cmd) error {
 		if errors.Is(err, trace.ErrRelativeLogPath) {
 			return err
 		}
+		// ProFTPD opens the log here; its notice about the directory
+		// comes before the fatal line.
+		if chk := checkLogFile(path); chk.Notice != "" {
+			c.Warnf("%s", chk.Notice)
+		}
 		return fmt.Errorf("error using TraceLog '%s': %w", path, err)
 	}
 	c.Config.Trace.Log = path

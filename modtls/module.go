@@ -58,8 +58,8 @@ func init() {
 			{Name: "TLSControlsACLs", Contexts: rootOnly, Args: directives.ArgsAtLeast(4), Handler: setControlsACLs},
 			{Name: "TLSCryptoDevice", Contexts: rootOnly, Args: oneOrMore},
 			{Name: "TLSDHParamFile", Contexts: serverish, Args: oneOrMore},
-			{Name: "TLSDSACertificateFile", Contexts: serverish, Args: oneOrMore},
-			{Name: "TLSDSACertificateKeyFile", Contexts: serverish, Args: oneOrMore},
+			{Name: "TLSDSACertificateFile", Contexts: serverish, Args: oneOrMore, Handler: dsaFile(checkDSACertificate)},
+			{Name: "TLSDSACertificateKeyFile", Contexts: serverish, Args: oneOrMore, Handler: dsaFile(checkDSAKey)},
 			{Name: "TLSECCertificateFile", Contexts: serverish, Args: oneOrMore, Handler: certificateFile(func(s *Settings) *string { return &s.ECCertificateFile })},
 			{Name: "TLSECCertificateKeyFile", Contexts: serverish, Args: oneOrMore, Handler: loadableFile(checkKeyFile, func(s *Settings) *string { return &s.ECCertificateKeyFile })},
 			{Name: "TLSECDHCurve", Contexts: serverish, Args: oneOrMore},
@@ -262,17 +262,8 @@ func loadableFile(check func(data []byte) error, field func(*Settings) *string) 
 	return func(cmd *directives.Cmd) error {
 		path := cmd.Args[0]
 		if !cmd.Replay {
-			data, err := os.ReadFile(path)
-			if err == nil {
-				err = check(data)
-			} else {
-				err = errors.New(directives.Strerror(err))
-			}
-			if err != nil {
-				return fmt.Errorf("unable to use '%s': %w", path, err)
-			}
-			if !strings.HasPrefix(path, "/") {
-				return errNotAbsolute
+			if err := checkLoadable(path, check); err != nil {
+				return err
 			}
 		}
 		if st := settingsFor(cmd); st.first(cmd.Name) {
@@ -281,6 +272,61 @@ func loadableFile(check func(data []byte) error, field func(*Settings) *string) 
 		return nil
 	}
 }
+
+// checkLoadable reads path and checks its contents, then that the path
+// is absolute.
+func checkLoadable(path string, check func(data []byte) error) error {
+	data, err := os.ReadFile(path)
+	if err == nil {
+		err = check(data)
+	} else {
+		err = errors.New(directives.Strerror(err))
+	}
+	if err != nil {
+		return fmt.Errorf("unable to use '%s': %w", path, err)
+	}
+	if !strings.HasPrefix(path, "/") {
+		return errNotAbsolute
+	}
+	return nil
+}
+
+// dsaFile checks TLSDSACertificateFile and TLSDSACertificateKeyFile as
+// mod_tls does, then ignores them: crypto/tls cannot serve a DSA
+// certificate, which `ftpdtls check` says.
+func dsaFile(check func(cmd *directives.Cmd) error) directives.Handler {
+	return func(cmd *directives.Cmd) error {
+		if cmd.Replay {
+			return nil
+		}
+		if err := check(cmd); err != nil {
+			return err
+		}
+		cmd.Warnf("%s: '%s' is ignored: ftpdtls cannot serve DSA certificates", cmd.Name, cmd.Args[0])
+		return nil
+	}
+}
+
+// checkDSACertificate: the path must be absolute, the file exist and hold
+// a certificate.
+func checkDSACertificate(cmd *directives.Cmd) error {
+	path := cmd.Args[0]
+	if !strings.HasPrefix(path, "/") {
+		return errNotAbsolute
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("unable to use '%s': %s", path, directives.Strerror(err))
+	}
+	if !hasPEM(data, isCertificate) {
+		return fmt.Errorf("unable to use '%s': %w", path, errNoCertificate)
+	}
+	return nil
+}
+
+// checkDSAKey: the file must hold a private key, then have an absolute
+// path, as for the other key files.
+func checkDSAKey(cmd *directives.Cmd) error { return checkLoadable(cmd.Args[0], checkKeyFile) }
 
 var (
 	errNotAbsolute   = errors.New("parameter must be an absolute path")

@@ -496,6 +496,12 @@ func TestCertificateFileChecks(t *testing.T) {
 		{"TLSRSACertificateKeyFile " + relKey, "fatal: TLSRSACertificateKeyFile: parameter must be an absolute path"},
 		{"TLSRSACertificateKeyFile " + rsaCert, "fatal: TLSRSACertificateKeyFile: unable to use '" + rsaCert + "': no PEM private key found"},
 		{"TLSECCertificateKeyFile " + dir + "/missing.key", "fatal: TLSECCertificateKeyFile: unable to use '" + dir + "/missing.key': No such file or directory"},
+		// DSA files are checked the same way (then ignored, with a warning).
+		{"TLSDSACertificateFile relative.pem", "fatal: TLSDSACertificateFile: parameter must be an absolute path"},
+		{"TLSDSACertificateFile " + dir + "/missing.pem", "fatal: TLSDSACertificateFile: unable to use '" + dir + "/missing.pem': No such file or directory"},
+		{"TLSDSACertificateFile " + notPEM, "fatal: TLSDSACertificateFile: unable to use '" + notPEM + "': no PEM certificate found"},
+		{"TLSDSACertificateKeyFile relative.key", "fatal: TLSDSACertificateKeyFile: unable to use 'relative.key': No such file or directory"},
+		{"TLSDSACertificateKeyFile " + relKey, "fatal: TLSDSACertificateKeyFile: parameter must be an absolute path"},
 	} {
 		t.Run(tc.line, func(t *testing.T) {
 			_, _, err := parseLines(t, tc.line)
@@ -503,6 +509,13 @@ func TestCertificateFileChecks(t *testing.T) {
 				t.Fatalf("got  %q\nwant %q", got, tc.want)
 			}
 		})
+	}
+	_, cfg, err := parseLines(t, "TLSDSACertificateFile "+rsaCert, "TLSDSACertificateKeyFile "+rsaKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Warnings) != 2 || !strings.Contains(cfg.Warnings[0].Msg, "cannot serve DSA certificates") {
+		t.Errorf("DSA files: warnings %+v, want two saying they are ignored", cfg.Warnings)
 	}
 }
 

@@ -181,6 +181,17 @@ func (c *cache) writeSession(w io.Writer, e entry) {
 // ignored size, and ours for a file that cannot be used and a segment
 // that would be refused. The texts have no module prefix.
 func checkInfo(info string, k *kindSpec) []string {
+	problems := checkInfoProblems(info, k)
+	// InfoChecker lines read as ProFTPD's server log prints them, with the
+	// module's prefix, so that `ftpdtls check` shows what `proftpd -t` shows.
+	for i, p := range problems {
+		problems[i] = ModuleVersion + ": " + p
+	}
+	return problems
+}
+
+// checkInfoProblems lists the problems of info, without the module prefix.
+func checkInfoProblems(info string, k *kindSpec) []string {
 	ci, err := parseInfo(info, k)
 	out := append([]string(nil), ci.notes...)
 	if err != nil {

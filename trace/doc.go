@@ -27,7 +27,8 @@
 // "DEFAULT" stands for ProFTPD's 31 core channels (DefaultChannels); module
 // channels such as "tls" and "tls.shmcache" must be named. Setting a channel
 // again replaces its range. ParseLevels reads "N" (1..N; "0" silences) and
-// "A-B". Records are written for levels min..max only, so "DEFAULT:9-9"
+// "A-B", each number being a C int as in ProFTPD: "4294967296" wraps to 0
+// and is accepted, "2147483648" wraps negative and is refused. Records are written for levels min..max only, so "DEFAULT:9-9"
 // writes level 9 and nothing else.
 //
 // # Directive errors

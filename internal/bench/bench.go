@@ -49,7 +49,7 @@ type Options struct {
 	TempDir string
 }
 
-// Groups that Run knows, in the order they run.
+// AllGroups are the groups Run knows, in the order they run.
 var AllGroups = []string{"capacity", "cache", "scaling", "handshake", "redis", "e2e"}
 
 // DefaultGroups run when Options.Groups is empty. "redis" is skipped

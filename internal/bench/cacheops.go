@@ -208,73 +208,24 @@ func runCacheOps(ctx context.Context, r *runner) ([]*Table, error) {
 			"timed together. Fill is a percentage of the entries held at the first eviction. "+
 			"add replaces the oldest entry (the fill stays put); delete removes the oldest and they are stored again untimed. "+
 			"Floors: the lock word pair (compare-and-swap in a SysV segment, then a store: what every shm write takes) and "+
-			"a Go map under a sync.RWMutex; for reference, an fcntl F_SETLKW lock/unlock pair, ProFTPD's lock.",
+			"a Go map under a sync.RWMutex holding as many sessions as the fullest row above it; "+
+			"for reference, an fcntl F_SETLKW lock/unlock pair, ProFTPD's lock.",
 			set.meanLen("tls13"), opBatch),
 		Columns: []string{"cache", "get-hit p50", "p99", "get-miss p50", "p99", "add p50", "p99", "delete p50", "p99",
 			"evicted", "hits lost"},
 	}
-	var p50s [4][]float64
+	var shmP50 [][]float64 // per shm row, per op
 	var sameSize []string
 	for _, size := range r.o.Sizes {
-		res, sc, _, err := r.fillSessions(ctx, size, values)
-		if err != nil {
-			if sc != nil {
-				sc.Remove()
-			}
-			return []*Table{t}, err
-		}
-		r.prog.step("cache %s: holds %s sessions at the first eviction", sizeName(size), thousands(int64(res.first)))
-		if _, err := sc.Clear(); err != nil {
-			sc.Remove()
-			return []*Table{t}, err
-		}
-		b := &shmBench{sc: sc, q: newRing(int(res.first) + opBatch), values: values, exp: time.Now().Add(time.Hour),
-			rnd: 0x2545f4914f6cdd1d, id: make([]byte, 32)}
-		for _, pct := range fills {
-			n := max(int(res.first)*pct/100, 2*opBatch)
-			if err := b.topUp(n); err != nil {
-				sc.Remove()
-				return []*Table{t}, err
-			}
-			before, _ := sc.Stats()
-			b.lost = 0
-			stats := make([]opStats, len(cacheOps))
-			_, err := r.rounds(ctx, len(cacheOps), func(ctx context.Context, i, round int) (float64, error) {
-				op, between := b.op(cacheOps[i])
-				s, err := opSamples(ctx, r.o.Duration, op, between)
-				if err != nil {
-					return 0, err
-				}
-				stats[i].add(s)
-				r.prog.step("cache %s fill %d%% %-8s run %d/%d: p50 %.0f ns, p99 %.0f ns", sizeName(size), pct, cacheOps[i],
-					round+1, r.o.Runs, median(s), quantile(s, 0.99))
-				return median(s), nil
-			})
-			if err != nil {
-				sc.Remove()
-				return []*Table{t}, err
-			}
-			after, _ := sc.Stats()
-			row := []Cell{text(fmt.Sprintf("shm %s, %d%% (%s sessions)", sizeName(size), pct, thousands(int64(n))))}
-			for i := range stats {
-				row = append(row, stats[i].cells()...)
-				p50s[i] = append(p50s[i], median(stats[i].p50))
-			}
-			row = append(row, count(float64(after.Evicted-before.Evicted)), count(float64(b.lost)))
-			t.add(row...)
-		}
-		sc.Remove()
-		// The map floor at the largest fill of this size: the same number
-		// of entries, so the same pressure on caches and TLB.
-		n := max(int(res.first)*fills[len(fills)-1]/100, 2*opBatch)
-		mp, err := r.mapFloor(ctx, t, n, values)
+		rows, mapP50, n, err := r.cacheOpsAt(ctx, t, size, values)
 		if err != nil {
 			return []*Table{t}, err
 		}
-		last := len(p50s[0]) - 1
+		shmP50 = append(shmP50, rows...)
+		fullest := rows[len(rows)-1]
 		vs := make([]string, len(cacheOps))
 		for i, op := range cacheOps {
-			vs[i] = fmt.Sprintf("%s %.2fx", op, ratio(p50s[i][last], mp[i]))
+			vs[i] = fmt.Sprintf("%s %.2fx", op, ratio(fullest[i], mapP50[i]))
 		}
 		sameSize = append(sameSize, fmt.Sprintf("%s at %d%% (%s sessions): shm p50 / map p50 = %s.",
 			sizeName(size), fills[len(fills)-1], thousands(int64(n)), strings.Join(vs, ", ")))
@@ -284,8 +235,8 @@ func runCacheOps(ctx context.Context, r *runner) ([]*Table, error) {
 	}
 	for i, op := range cacheOps {
 		lo, hi := math.Inf(1), 0.0
-		for _, v := range p50s[i] {
-			lo, hi = min(lo, v), max(hi, v)
+		for _, row := range shmP50 {
+			lo, hi = min(lo, row[i]), max(hi, row[i])
 		}
 		t.Findings = append(t.Findings, fmt.Sprintf("%s p50 across sizes and fills: %.0f to %.0f ns (max/min %.2f).", op, lo, hi, hi/lo))
 	}
@@ -293,31 +244,86 @@ func runCacheOps(ctx context.Context, r *runner) ([]*Table, error) {
 	return []*Table{t}, nil
 }
 
-// mapFloor measures a Go map holding n sessions.
-func (r *runner) mapFloor(ctx context.Context, t *Table, n int, values [][]byte) ([]float64, error) {
+// cacheOpsAt measures a segment of size at each fill level, then the map
+// floor holding as many sessions as the fullest level; it adds their rows
+// to t and returns the shm p50s (per fill, per op), the map's p50s and
+// the map's entry count.
+func (r *runner) cacheOpsAt(ctx context.Context, t *Table, size int64, values [][]byte) (shm [][]float64, mapP50 []float64, n int, err error) {
+	res, sc, _, err := r.fillSessions(ctx, size, values)
+	if sc != nil {
+		defer sc.Remove()
+	}
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	r.prog.step("cache %s: holds %s sessions at the first eviction", sizeName(size), thousands(int64(res.first)))
+	if _, err := sc.Clear(); err != nil {
+		return nil, nil, 0, err
+	}
+	b := &shmBench{sc: sc, q: newRing(max(int(res.first), 2*opBatch) + opBatch), values: values,
+		exp: time.Now().Add(time.Hour), rnd: 0x2545f4914f6cdd1d, id: make([]byte, 32)}
+	for _, pct := range fills {
+		n = max(int(res.first)*pct/100, 2*opBatch)
+		if err := b.topUp(n); err != nil {
+			return nil, nil, 0, err
+		}
+		before, _ := sc.Stats()
+		b.lost = 0
+		stats, err := r.measureOps(ctx, fmt.Sprintf("cache %s fill %d%%", sizeName(size), pct), b)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		after, _ := sc.Stats()
+		row := []Cell{text(fmt.Sprintf("shm %s, %d%% (%s sessions)", sizeName(size), pct, thousands(int64(n))))}
+		for i := range stats {
+			row = append(row, stats[i].cells()...)
+		}
+		t.add(append(row, count(float64(after.Evicted-before.Evicted)), count(float64(b.lost)))...)
+		shm = append(shm, p50s(stats))
+	}
+	sc.Remove() // before the map takes its memory
+
 	m := newMapCache(n, values)
+	stats, err := r.measureOps(ctx, fmt.Sprintf("cache floor map (%s entries)", thousands(int64(n))), m)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	row := []Cell{text(fmt.Sprintf("floor: Go map + sync.RWMutex, %s sessions (one process only)", thousands(int64(n))))}
+	for i := range stats {
+		row = append(row, stats[i].cells()...)
+	}
+	t.add(append(row, text("-"), text("-"))...)
+	return shm, p50s(stats), n, nil
+}
+
+// opSource gives, for an operation name, the timed operation and what
+// to run, untimed, after each batch.
+type opSource interface {
+	op(name string) (op, between func() error)
+}
+
+// measureOps times every cache operation of src, in interleaved rounds.
+func (r *runner) measureOps(ctx context.Context, what string, src opSource) ([]opStats, error) {
 	stats := make([]opStats, len(cacheOps))
 	_, err := r.rounds(ctx, len(cacheOps), func(ctx context.Context, i, round int) (float64, error) {
-		op, between := m.op(cacheOps[i])
+		op, between := src.op(cacheOps[i])
 		s, err := opSamples(ctx, r.o.Duration, op, between)
 		if err != nil {
 			return 0, err
 		}
 		stats[i].add(s)
-		r.prog.step("cache floor map (%s entries) %-8s run %d/%d: p50 %.0f ns", thousands(int64(n)), cacheOps[i], round+1, r.o.Runs, median(s))
+		r.prog.step("%s %-8s run %d/%d: p50 %.0f ns, p99 %.0f ns", what, cacheOps[i], round+1, r.o.Runs, median(s), quantile(s, 0.99))
 		return median(s), nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	row := []Cell{text(fmt.Sprintf("floor: Go map + sync.RWMutex, %s sessions (one process only)", thousands(int64(n))))}
-	p50 := make([]float64, len(stats))
+	return stats, err
+}
+
+func p50s(stats []opStats) []float64 {
+	out := make([]float64, len(stats))
 	for i := range stats {
-		row = append(row, stats[i].cells()...)
-		p50[i] = median(stats[i].p50)
+		out[i] = median(stats[i].p50)
 	}
-	t.add(append(row, text("-"), text("-"))...)
-	return p50, nil
+	return out
 }
 
 // lockFloors measures the lock word pair and an fcntl lock pair.
@@ -453,7 +459,7 @@ func (c *mapCache) Get(id []byte) ([]byte, time.Time, error) {
 	return out, e.expires, nil
 }
 
-func (c *mapCache) op(name string) (func() error, func() error) {
+func (c *mapCache) op(name string) (op, between func() error) {
 	exp := time.Now().Add(time.Hour)
 	switch name {
 	case "get-hit":
