@@ -322,7 +322,7 @@ func TestSecurityExpiredSessionNeverResumes(t *testing.T) {
 		t.Run(tls.VersionName(v), func(t *testing.T) {
 			ck := &clock{now: time.Now()}
 			eng, s, roots := shmEngine(t, 60, ck)
-			srv := serveTLS(t, func() *tls.Config { return eng.TLSConfig(nil) })
+			srv := serveTLS(t, func() *tls.Config { return eng.TLSConfig(nil) }, nil)
 			client := &tls.Config{RootCAs: roots, ServerName: "localhost", MinVersion: v, MaxVersion: v,
 				ClientSessionCache: &firstSessionCache{m: map[string]*tls.ClientSessionState{}}, Time: ck.Now}
 			if srv.handshake(t, client) {
@@ -379,11 +379,9 @@ func TestSecurityDataCannotRideOtherControl(t *testing.T) {
 	ck := &clock{now: time.Now()}
 	eng, _, roots := shmEngine(t, 600, ck)
 	a, b := eng.NewControl(nil), eng.NewControl(nil)
-	ctrlA := serveTLS(t, a.TLSConfig)
-	dataA := serveTLS(t, a.DataTLSConfig)
-	dataA.check = a.CheckData
-	dataB := serveTLS(t, b.DataTLSConfig)
-	dataB.check = b.CheckData
+	ctrlA := serveTLS(t, a.TLSConfig, nil)
+	dataA := serveTLS(t, a.DataTLSConfig, a.CheckData)
+	dataB := serveTLS(t, b.DataTLSConfig, b.CheckData)
 	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
 		client := &tls.Config{RootCAs: roots, ServerName: "localhost", MinVersion: v, MaxVersion: v,
 			ClientSessionCache: tls.NewLRUClientSessionCache(8), Time: ck.Now}
@@ -456,7 +454,7 @@ func TestSecurityTraceHasNoSecrets(t *testing.T) {
 
 	// Real handshakes through modtls on the same trace.
 	eng, shm, roots := shmEngineEnv(t, 600, &clock{now: time.Now()}, env)
-	srv := serveTLS(t, func() *tls.Config { return eng.TLSConfig(nil) })
+	srv := serveTLS(t, func() *tls.Config { return eng.TLSConfig(nil) }, nil)
 	client := &tls.Config{RootCAs: roots, ServerName: "localhost", ClientSessionCache: tls.NewLRUClientSessionCache(8)}
 	srv.handshake(t, client)
 	if !srv.handshake(t, client) {
@@ -552,13 +550,17 @@ type tlsServer struct {
 	checked chan error
 }
 
-func serveTLS(t *testing.T, cfg func() *tls.Config) *tlsServer {
+// serveTLS serves TLS on 127.0.0.1 with a config from cfg; a non-nil
+// check runs on each connection (it does the handshake) and its result is
+// sent on the server's checked channel. check is fixed before the accept
+// loop starts, so the loop never races with the test.
+func serveTLS(t *testing.T, cfg func() *tls.Config, check func(*tls.Conn) error) *tlsServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &tlsServer{addr: ln.Addr().String(), checked: make(chan error, 16)}
+	s := &tlsServer{addr: ln.Addr().String(), check: check, checked: make(chan error, 16)}
 	done := make(chan struct{})
 	t.Cleanup(func() { ln.Close(); <-done })
 	go func() {
