@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -121,6 +122,12 @@ func (c *cache) cacheWord() string {
 // open does the work of Open for both kinds (spec 1.2-1.6, with the
 // fixes listed in doc.go).
 func open(p *provider, info string, timeout time.Duration, env modtls.Env) (*cache, error) {
+	return openMode(p, info, timeout, env, false)
+}
+
+// openMode is open; with existing set it creates nothing (OpenExisting):
+// a missing cache file or segment is ErrNoSegment.
+func openMode(p *provider, info string, timeout time.Duration, env modtls.Env, existing bool) (*cache, error) {
 	k := p.k
 	c := &cache{k: k, p: p, env: env, ch: env.Trace.Channel(TraceChannel), timeout: timeout, now: time.Now}
 	c.ch.Msg(9, "opening shmcache %s %p", c.cacheWord(), c)
@@ -138,22 +145,25 @@ func open(p *provider, info string, timeout time.Duration, env modtls.Env) (*cac
 		c.notice("remove existing shmcache using 'ftpdtls %s remove' before using new file", k.ctlName)
 		return nil, &OpenError{Path: ci.path, Err: err}
 	}
-	if err := c.attach(ci); err != nil {
+	if err := c.attach(ci, existing); err != nil {
 		p.release(ci.path, false)
 		return nil, &OpenError{Path: ci.path, Err: err}
 	}
 	return c, nil
 }
 
-func (c *cache) attach(ci cacheInfo) error {
+func (c *cache) attach(ci cacheInfo, existing bool) error {
 	k := c.k
 	what := "session"
 	fileWord, sizeWord := "session cache file", "session cache size"
 	if k.kind == kindOCSP {
 		what, fileWord, sizeWord = "OCSP response", "OCSP response cache file", "OCSP cache size"
 	}
-	f, fid, err := openCacheFile(ci.path)
+	f, fid, err := openCacheFile(ci.path, existing)
 	if err != nil {
+		if existing && errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%w for '%s' (no cache file)", ErrNoSegment, ci.path)
+		}
 		if errors.Is(err, ErrInsecureSegment) {
 			c.debug("error: unable to use file '%s': %v", ci.path, err)
 		} else {
@@ -182,6 +192,18 @@ func (c *cache) attach(ci cacheInfo) error {
 		return fail(fmt.Errorf("%d bytes cannot hold one %d-byte %s", size, k.maxData, k.what))
 	}
 	key := ftok(fid, k.proj)
+	if existing {
+		id, err := unix.SysvShmGet(key, 0, 0)
+		if errors.Is(err, unix.ENOENT) {
+			f.Close()
+			return fmt.Errorf("%w for '%s' (key %#08x)", ErrNoSegment, ci.path, uint32(key))
+		}
+		if err != nil {
+			c.ch.Msg(1, "unable to get shm for existing key: %s", strerror(err))
+			return fail(err)
+		}
+		return c.attachID(ci, f, fid, id, key, size, g, false, fail)
+	}
 	id, err := unix.SysvShmGet(key, int(size), unix.IPC_CREAT|unix.IPC_EXCL|0o600)
 	created := err == nil
 	switch {
@@ -201,7 +223,13 @@ func (c *cache) attach(ci cacheInfo) error {
 	default:
 		return fail(err)
 	}
+	return c.attachID(ci, f, fid, id, key, size, g, created, fail)
+}
 
+// attachID checks (unless this process just created it) and attaches
+// segment id, the one at key for the cache file f.
+func (c *cache) attachID(ci cacheInfo, f *os.File, fid fileID, id, key int, size uint64, g geometry, created bool, fail func(error) error) error {
+	k := c.k
 	c.ch.Msg(10, "attempting to attach to shm ID %d", id)
 	if !created {
 		d, err := shmStat(id)
@@ -234,9 +262,12 @@ func (c *cache) attach(ci cacheInfo) error {
 	if created {
 		initHeader(mem, g, k, fid)
 	} else if err := checkHeader(mem, k, fid); err != nil {
+		// A header with no magic cannot be told from another program's
+		// segment, so `ftpdtls ... remove` refuses it too (removeSegment).
+		unmarked := len(mem) >= headerSize && (*header)(unsafe.Pointer(&mem[0])).Magic.Load() != magicValue
 		unix.SysvShmDetach(mem) // ProFTPD leaked the attachment here (B10)
 		hint := removeHint(k, id)
-		if errors.Is(err, ErrForeignSegment) && !errors.Is(err, ErrCorruptSegment) {
+		if unmarked || errors.Is(err, ErrForeignSegment) && !errors.Is(err, ErrCorruptSegment) {
 			hint = fmt.Sprintf("if it is stale, remove it using 'ipcrm -m %d', or use another file", id)
 		}
 		c.notice("refusing shm ID %d (key %#08x) for file '%s': %v; %s", id, uint32(key), ci.path, err, hint)

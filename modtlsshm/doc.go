@@ -94,8 +94,27 @@
 // the cache cannot be opened, for instance after a size change, the
 // provider's RemoveInfo, which is RemoveSessionCache): the segment is
 // removed (IPC_RMID) and the file unlinked. A segment that is not this
-// file's ftpdtls cache is never removed. `ipcrm -m ID` also works; the ID is in the status output.
-// The OCSP cache has the same commands under "ocspcache".
+// file's ftpdtls cache (another program's, or one whose header has no
+// ftpdtls magic) is never removed: the error says to look at it with
+// `ipcs -m -i ID` and, if it is stale, remove it with `ipcrm -m ID`.
+// `ipcrm -m ID` also works for the cache itself; the ID is in the status
+// output. The OCSP cache has the same commands under "ocspcache".
+//
+// Looking does not create: OpenExisting (on both providers) opens a
+// cache only if its file and segment exist, else fails with an error
+// matching ErrNoSegment, creating nothing; StatusInfo writes the status
+// of an existing cache, or for a missing one the title line and "No
+// shared memory segment exists for 'PATH' (not created yet, or removed);
+// ...". `ftpdtls sesscache info` uses StatusInfo, and `clear` uses
+// OpenExisting (a missing cache clears 0). Together with RemoveInfo they
+// are optional methods beside modtls's provider interfaces:
+//
+//	(*SessionProvider).OpenExisting(info, timeout, env) (modtls.SessionCache, error)
+//	(*SessionProvider).StatusInfo(info, timeout, env, w, verbose) error
+//	(*SessionProvider).RemoveInfo(info) error
+//	(*OCSPProvider).OpenExisting(info, env) (modtls.OCSPCache, error)
+//	(*OCSPProvider).StatusInfo(info, env, w, verbose) error
+//	(*OCSPProvider).RemoveInfo(info) error
 //
 // # Divergences from ProFTPD 1.3.8 (spec §1.16)
 //
@@ -144,7 +163,9 @@
 //     lock; clear zeroes ids and states; the file descriptor is
 //     close-on-exec.
 //
-// Other differences: the "migrating to larger/smaller shm" notices are
+// Other differences: system errors in messages read as C's strerror
+// ("Is a directory"); the package's own errors keep their Go spelling.
+// The "migrating to larger/smaller shm" notices are
 // replaced by one that says what happens; the remove hints name
 // `ftpdtls sesscache remove` / `ftpdtls ocspcache remove`; the lock
 // traces (level 19) name the shm ID instead of a file descriptor; the

@@ -58,7 +58,10 @@ func testEnv(t testing.TB) (env modtls.Env, traces, log, tlslog *syncBuffer) {
 }
 
 // cacheFile makes a cache file path in a fresh directory and removes, at
-// cleanup, every segment keyed on it (both kinds) even if a test fails.
+// cleanup, the segments (both kinds) of this test keyed on it, even if a
+// test fails. A test may remove the file and let Open create it again,
+// with another inode and so another key (TestSecuritySegmentIsPrivate
+// does): the cleanup looks at the file as it is then, too.
 func cacheFile(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -66,19 +69,56 @@ func cacheFile(t testing.TB) string {
 	if err := os.WriteFile(path, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
+	fid, err := statFileID(path)
+	if err != nil {
 		t.Fatal(err)
 	}
-	fid := fileID{uint64(st.Dev), st.Ino}
 	t.Cleanup(func() {
-		for _, k := range []*kindSpec{sessionKind, ocspKind} {
-			if id, err := unix.SysvShmGet(ftok(fid, k.proj), 0, 0); err == nil {
-				unix.SysvShmCtl(id, unix.IPC_RMID, nil)
-			}
+		removeTestSegments(fid)
+		if now, err := statFileID(path); err == nil && now != fid {
+			removeTestSegments(now)
 		}
 	})
 	return path
+}
+
+func statFileID(path string) (fileID, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return fileID{}, err
+	}
+	return fileID{uint64(st.Dev), st.Ino}, nil
+}
+
+// removeTestSegments removes the segments at fid's keys that this test
+// made: created by this process, or recording fid in their header (made
+// by a helper process). A segment at a reused key that another process
+// made for another file is left alone.
+func removeTestSegments(fid fileID) {
+	for _, k := range []*kindSpec{sessionKind, ocspKind} {
+		id, err := unix.SysvShmGet(ftok(fid, k.proj), 0, 0)
+		if err != nil {
+			continue
+		}
+		if d, err := shmStat(id); err != nil || (int(d.Cpid) != os.Getpid() && !headerNames(id, fid)) {
+			continue
+		}
+		unix.SysvShmCtl(id, unix.IPC_RMID, nil)
+	}
+}
+
+// headerNames reports whether segment id's header records the file fid.
+func headerNames(id int, fid fileID) bool {
+	mem, err := unix.SysvShmAttach(id, 0, unix.SHM_RDONLY)
+	if err != nil {
+		return false
+	}
+	defer unix.SysvShmDetach(mem)
+	if len(mem) < headerSize {
+		return false
+	}
+	h := (*header)(unsafe.Pointer(&mem[0]))
+	return h.Dev == fid.dev && h.Ino == fid.ino
 }
 
 func info(path string, size int) string {

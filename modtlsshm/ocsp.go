@@ -31,6 +31,23 @@ func (op *OCSPProvider) Open(info string, env modtls.Env) (modtls.OCSPCache, err
 	return &OCSPCache{c: c}, nil
 }
 
+// OpenExisting is Open without creating anything; a missing cache file
+// or segment is an *OpenError matching ErrNoSegment (`ftpdtls ocspcache
+// clear`).
+func (op *OCSPProvider) OpenExisting(info string, env modtls.Env) (modtls.OCSPCache, error) {
+	c, err := openMode(op.p, info, 0, env, true)
+	if err != nil {
+		return nil, err
+	}
+	return &OCSPCache{c: c}, nil
+}
+
+// StatusInfo is SessionProvider.StatusInfo for the OCSP cache (`ftpdtls
+// ocspcache info`; verbose adds nothing).
+func (op *OCSPProvider) StatusInfo(info string, env modtls.Env, w io.Writer, verbose bool) error {
+	return statusInfo(op.p, info, 0, env, w, false)
+}
+
 // CheckInfo reports, without creating anything, what opening info would
 // get wrong.
 func (op *OCSPProvider) CheckInfo(info string) []string { return checkInfo(info, ocspKind) }

@@ -28,6 +28,9 @@ var (
 	ErrCorruptSegment = errors.New("shm segment header is damaged")
 	// ErrClosed: the cache was closed or removed.
 	ErrClosed = errors.New("shmcache is closed")
+	// ErrNoSegment: OpenExisting found no cache file or no segment for it;
+	// nothing was created.
+	ErrNoSegment = errors.New("no shared memory segment exists yet")
 )
 
 // OpenError is the error of a failed Open: what failed, for which file.
@@ -41,14 +44,16 @@ func (e *OpenError) Error() string { return fmt.Sprintf("open shmcache %q: %v", 
 // Unwrap lets errors.Is match both the cause and syscall.EINVAL.
 func (e *OpenError) Unwrap() []error { return []error{e.Err, syscall.EINVAL} }
 
-// strerror renders an error the way ProFTPD's strerror(3) lines read:
-// "Is a directory", not Go's "is a directory".
+// strerror renders an error the way ProFTPD's strerror(3) lines read: a
+// system error (syscall.Errno, also inside an *os.PathError) as C's
+// strerror spells it, "Is a directory" rather than Go's "is a directory".
+// Other errors are ours and keep their own text.
 func strerror(err error) string {
 	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		err = errno
+	if !errors.As(err, &errno) {
+		return err.Error()
 	}
-	s := err.Error()
+	s := errno.Error()
 	if s != "" && s[0] >= 'a' && s[0] <= 'z' {
 		s = string(s[0]-'a'+'A') + s[1:]
 	}
@@ -58,10 +63,15 @@ func strerror(err error) string {
 // fileID is what identifies the cache file: its device and inode.
 type fileID struct{ dev, ino uint64 }
 
-// openCacheFile opens (creating, mode 0600) the cache file. It refuses a
-// symbolic link (O_NOFOLLOW), a directory and anything not a regular file.
-func openCacheFile(path string) (*os.File, fileID, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0o600)
+// openCacheFile opens the cache file, creating it (mode 0600) unless
+// existing is set. It refuses a symbolic link (O_NOFOLLOW), a directory
+// and anything not a regular file.
+func openCacheFile(path string, existing bool) (*os.File, fileID, error) {
+	flags := os.O_RDWR | syscall.O_NOFOLLOW | syscall.O_CLOEXEC | syscall.O_NONBLOCK
+	if !existing {
+		flags |= os.O_CREATE
+	}
+	f, err := os.OpenFile(path, flags, 0o600)
 	if err != nil {
 		return nil, fileID{}, err
 	}
@@ -237,7 +247,7 @@ func removeSegment(id int, k *kindSpec, fid fileID) error {
 		return err
 	}
 	if err := checkOwner(id, d); err != nil {
-		return err
+		return fmt.Errorf("%w; not removed: %s", err, foreignHint(id))
 	}
 	mem, err := unix.SysvShmAttach(id, 0, unix.SHM_RDONLY)
 	if err != nil {
@@ -245,11 +255,11 @@ func removeSegment(id int, k *kindSpec, fid fileID) error {
 	}
 	var herr error
 	if len(mem) < headerSize {
-		herr = fmt.Errorf("%w: %d bytes", ErrForeignSegment, len(mem))
+		herr = fmt.Errorf("%w: shm ID %d has %d bytes; not removed: %s", ErrForeignSegment, id, len(mem), foreignHint(id))
 	} else {
 		h := (*header)(unsafe.Pointer(&mem[0]))
 		if h.Magic.Load() != magicValue || h.Kind != k.kind || h.Dev != fid.dev || h.Ino != fid.ino {
-			herr = fmt.Errorf("%w: shm ID %d is not the ftpdtls %s cache of this file; not removed", ErrForeignSegment, id, k.what)
+			herr = fmt.Errorf("%w: shm ID %d is not the ftpdtls %s cache of this file; not removed: %s", ErrForeignSegment, id, k.what, foreignHint(id))
 		}
 	}
 	unix.SysvShmDetach(mem)
@@ -258,6 +268,13 @@ func removeSegment(id int, k *kindSpec, fid fileID) error {
 	}
 	_, err = unix.SysvShmCtl(id, unix.IPC_RMID, nil)
 	return err
+}
+
+// foreignHint tells the operator what to do about a segment at the
+// cache's key that this program will not remove: it may be another
+// program's (ftok keeps only 16 bits of the inode).
+func foreignHint(id int) string {
+	return fmt.Sprintf("check what it is with 'ipcs -m -i %d' (creator PID, attach count); if it is a stale segment, remove it with 'ipcrm -m %d', otherwise use another cache file", id, id)
 }
 
 // unlinkIfSame removes path if it still is the file fid.

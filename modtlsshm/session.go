@@ -29,6 +29,27 @@ func (sp *SessionProvider) Open(info string, timeout time.Duration, env modtls.E
 	return &SessionCache{c: c}, nil
 }
 
+// OpenExisting is Open without creating anything: when the cache file or
+// its segment does not exist, the error (an *OpenError) matches
+// ErrNoSegment. `ftpdtls sesscache clear` uses it, so that clearing a
+// cache that is not there does not make one.
+func (sp *SessionProvider) OpenExisting(info string, timeout time.Duration, env modtls.Env) (modtls.SessionCache, error) {
+	c, err := openMode(sp.p, info, timeout, env, true)
+	if err != nil {
+		return nil, err
+	}
+	return &SessionCache{c: c}, nil
+}
+
+// StatusInfo writes the status of the cache info names, as Status does,
+// without creating anything (`ftpdtls sesscache info`): when no segment
+// exists it writes the title line and "No shared memory segment exists
+// for 'PATH' ..." and returns nil. An existing segment that Open would
+// refuse (another size, say) is the same error as Open's.
+func (sp *SessionProvider) StatusInfo(info string, timeout time.Duration, env modtls.Env, w io.Writer, verbose bool) error {
+	return statusInfo(sp.p, info, timeout, env, w, verbose)
+}
+
 // CheckInfo reports, without creating anything, what opening info would
 // get wrong (see checkInfo).
 func (sp *SessionProvider) CheckInfo(info string) []string { return checkInfo(info, sessionKind) }

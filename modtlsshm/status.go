@@ -97,12 +97,10 @@ func (c *cache) status(out io.Writer, verbose bool) error {
 	w := bufio.NewWriter(out)
 	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
 	noun, nouns, Nouns := "session", "sessions", "Sessions"
-	if c.k.kind == kindSession {
-		p("Shared memory (shm) SSL session cache provided by %s", ModuleVersion)
-	} else {
+	if c.k.kind != kindSession {
 		noun, nouns, Nouns = "response", "responses", "Responses"
-		p("Shared memory (shm) OCSP response cache provided by %s", ModuleVersion)
 	}
+	p("%s", statusTitle(c.k))
 	p("")
 	if d, err := shmStat(c.shmid); err != nil {
 		p("Unable to stat shared memory segment ID %d: %s", c.shmid, strerror(err))
@@ -270,4 +268,30 @@ func lastSlash(s string) int {
 		}
 	}
 	return 0
+}
+
+// statusTitle is the first line of a status: ProFTPD's words.
+func statusTitle(k *kindSpec) string {
+	if k.kind == kindSession {
+		return "Shared memory (shm) SSL session cache provided by " + ModuleVersion
+	}
+	return "Shared memory (shm) OCSP response cache provided by " + ModuleVersion
+}
+
+// statusInfo writes the status of the existing cache info names, without
+// creating anything: when there is no segment (or no cache file) it
+// writes the title and a line saying so, and returns nil.
+func statusInfo(p *provider, info string, timeout time.Duration, env modtls.Env, w io.Writer, verbose bool) error {
+	c, err := openMode(p, info, timeout, env, true)
+	if errors.Is(err, ErrNoSegment) {
+		ci, _ := parseInfo(info, p.k)
+		_, werr := fmt.Fprintf(w, "%s\n\nNo shared memory segment exists for '%s' (not created yet, or removed); the server creates it when it opens the cache\n",
+			statusTitle(p.k), ci.path)
+		return werr
+	}
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	return c.status(w, verbose)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/ftpdtls/ftpdtls/directives"
 	"github.com/ftpdtls/ftpdtls/internal/daemon"
 	"github.com/ftpdtls/ftpdtls/modtls"
 )
@@ -26,6 +27,13 @@ import (
 // (its ACL action is missing there, bug M2), `info` after `remove` works
 // (ProFTPD's daemon crashes) and the OCSP remove response says "tls
 // ocspcache" (ProFTPD says "tls sesscache", bug M3).
+//
+// `info` and `clear` never create a cache: for a shm cache whose segment
+// does not exist (not created yet, or removed), info prints the status
+// title and "No shared memory segment exists for '<file>' ...", and clear
+// clears 0. `remove` works when the cache cannot be opened (a segment of
+// another size after a size change, a damaged header): it removes by
+// info string, refusing only a segment that is not the file's cache.
 
 func init() {
 	register(&command{
@@ -50,51 +58,23 @@ type cacheKind struct {
 	what      string // "session" or "OCSP", as in "error clearing %s cache"
 	noun      string // what clear counts: "session" or "response"
 	cacheName string // "session cache" or "OCSP cache"
-	open      func(cfg string) (cache, string, error)
-}
-
-// cache is what the controls need of either kind of cache.
-type cache interface {
-	Clear() (int, error)
-	Remove() error
-	Status(w io.Writer, verbose bool) error
-	Close() error
+	handle    func(*directives.Config, modtls.Env) (*daemon.CacheHandle, error)
 }
 
 var sessionControl = cacheKind{
 	action: "sesscache", directive: "TLSSessionCache", what: "session", noun: "session", cacheName: "session cache",
-	open: func(path string) (cache, string, error) {
-		cfg, err := daemon.Parse(path, "")
-		if err != nil {
-			return nil, "", err
-		}
-		c, name, err := daemon.OpenSessionCache(cfg, controlEnv())
-		if c == nil { // a nil interface, not a nil pointer in one
-			return nil, name, err
-		}
-		return c, name, err
-	},
+	handle: daemon.SessionCacheHandle,
 }
 
 var ocspControl = cacheKind{
 	action: "ocspcache", directive: "TLSStaplingCache", what: "OCSP", noun: "response", cacheName: "OCSP cache",
-	open: func(path string) (cache, string, error) {
-		cfg, err := daemon.Parse(path, "")
-		if err != nil {
-			return nil, "", err
-		}
-		c, name, err := daemon.OpenOCSPCache(cfg, controlEnv())
-		if c == nil { // a nil interface, not a nil pointer in one
-			return nil, name, err
-		}
-		return c, name, err
-	},
+	handle: daemon.OCSPCacheHandle,
 }
 
-// controlEnv sends providers' notices to stderr, one message a line.
-func controlEnv() modtls.Env {
+// controlEnv sends providers' notices to w (stderr), one message a line.
+func controlEnv(w io.Writer) modtls.Env {
 	l := logrus.New()
-	l.Out = os.Stderr
+	l.Out = w
 	l.Level = logrus.WarnLevel
 	l.Formatter = messageOnly{}
 	return modtls.Env{Log: l}
@@ -110,7 +90,7 @@ func runCacheControl(k cacheKind, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	conf := fs.String("c", DefaultConfigFile, "the proftpd.conf whose "+k.directive+" to act on")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: ftpdtls %s [-c FILE] info [-v] | clear | remove\n\n", k.action)
+		fmt.Fprintf(stderr, "usage: ftpdtls %s [-c FILE] info [-v] | clear | remove\n(-c FILE may also follow the action)\n\n", k.action)
 		fmt.Fprintf(stderr, "Acts on the %s of FILE's %s directive, as ProFTPD's\n`ftpdctl tls %s ...` does, without a running daemon.\n\n", k.cacheName, k.directive, k.action)
 		fs.PrintDefaults()
 	}
@@ -126,6 +106,13 @@ func runCacheControl(k cacheKind, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	action, params := rest[0], rest[1:]
+	// -c may also follow the action (`ftpdtls sesscache info -v -c FILE`,
+	// the command `ftpdtls serve` prints); the parameters are the rest.
+	params, ok := takeConfigOption(params, conf)
+	if !ok {
+		fmt.Fprintf(stderr, "%soption -c needs a file name\n", prefix)
+		return 2
+	}
 	verbose := false
 	switch action {
 	case "info":
@@ -148,31 +135,31 @@ func runCacheControl(k cacheKind, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	c, name, err := k.open(*conf)
-	if err != nil && c == nil && name == "" {
-		// The configuration itself did not load.
+	cfg, err := daemon.Parse(*conf, "")
+	if err != nil {
 		fmt.Fprintf(stderr, "ftpdtls %s: %v\n", k.action, err)
 		return 1
 	}
-	if c == nil {
-		if err == nil {
-			err = modtls.ErrNotImplemented // nothing configured
-		}
-		if action == "info" && errors.Is(err, modtls.ErrNotImplemented) {
+	h, err := k.handle(cfg, controlEnv(stderr))
+	if err == nil && h == nil {
+		err = modtls.ErrNotImplemented // nothing configured
+		if action == "info" {
 			fmt.Fprintf(stdout, "No %s configured\n", k.directive)
 			return 0
 		}
+	}
+	if err != nil {
 		return controlError(stderr, prefix, k, action, err)
 	}
-	defer c.Close()
 
 	switch action {
 	case "info":
-		if err := c.Status(stdout, verbose); err != nil {
+		// Never creates the cache: a missing one is described.
+		if err := h.Status(stdout, verbose); err != nil {
 			return controlError(stderr, prefix, k, action, err)
 		}
 	case "clear":
-		n, err := c.Clear()
+		n, err := h.Clear()
 		if err != nil {
 			return controlError(stderr, prefix, k, action, err)
 		}
@@ -180,14 +167,36 @@ func runCacheControl(k cacheKind, args []string, stdout, stderr io.Writer) int {
 		if n == 1 {
 			noun = k.noun
 		}
-		fmt.Fprintf(stdout, "%scleared %d %s from '%s' %s\n", prefix, n, noun, name, k.cacheName)
+		fmt.Fprintf(stdout, "%scleared %d %s from '%s' %s\n", prefix, n, noun, h.Provider, k.cacheName)
 	case "remove":
-		if err := c.Remove(); err != nil {
+		// Works when the cache cannot be opened (after a size change);
+		// a segment that is not the cache's is refused with a hint.
+		if err := h.Remove(); err != nil {
 			return controlError(stderr, prefix, k, action, err)
 		}
-		fmt.Fprintf(stdout, "%sremoved '%s' %s\n", prefix, name, k.cacheName)
+		fmt.Fprintf(stdout, "%sremoved '%s' %s\n", prefix, h.Provider, k.cacheName)
 	}
 	return 0
+}
+
+// takeConfigOption removes "-c FILE" and "-c=FILE" from params, setting
+// *conf; ok is false for a -c without a file.
+func takeConfigOption(params []string, conf *string) (rest []string, ok bool) {
+	for i := 0; i < len(params); i++ {
+		switch p := params[i]; {
+		case p == "-c" || p == "--c":
+			if i+1 == len(params) {
+				return nil, false
+			}
+			*conf = params[i+1]
+			i++
+		case strings.HasPrefix(p, "-c=") || strings.HasPrefix(p, "--c="):
+			*conf = p[strings.IndexByte(p, '=')+1:]
+		default:
+			rest = append(rest, p)
+		}
+	}
+	return rest, true
 }
 
 // controlError prints mod_tls's error response for action and returns

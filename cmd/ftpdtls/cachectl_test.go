@@ -2,13 +2,18 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/ftpdtls/ftpdtls/directives"
 	"github.com/ftpdtls/ftpdtls/internal/daemon"
 	"github.com/ftpdtls/ftpdtls/modtls"
 )
@@ -139,10 +144,197 @@ func TestCacheControlBadConfig(t *testing.T) {
 	// A cache that parses but cannot be opened is the control's error.
 	conf = ctlConfig(t, "TLSSessionCache shm:/file=relative\n")
 	_, stderr, status = ctl(sessionControl, "-c", conf, "info")
-	if status != 1 || !strings.HasPrefix(stderr, "tls sesscache: error obtaining session cache status: ") {
-		t.Fatalf("status %d, stderr %q; want 1 and mod_tls's status error", status, stderr)
+	// The provider's notice, then mod_tls's error response.
+	lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+	if status != 1 || len(lines) != 2 || lines[0] != "mod_tls_shmcache/0.2: file 'relative' not an absolute path" ||
+		!strings.HasPrefix(lines[1], "tls sesscache: error obtaining session cache status: ") {
+		t.Fatalf("status %d, stderr %q; want 1, the notice and mod_tls's status error", status, stderr)
 	}
 	if _, _, status := ctl(sessionControl, "-c", filepath.Join(t.TempDir(), "missing.conf"), "info"); status != 1 {
 		t.Errorf("missing config: status %d, want 1", status)
+	}
+}
+
+// TestCacheControlSizeChange: a cache opened at one size, then
+// configured with another, cannot be opened; info says why and what to
+// do, remove works (the advice of that message), and the new size then
+// opens. The same for the OCSP cache.
+func TestCacheControlSizeChange(t *testing.T) {
+	for _, tc := range []struct {
+		name, directive, file string
+		kind                  cacheKind
+		open                  func(*directives.Config) (io.Closer, error)
+	}{
+		{"session", "TLSSessionCache", "sess", sessionControl, func(cfg *directives.Config) (io.Closer, error) {
+			c, _, err := daemon.OpenSessionCache(cfg, modtls.Env{})
+			return c, err
+		}},
+		{"OCSP", "TLSStaplingCache", "ocsp", ocspControl, func(cfg *directives.Config) (io.Closer, error) {
+			c, _, err := daemon.OpenOCSPCache(cfg, modtls.Env{})
+			return c, err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			line := func(size int) string {
+				return fmt.Sprintf("TLSEngine on\n%s shm:/file=DIR/%s&size=%d\n", tc.directive, tc.file, size)
+			}
+			conf := ctlConfig(t, line(512000))
+			open := func() (io.Closer, error) {
+				cfg, err := daemon.Parse(conf, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				return tc.open(cfg)
+			}
+			c, err := open()
+			if err != nil {
+				t.Fatalf("open at 512000 bytes: %v", err)
+			}
+			c.Close()
+			out, _, _ := ctl(tc.kind, "-c", conf, "info")
+			oldID := statusID(t, out)
+
+			// Reconfigure: the default size.
+			text := strings.Replace(line(512000), "&size=512000", "", 1)
+			if err := os.WriteFile(conf, []byte(strings.ReplaceAll(text, "DIR", filepath.Dir(conf))), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			stdout, stderr, status := ctl(tc.kind, "-c", conf, "info")
+			for _, want := range []string{
+				fmt.Sprintf("existing shm ID %d for file '%s' is 512000 bytes, not the requested 1576960 bytes", oldID, filepath.Join(filepath.Dir(conf), tc.file)),
+				fmt.Sprintf("remove it using 'ftpdtls %s remove'", tc.kind.action),
+				fmt.Sprintf("tls %s: error obtaining %s cache status: ", tc.kind.action, tc.kind.what),
+				"existing shm segment has another size",
+			} {
+				if !strings.Contains(stderr, want) {
+					t.Errorf("info stderr lacks %q:\n%s", want, stderr)
+				}
+			}
+			if status != 1 || stdout != "" {
+				t.Errorf("info: status %d, stdout %q; want 1 and nothing", status, stdout)
+			}
+			stdout, stderr, status = ctl(tc.kind, "-c", conf, "remove")
+			if status != 0 || stdout != fmt.Sprintf("tls %s: removed 'shm' %s\n", tc.kind.action, tc.kind.cacheName) {
+				t.Fatalf("remove: status %d, stdout %q, stderr %q", status, stdout, stderr)
+			}
+			var d unix.SysvShmDesc
+			if _, err := unix.SysvShmCtl(oldID, unix.IPC_STAT, &d); err == nil {
+				t.Errorf("shm ID %d still exists after remove", oldID)
+			}
+			c, err = open()
+			if err != nil {
+				t.Fatalf("open at the new size after remove: %v", err)
+			}
+			c.Close()
+			out, _, status = ctl(tc.kind, "-c", conf, "info")
+			if status != 0 || !strings.Contains(out, "Shared memory segment size: 1576960 bytes\n") {
+				t.Errorf("info at the new size (status %d):\n%s", status, out)
+			}
+		})
+	}
+}
+
+// TestCacheControlsCreateNothing: info and clear of a cache that does not
+// exist (yet, or any more) say so and create neither segment nor file.
+func TestCacheControlsCreateNothing(t *testing.T) {
+	conf := ctlConfig(t, shmCaches)
+	dir := filepath.Dir(conf)
+	for _, tc := range []struct {
+		name   string
+		kind   cacheKind
+		args   []string
+		stdout string
+	}{
+		{"sess info", sessionControl, []string{"info", "-v"}, "Shared memory (shm) SSL session cache provided by mod_tls_shmcache/0.2\n\n" +
+			"No shared memory segment exists for '" + dir + "/sess' (not created yet, or removed); the server creates it when it opens the cache\n"},
+		{"ocsp info", ocspControl, []string{"info"}, "Shared memory (shm) OCSP response cache provided by mod_tls_shmcache/0.2\n\n" +
+			"No shared memory segment exists for '" + dir + "/ocsp' (not created yet, or removed); the server creates it when it opens the cache\n"},
+		{"sess clear", sessionControl, []string{"clear"}, "tls sesscache: cleared 0 sessions from 'shm' session cache\n"},
+		{"ocsp clear", ocspControl, []string{"clear"}, "tls ocspcache: cleared 0 responses from 'shm' OCSP cache\n"},
+		{"sess remove", sessionControl, []string{"remove"}, "tls sesscache: removed 'shm' session cache\n"},
+		{"sess info after remove", sessionControl, []string{"info"}, "Shared memory (shm) SSL session cache provided by mod_tls_shmcache/0.2\n\n" +
+			"No shared memory segment exists for '" + dir + "/sess' (not created yet, or removed); the server creates it when it opens the cache\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stdout, stderr, status := ctl(tc.kind, append([]string{"-c", conf}, tc.args...)...)
+			if status != 0 || stdout != tc.stdout || stderr != "" {
+				t.Errorf("status %d, stdout %q, stderr %q; want 0 and %q", status, stdout, stderr, tc.stdout)
+			}
+			for _, f := range []string{"sess", "ocsp"} {
+				if _, err := os.Stat(filepath.Join(dir, f)); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("cache file %s exists: %v", f, err)
+				}
+			}
+		})
+	}
+	// After remove of a cache that was there, info says so too.
+	cfg, err := daemon.Parse(conf, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := daemon.OpenSessionCache(cfg, modtls.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if out, _, _ := ctl(sessionControl, "-c", conf, "info"); !strings.Contains(out, "Shared memory segment ID: ") {
+		t.Fatalf("info of an existing cache:\n%s", out)
+	}
+	if _, _, status := ctl(sessionControl, "-c", conf, "remove"); status != 0 {
+		t.Fatalf("remove: status %d", status)
+	}
+	if out, _, _ := ctl(sessionControl, "-c", conf, "info"); !strings.Contains(out, "No shared memory segment exists for") {
+		t.Errorf("info after remove:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "sess")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("info after remove made the cache file: %v", err)
+	}
+}
+
+// TestCacheControlRemoveRefusesForeignSegment: a segment at the cache
+// file's key that is not its cache (another program's) is never removed;
+// the message says how to check and remove it by hand.
+func TestCacheControlRemoveRefusesForeignSegment(t *testing.T) {
+	conf := ctlConfig(t, shmCaches)
+	path := filepath.Join(filepath.Dir(conf), "sess")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	key := int(int32(uint32('F')<<24 | uint32(st.Dev&0xff)<<16 | uint32(st.Ino&0xffff)))
+	id, err := unix.SysvShmGet(key, 8192, unix.IPC_CREAT|unix.IPC_EXCL|0o600)
+	if err != nil {
+		t.Skipf("key %#08x in use: %v", uint32(key), err)
+	}
+	t.Cleanup(func() { unix.SysvShmCtl(id, unix.IPC_RMID, nil) })
+	mem, err := unix.SysvShmAttach(id, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(mem, "another program's data")
+	unix.SysvShmDetach(mem)
+
+	stdout, stderr, status := ctl(sessionControl, "-c", conf, "remove")
+	if status != 1 || stdout != "" {
+		t.Errorf("remove: status %d, stdout %q; want 1 and nothing", status, stdout)
+	}
+	for _, want := range []string{
+		"tls sesscache: error removing session cache: ",
+		fmt.Sprintf("shm ID %d is not the ftpdtls session cache of this file; not removed", id),
+		fmt.Sprintf("'ipcs -m -i %d'", id), fmt.Sprintf("'ipcrm -m %d'", id),
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	var d unix.SysvShmDesc
+	if _, err := unix.SysvShmCtl(id, unix.IPC_STAT, &d); err != nil {
+		t.Errorf("the foreign segment was removed: %v", err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("the cache file was removed although its key is another program's: %v", err)
 	}
 }

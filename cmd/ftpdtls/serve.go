@@ -26,8 +26,11 @@ Runs an FTPS daemon with mod_tls's session and OCSP caches.
 Without -c it runs a built-in configuration (see -print-default) that works
 at once: 127.0.0.1:2121, explicit FTPS required, a throwaway certificate,
 shm session and OCSP caches, and one user with a random password serving
-a temporary directory; it prints the credentials and curl and lftp command
-lines. Everything it made is removed when it stops.
+a temporary directory. It writes the effective configuration to
+proftpd.conf in that directory and prints the credentials, curl and lftp
+command lines, and the command that shows the session cache while it runs
+(ftpdtls sesscache info -v -c DIR/proftpd.conf). Everything it made, the
+directory and the cache segments, is removed when it stops.
 
 With -c it serves that proftpd.conf: Port, DefaultAddress, PassivePorts,
 MasqueradeAddress, ServerName, the TLS* directives, Trace/TraceLog/

@@ -1,11 +1,23 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"io"
+	"net"
 	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/ftpdtls/ftpdtls/directives"
 	"github.com/ftpdtls/ftpdtls/internal/daemon"
 )
 
@@ -66,4 +78,122 @@ func TestServeUsage(t *testing.T) {
 	if _, ok := commands["serve"]; !ok {
 		t.Error("serve is not in the command table")
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader in two
+// goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestServeDefaultCacheCommand: serving the embedded default writes the
+// effective configuration into its directory and prints a cache command
+// that works, as printed, while the server runs; stopping removes the
+// directory and the segments.
+func TestServeDefaultCacheCommand(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sigs := make(chan os.Signal, 1)
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- daemon.Run(context.Background(), daemon.Options{Listener: ln, Signals: sigs, Stdout: stdout, Stderr: stderr,
+			Ready: func(net.Addr) { close(ready) }})
+	}()
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			sigs <- syscall.SIGTERM
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		}
+	}
+	t.Cleanup(stop)
+	select {
+	case <-ready:
+	case err := <-done:
+		stopped = true
+		t.Fatalf("Run ended at once: %v\n%s", err, stderr)
+	}
+
+	m := regexp.MustCompile(`(?m)^  ftpdtls sesscache info -v -c (\S+)$`).FindStringSubmatch(stdout.String())
+	if m == nil {
+		t.Fatalf("the banner has no cache command:\n%s", stdout)
+	}
+	conf := m[1]
+	dir := filepath.Dir(conf)
+	if filepath.Base(conf) != "proftpd.conf" || !strings.HasPrefix(filepath.Base(dir), "ftpdtls-serve-") {
+		t.Fatalf("cache command names %s, want proftpd.conf in the serve directory", conf)
+	}
+	text, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(text), "%{env:") || !strings.Contains(string(text), "shm:/file="+dir+"/sess_cache") {
+		t.Errorf("the written configuration is not self-contained:\n%s", text)
+	}
+
+	// The command as printed (flags after the action), while serving.
+	args := strings.Fields(m[0])[2:] // after "ftpdtls sesscache"
+	out, errs, status := ctl(sessionControl, args...)
+	if status != 0 || errs != "" {
+		t.Fatalf("sesscache %q: status %d, stderr %q", args, status, errs)
+	}
+	for _, want := range []string{"Shared memory (shm) SSL session cache provided by mod_tls_shmcache/0.2\n",
+		"Shared memory attach count: 2\n", "Cached sessions:\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("sesscache info lacks %q:\n%s", want, out)
+		}
+	}
+	sessID := statusID(t, out)
+	out, _, status = ctl(ocspControl, "-c", conf, "info")
+	if status != 0 || !strings.Contains(out, "Shared memory (shm) OCSP response cache provided by") {
+		t.Fatalf("ocspcache info: status %d:\n%s", status, out)
+	}
+	ocspID := statusID(t, out)
+	// `ftpdtls check` (Debian's module set) accepts it too.
+	var chkOut, chkErr bytes.Buffer
+	if status := check(conf, directives.Options{}, &chkOut, &chkErr, func() string { return "" }); status != 0 || chkErr.Len() != 0 {
+		t.Errorf("ftpdtls check -c %s: status %d:\n%s%s", conf, status, chkOut.String(), chkErr.String())
+	}
+
+	stop()
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("serve directory left behind: %v", err)
+	}
+	for _, id := range []int{sessID, ocspID} {
+		var d unix.SysvShmDesc
+		if _, err := unix.SysvShmCtl(id, unix.IPC_STAT, &d); err == nil {
+			t.Errorf("shm ID %d left behind", id)
+		}
+	}
+}
+
+// statusID reads "Shared memory segment ID: N" from a status text.
+func statusID(t *testing.T, status string) int {
+	t.Helper()
+	m := regexp.MustCompile(`Shared memory segment ID: (\d+)`).FindStringSubmatch(status)
+	if m == nil {
+		t.Fatalf("no segment ID in:\n%s", status)
+	}
+	id, _ := strconv.Atoi(m[1])
+	return id
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"net/textproto"
 	"os"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/ftpdtls/ftpdtls/directives"
 	"github.com/ftpdtls/ftpdtls/internal/authfile"
 	"github.com/ftpdtls/ftpdtls/modtls"
 )
@@ -264,5 +266,79 @@ func TestLoadCoreAndTraceDirectives(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(dir, "trace.log"))
 	if err != nil || !strings.Contains(string(b), "<tls.shmcache:") {
 		t.Errorf("TraceLog has no tls.shmcache records (%v):\n%s", err, b)
+	}
+}
+
+// TestEffectiveConf: the home holds the configuration it runs, standing
+// on its own (no %{env:...}), and the banner names it for the controls.
+func TestEffectiveConf(t *testing.T) {
+	h := testHome(t)
+	text, err := os.ReadFile(h.ConfigFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(text), "%{env:") {
+		t.Errorf("%s still refers to the environment:\n%s", h.ConfigFile(), text)
+	}
+	cfg, err := Parse(h.ConfigFile(), "")
+	if err != nil {
+		t.Fatalf("the written configuration does not parse: %v", err)
+	}
+	for _, tc := range []struct {
+		name string
+		spec modtls.CacheSpec
+		want string
+	}{
+		{"TLSSessionCache", modtls.SettingsOf(cfg.Main).SessionCache, "/file=" + h.Dir + "/sess_cache"},
+		{"TLSStaplingCache", modtls.SettingsOf(cfg.Main).StaplingCache, "/file=" + h.Dir + "/ocsp_cache"},
+	} {
+		if tc.spec.Provider != "shm" || tc.spec.Info != tc.want {
+			t.Errorf("%s %s:%s, want shm:%s", tc.name, tc.spec.Provider, tc.spec.Info, tc.want)
+		}
+	}
+	if b := h.Banner("127.0.0.1:2121"); !strings.Contains(b, "\n  ftpdtls sesscache info -v -c "+h.ConfigFile()+"\n") {
+		t.Errorf("banner lacks the cache command:\n%s", b)
+	}
+}
+
+// TestCacheHandleCreatesNothing: status and clear of a cache that does
+// not exist describe it and create neither the segment nor the file;
+// remove of it succeeds.
+func TestCacheHandleCreatesNothing(t *testing.T) {
+	h := testHome(t)
+	cfg, err := Parse("", h.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		handle func(*directives.Config, modtls.Env) (*CacheHandle, error)
+		file   string
+	}{
+		{"session", SessionCacheHandle, "sess_cache"},
+		{"OCSP", OCSPCacheHandle, "ocsp_cache"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ch, err := tc.handle(cfg, modtls.Env{})
+			if err != nil || ch == nil {
+				t.Fatalf("handle: %v, %v", ch, err)
+			}
+			var out bytes.Buffer
+			if err := ch.Status(&out, true); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(out.String(), "No shared memory segment exists for '"+filepath.Join(h.Dir, tc.file)+"'") {
+				t.Errorf("status:\n%s", out.String())
+			}
+			if n, err := ch.Clear(); n != 0 || err != nil {
+				t.Errorf("clear: %d, %v", n, err)
+			}
+			if _, err := os.Stat(filepath.Join(h.Dir, tc.file)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("status or clear made the cache file: %v", err)
+			}
+			if err := ch.Remove(); err != nil {
+				t.Errorf("remove: %v", err)
+			}
+		})
 	}
 }

@@ -30,10 +30,34 @@ type Home struct {
 	Password string // empty when the directory was made by another process
 }
 
+// EffectiveConf is the embedded default configuration as it runs in
+// home: %{env:FTPDTLS_HOME} replaced by the directory, so that the text
+// stands on its own (`ftpdtls sesscache -c FILE` reads it as it is), and
+// LoadModule lines added so that it reads the same under Debian's module
+// set (`ftpdtls check -c FILE`); for ftpdtls, which links those modules,
+// they are no-ops.
+func EffectiveConf(home string) string {
+	body := defaultConf
+	// The embedded text's opening comment is about %{env:...}; replace it.
+	if i := strings.Index(body, "\n\n"); i >= 0 && strings.HasPrefix(body, "#") {
+		body = body[i+2:]
+	}
+	head := "# The configuration `ftpdtls serve` is running: its built-in one, in the\n" +
+		"# temporary directory " + home + ",\n" +
+		"# which is removed, with the cache segments, when the server stops.\n" +
+		"LoadModule mod_tls.c\n" +
+		"LoadModule mod_tls_shmcache.c\n\n"
+	return head + strings.ReplaceAll(body, "%{env:"+HomeEnv+"}", home)
+}
+
+// ConfigFile is where NewHome writes EffectiveConf: the -c file for the
+// cache controls while the default configuration runs.
+func (h *Home) ConfigFile() string { return filepath.Join(h.Dir, "proftpd.conf") }
+
 // NewHome makes the default configuration's directory: a throwaway
-// certificate, a user file with one user and a random password, and the
+// certificate, a user file with one user and a random password, the
 // served directory "ftp" (with a README so a first listing shows
-// something).
+// something) and proftpd.conf, the effective configuration.
 func NewHome() (*Home, error) {
 	dir, err := os.MkdirTemp("", "ftpdtls-serve-")
 	if err != nil {
@@ -63,7 +87,10 @@ func (h *Home) populate() error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(h.Dir, "ftpd.passwd"), []byte(line+"\n"), 0o600)
+	if err := os.WriteFile(filepath.Join(h.Dir, "ftpd.passwd"), []byte(line+"\n"), 0o600); err != nil {
+		return err
+	}
+	return os.WriteFile(h.ConfigFile(), []byte(EffectiveConf(h.Dir)), 0o600)
 }
 
 // Banner is what serve prints when it runs the default configuration:
@@ -81,5 +108,7 @@ func (h *Home) Banner(addr string) string {
 	fmt.Fprintf(&b, "  curl --ssl-reqd -k --user %s:%s ftp://%s:%s/\n", h.User, h.Password, host, port)
 	fmt.Fprintf(&b, "  lftp -u %s,%s -p %s -e 'set ssl:verify-certificate no; set ftp:ssl-force yes; set ftp:ssl-protect-data yes; ls; quit' %s\n",
 		h.User, h.Password, port, host)
+	fmt.Fprintf(&b, "Session cache:\n")
+	fmt.Fprintf(&b, "  ftpdtls sesscache info -v -c %s\n", h.ConfigFile())
 	return b.String()
 }
