@@ -9,7 +9,7 @@ import (
 
 // catalogueTSV lists, for every module of the ProFTPD source, the
 // directives in its configuration table (module<TAB>directive, one header
-// row). It is a copy of /work/shared/reference/proftpd-directives.tsv.
+// row). It is a copy of the ProFTPD directive catalogue (508 rows, 56 modules).
 //
 //go:embed catalogue.tsv
 var catalogueTSV string

@@ -15,7 +15,7 @@ import (
 // the core's directives, so the parser alone must reproduce them; the
 // TLS cases need modtls's handlers and are checked by the conformance
 // package.
-const conformanceDir = "/work/shared/conformance/proftpd-1.3.8"
+const conformanceDir = "../conformance/testdata/proftpd-1.3.8" // the project's copy of the recorded verdicts
 
 type verdict struct {
 	name, verdict, message string

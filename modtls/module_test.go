@@ -14,7 +14,7 @@ import (
 	"github.com/ftpdtls/ftpdtls/directives"
 )
 
-const conformanceDir = "/work/shared/conformance/proftpd-1.3.8"
+const conformanceDir = "../conformance/testdata/proftpd-1.3.8" // the project's copy of the recorded verdicts
 
 // shmModule is the module a fake "shm" provider claims, like the real one.
 const shmModule = "mod_tls_shmcache.c"
@@ -101,6 +101,11 @@ func TestConformanceVerdicts(t *testing.T) {
 		frag, err := os.ReadFile(filepath.Join(conformanceDir, "cases", name+".conf"))
 		if err != nil {
 			t.Fatal(err)
+		}
+		if strings.Contains(string(frag), "redis") {
+			// Only a fake shm provider is registered here; the conformance
+			// package replays the redis cases with every provider linked.
+			continue
 		}
 		n++
 		t.Run(name, func(t *testing.T) {
