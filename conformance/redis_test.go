@@ -587,15 +587,27 @@ func slicesContains(s []string, v string) bool {
 	return false
 }
 
-// TestRedisServeAcrossDaemons runs two `ftpdtls serve` daemons (the built
-// binary) on one Redis. openssl s_client saves a session on the first
-// and has it reused by the second, and an FTPS client that logged in on
-// the first logs in on the second and transfers data there, with
-// mod_tls's data-channel session reuse required.
-func TestRedisServeAcrossDaemons(t *testing.T) {
-	openssl := testpeers.Need(t, "openssl", "/usr/bin/openssl")
-	redisAddr := startRedisServer(t)
-	bin := filepath.Join(t.TempDir(), "ftpdtls")
+// serveNode is one `ftpdtls serve` daemon started by startServeNodes.
+type serveNode struct {
+	addr   string
+	tlsLog string  // its TLSLog file
+	log    *cliLog // its standard output and error
+}
+
+// readTLSLog returns the node's TLSLog so far.
+func (n *serveNode) readTLSLog() string {
+	b, _ := os.ReadFile(n.tlsLog)
+	return string(b)
+}
+
+// startServeNodes builds the ftpdtls binary and runs count `ftpdtls serve`
+// daemons on 127.0.0.1 that share one home (certificate, user, served
+// directory) and the Redis at redisAddr as their session cache, with
+// mod_tls's data-channel session reuse required (the default). Each has
+// its own TLSLog. The daemons are stopped when the test ends.
+func startServeNodes(t *testing.T, redisAddr string, count int) (bin string, home *daemon.Home, roots *x509.CertPool, nodes []*serveNode) {
+	t.Helper()
+	bin = filepath.Join(t.TempDir(), "ftpdtls")
 	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/ftpdtls").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -608,12 +620,11 @@ func TestRedisServeAcrossDaemons(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	roots := x509.NewCertPool()
+	roots = x509.NewCertPool()
 	if !roots.AppendCertsFromPEM(pem) {
 		t.Fatal("no certificate in cert.pem")
 	}
-	var addrs []string
-	for i := range 2 {
+	for i := range count {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
@@ -622,6 +633,7 @@ func TestRedisServeAcrossDaemons(t *testing.T) {
 		l.Close()
 		_, port, _ := net.SplitHostPort(addr)
 		conf := filepath.Join(home.Dir, fmt.Sprintf("node%d.conf", i))
+		node := &serveNode{addr: addr, tlsLog: filepath.Join(home.Dir, fmt.Sprintf("tls%d.log", i)), log: &cliLog{}}
 		text := fmt.Sprintf(`ServerName "redis node %d"
 DefaultAddress 127.0.0.1
 Port %s
@@ -631,16 +643,16 @@ TLSRequired on
 TLSProtocol TLSv1.2 TLSv1.3
 TLSECCertificateFile %[3]s/cert.pem
 TLSECCertificateKeyFile %[3]s/key.pem
+TLSLog %s
 RedisServer %s
 RedisTimeouts 300 300
 TLSSessionCache redis: 1800
-`, i+1, port, home.Dir, redisAddr)
+`, i+1, port, home.Dir, node.tlsLog, redisAddr)
 		if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		var log strings.Builder
 		cmd := exec.Command(bin, "serve", "-c", conf)
-		cmd.Stdout, cmd.Stderr = &log, &log
+		cmd.Stdout, cmd.Stderr = node.log, node.log
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -663,12 +675,25 @@ TLSSessionCache redis: 1800
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("ftpdtls serve did not listen on %s", addr)
+				t.Fatalf("ftpdtls serve did not listen on %s:\n%s", addr, node.log)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		addrs = append(addrs, addr)
+		nodes = append(nodes, node)
 	}
+	return bin, home, roots, nodes
+}
+
+// TestRedisServeAcrossDaemons runs two `ftpdtls serve` daemons (the built
+// binary) on one Redis. openssl s_client saves a session on the first
+// and has it reused by the second, and an FTPS client that logged in on
+// the first logs in on the second and transfers data there, with
+// mod_tls's data-channel session reuse required.
+func TestRedisServeAcrossDaemons(t *testing.T) {
+	openssl := testpeers.Need(t, "openssl", "/usr/bin/openssl")
+	redisAddr := startRedisServer(t)
+	bin, home, roots, nodes := startServeNodes(t, redisAddr, 2)
+	addrs := []string{nodes[0].addr, nodes[1].addr}
 
 	for _, v := range []struct {
 		name, flag string

@@ -145,6 +145,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		Settings: Settings{Duration: o.Duration.String(), Runs: o.Runs, Sizes: o.Sizes, Procs: o.Procs,
 			Groups: o.Groups},
 	}
+	if slices.Contains(o.Groups, "e2e") {
+		rep.Settings.E2E = fmt.Sprintf("%d clients, %s per run", o.E2E.Clients, o.E2E.Duration)
+		if o.E2E.Workers > 0 {
+			rep.Settings.E2E += fmt.Sprintf(", also ftpdtls serve -workers %d", o.E2E.Workers)
+		}
+	}
 	defer func() {
 		rep.Segments = r.segs.cleanup(r.prog)
 		os.RemoveAll(dir)

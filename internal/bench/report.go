@@ -46,6 +46,8 @@ type Settings struct {
 	Sizes    []int64  `json:"sizes"`
 	Procs    int      `json:"procs"`
 	Groups   []string `json:"groups"`
+	// E2E describes the end-to-end settings when that group was selected.
+	E2E string `json:"e2e,omitempty"`
 }
 
 // Machine describes where the numbers were taken.
@@ -268,8 +270,14 @@ func writeMachine(b *strings.Builder, r *Report, bullet string) {
 	for i, n := range s.Sizes {
 		sizes[i] = thousands(n)
 	}
-	fmt.Fprintf(b, "%s-duration %s per run, %d runs per measurement (medians), sizes %s bytes, groups %s\n",
-		bullet, s.Duration, s.Runs, strings.Join(sizes, ", "), strings.Join(s.Groups, ","))
+	fmt.Fprintf(b, "%sgroups %s, %d runs per measurement (medians)", bullet, strings.Join(s.Groups, ","), s.Runs)
+	if len(s.Groups) != 1 || s.Groups[0] != "e2e" {
+		fmt.Fprintf(b, ", -duration %s per run, sizes %s bytes", s.Duration, strings.Join(sizes, ", "))
+	}
+	if s.E2E != "" {
+		fmt.Fprintf(b, ", e2e: %s", s.E2E)
+	}
+	b.WriteByte('\n')
 }
 
 func writeTrailer(b *strings.Builder, r *Report, bullet string) {
