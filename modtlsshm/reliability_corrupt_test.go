@@ -181,6 +181,10 @@ func TestDamagedEntryCountedAsError(t *testing.T) {
 		{"value byte", func(r record) uint64 { return recHdrSize + uint64(r.KeyLen) + 3 }},
 		{"last value byte", func(r record) uint64 { return recHdrSize + uint64(r.KeyLen) + uint64(r.DataLen) - 1 }},
 		{"expiry", func(record) uint64 { return 17 }},
+		// XOR 0x5a into bits 24-31 of a current Unix time clears bit 30:
+		// the damaged expiry is decades in the past, which must still
+		// count as damage (the checksum covers it), not as an expiry.
+		{"expiry moved into the past", func(record) uint64 { return 19 }},
 		{"checksum", func(record) uint64 { return 1 }},
 		{"data length", func(record) uint64 { return 12 }},
 		{"record size", func(record) uint64 { return 5 }},

@@ -268,12 +268,8 @@ func (t *table) getLocked(key []byte, h uint64, now int64, buf []byte) ([]byte, 
 		}
 		return nil, 0, resMiss, nil
 	}
-	if t.k.kind == kindSession && r.When <= now {
-		t.kill(si, off)
-		t.count(statExpired)
-		t.count(statMisses)
-		return nil, r.When, resExpired, nil
-	}
+	// The checksum covers the expiry too: check it first, so that a
+	// damaged expiry is counted as damage, not as an expired session.
 	v := off + recHdrSize + uint64(r.KeyLen)
 	n := uint64(r.DataLen)
 	if crc32.Checksum(t.data[off+4:v+n], castagnoli) != r.Sum {
@@ -281,6 +277,12 @@ func (t *table) getLocked(key []byte, h uint64, now int64, buf []byte) ([]byte, 
 		t.count(statErrors)
 		t.count(statMisses)
 		return nil, 0, resDamaged, nil
+	}
+	if t.k.kind == kindSession && r.When <= now {
+		t.kill(si, off)
+		t.count(statExpired)
+		t.count(statMisses)
+		return nil, r.When, resExpired, nil
 	}
 	if uint64(cap(buf)) < n {
 		buf = make([]byte, n)
