@@ -103,7 +103,7 @@ func (p *parser) resolve(host string) error {
 	if p.opts.LookupHost != nil {
 		return p.opts.LookupHost(host)
 	}
-	if net.ParseIP(strings.Trim(host, "[]")) != nil {
+	if net.ParseIP(strings.Trim(host, "[]")) != nil || isInetAton(host) {
 		return nil
 	}
 	_, err := net.LookupHost(host)

@@ -66,7 +66,7 @@ func init() {
 			{Name: "TLSEngine", Contexts: serverish, Args: oneOrMore, Handler: boolSetting(func(s *Settings) *bool { return &s.Engine })},
 			{Name: "TLSLog", Contexts: serverish, Args: oneOrMore, Handler: setLog},
 			{Name: "TLSMasqueradeAddress", Contexts: directives.Root | directives.VirtualHost, Args: oneOrMore},
-			{Name: "TLSNextProtocol", Contexts: serverish, Handler: func(cmd *directives.Cmd) error { return cmd.RequireArgs(1) }},
+			{Name: "TLSNextProtocol", Contexts: serverish, Handler: setNextProtocol},
 			{Name: "TLSOptions", Contexts: serverish, Args: someArgs, Handler: setOptions},
 			{Name: "TLSPassPhraseProvider", Contexts: rootOnly, Args: oneOrMore},
 			{Name: "TLSPKCS12File", Contexts: serverish, Args: oneOrMore},
@@ -722,5 +722,18 @@ func setControlsACLs(cmd *directives.Cmd) error {
 	}
 	st := settingsFor(cmd)
 	st.ControlsACLs = append(st.ControlsACLs, acl)
+	return nil
+}
+
+// setNextProtocol checks TLSNextProtocol, which ftpdtls accepts and does
+// not act on (crypto/tls negotiates ALPN from NextProtos); ProFTPD wants
+// one Boolean argument.
+func setNextProtocol(cmd *directives.Cmd) error {
+	if err := cmd.RequireArgs(1); err != nil {
+		return err
+	}
+	if _, err := directives.ParseBool(cmd.Args[0]); err != nil {
+		return err
+	}
 	return nil
 }
