@@ -137,12 +137,15 @@ func setUser(c *Cmd) error {
 	if lookup == nil {
 		lookup = func(n string) error { _, err := user.Lookup(n); return err }
 	}
+	if c.Context == Anonymous {
+		// There it names the anonymous login's account, which ProFTPD
+		// looks up only at login.
+		return nil
+	}
 	if name == "" || lookup(name) != nil {
 		return fmt.Errorf("Unknown user '%s'", name) //nolint:staticcheck // ProFTPD's words
 	}
-	if c.Context != Anonymous { // there it is the anonymous login's account
-		c.Server.User = name
-	}
+	c.Server.User = name
 	return nil
 }
 
@@ -152,12 +155,13 @@ func setGroup(c *Cmd) error {
 	if lookup == nil {
 		lookup = func(n string) error { _, err := user.LookupGroup(n); return err }
 	}
+	if c.Context == Anonymous {
+		return nil // looked up at login, as User
+	}
 	if name == "" || lookup(name) != nil {
 		return fmt.Errorf("Unknown group '%s'", name) //nolint:staticcheck // ProFTPD's words
 	}
-	if c.Context != Anonymous {
-		c.Server.Group = name
-	}
+	c.Server.Group = name
 	return nil
 }
 

@@ -91,7 +91,7 @@ func init() {
 			{Name: "TLSUserName", Contexts: serverish, Args: oneOrMore},
 			{Name: "TLSVerifyClient", Contexts: serverish, Args: oneOrMore, Handler: setVerifyClient},
 			{Name: "TLSVerifyDepth", Contexts: serverish, Args: oneOrMore},
-			{Name: "TLSVerifyOrder", Contexts: serverish, Args: directives.ArgsBetween(1, 2)},
+			{Name: "TLSVerifyOrder", Contexts: serverish, Args: directives.ArgsBetween(1, 2), Handler: checkVerifyOrder},
 			{Name: "TLSVerifyServer", Contexts: serverish, Args: oneOrMore},
 		},
 	})
@@ -734,6 +734,18 @@ func setNextProtocol(cmd *directives.Cmd) error {
 	}
 	if _, err := directives.ParseBool(cmd.Args[0]); err != nil {
 		return err
+	}
+	return nil
+}
+
+// checkVerifyOrder checks TLSVerifyOrder's mechanisms as mod_tls does;
+// ftpdtls verifies client certificates with crypto/tls and does not act on
+// the order.
+func checkVerifyOrder(cmd *directives.Cmd) error {
+	for _, a := range cmd.Args {
+		if !strings.EqualFold(a, "crl") && !strings.EqualFold(a, "ocsp") {
+			return fmt.Errorf("unsupported verification mechanism '%s' requested", a)
+		}
 	}
 	return nil
 }

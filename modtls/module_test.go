@@ -430,6 +430,7 @@ func TestDirectiveArgsBeforeContext(t *testing.T) {
 		{in("Anonymous @TMP@/anon", "TLSNextProtocol"), "fatal: TLSNextProtocol: directive not allowed in <Anonymous> context"},
 		{"TLSNextProtocol", "fatal: TLSNextProtocol: missing parameters"},
 		{"TLSNextProtocol x", "fatal: TLSNextProtocol: expected Boolean parameter"},
+		{"TLSVerifyOrder crl X", "fatal: TLSVerifyOrder: unsupported verification mechanism 'X' requested"},
 		// Counts that handlers without settings still check.
 		{"TLSCipherSuite", "fatal: TLSCipherSuite: missing parameters"},
 		{"TLSRenegotiate ctrl 1 data 2 required on timeout 30 a b", "fatal: TLSRenegotiate: wrong number of parameters"},
