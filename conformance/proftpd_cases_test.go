@@ -91,6 +91,13 @@ var divergences = []divergence{
 		},
 	},
 	{
+		reason: "TLSRenegotiate whose last keyword has no value: mod_tls reads past its arguments (a crash " +
+			"for \"ctrl\", a garbled message for \"required\"); ftpdtls says which value is missing",
+		explains: func(p, f checkResult) bool {
+			return !p.Accept && !f.Accept && len(f.Fatal) == 1 && renegotiateNoValue.MatchString(f.Fatal[0])
+		},
+	},
+	{
 		reason: "ModulePath naming another directory: ftpdtls links its modules in and loads no files, so its " +
 			"LoadModule does not look there; ProFTPD finds no module file there and fails the LoadModule",
 		explains: func(p, f checkResult) bool {
@@ -120,6 +127,9 @@ var divergences = []divergence{
 }
 
 var (
+	// renegotiateNoValue is ftpdtls's line for a TLSRenegotiate keyword
+	// without its value.
+	renegotiateNoValue = regexp.MustCompile(`^fatal: TLSRenegotiate: missing value for '(ctrl|data|required|timeout)' on line \d+ of '.*'$`)
 	// cacheModuleNotLoaded is ProFTPD's fatal line for a TLS cache module
 	// loaded before mod_tls.
 	cacheModuleNotLoaded = regexp.MustCompile(`^fatal: (\S+): error loading module '(mod_tls_shmcache\.c|mod_tls_redis\.c)': ` +

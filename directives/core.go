@@ -224,7 +224,7 @@ func setMaxInstances(c *Cmd) error {
 		c.Server.MaxInstances = 0
 		return nil
 	}
-	n, rest, ok := strtol(c.Args[0])
+	n, rest, ok := Strtol(c.Args[0])
 	if !ok || rest != "" || n < 1 {
 		return errors.New("argument must be 'none' or a number greater than 0")
 	}

@@ -85,7 +85,7 @@ func ParseDuration(s string) (time.Duration, error) {
 		}
 		return time.Duration(n*int64(unit)) * time.Second, nil
 	}
-	n, rest, ok := strtol(s)
+	n, rest, ok := Strtol(s)
 	if !ok || rest != "" {
 		return 0, &Errno{syscall.EINVAL}
 	}
@@ -151,9 +151,12 @@ func scanInt(s string, width int) (n int64, rest string, ok bool) {
 	return int64(int32(n)), s[i:], true
 }
 
-// strtol reads a base-10 integer like strtol(3), saturating at the int64
-// range; ok is false when there is no number at all (rest is then s).
-func strtol(s string) (n int64, rest string, ok bool) {
+// Strtol reads a base-10 integer as C's strtol(s, &end, 10) does on a
+// 64-bit long: leading white space, an optional sign, digits, saturating
+// at the int64 range. rest is what follows the number; ok is false when
+// there is no number at all (n is then 0 and rest is s). Modules use it
+// for the numeric arguments ProFTPD reads with strtol.
+func Strtol(s string) (n int64, rest string, ok bool) {
 	i := 0
 	for i < len(s) && isSpace(s[i]) {
 		i++
@@ -196,7 +199,7 @@ func strtol(s string) (n int64, rest string, ok bool) {
 // optional sign, then digits; anything after them is ignored, and no
 // digits at all is 0.
 func Atoi(s string) int {
-	n, _, ok := strtol(s)
+	n, _, ok := Strtol(s)
 	if !ok {
 		return 0
 	}

@@ -73,7 +73,7 @@ func init() {
 			{Name: "TLSPreSharedKey", Contexts: serverish, Args: oneOrMore},
 			{Name: "TLSProtocol", Contexts: serverish, Args: someArgs, Handler: setProtocol},
 			{Name: "TLSRandomSeed", Contexts: rootOnly, Args: oneOrMore},
-			{Name: "TLSRenegotiate", Contexts: serverish, Args: directives.ArgsBetween(1, 8)},
+			{Name: "TLSRenegotiate", Contexts: serverish, Args: directives.ArgsBetween(1, 8), Handler: checkRenegotiate},
 			{Name: "TLSRequired", Contexts: serverish | directives.Anonymous | directives.Directory | directives.FTPAccess, Args: oneOrMore, Handler: setRequired},
 			{Name: "TLSRSACertificateFile", Contexts: serverish, Args: oneOrMore, Handler: certificateFile(func(s *Settings) *string { return &s.RSACertificateFile })},
 			{Name: "TLSRSACertificateKeyFile", Contexts: serverish, Args: oneOrMore, Handler: loadableFile(checkKeyFile, func(s *Settings) *string { return &s.RSACertificateKeyFile })},
@@ -136,7 +136,7 @@ func setSessionCache(cmd *directives.Cmd) error {
 		}
 	}
 	if len(cmd.Args) == 2 {
-		n, rest := strtol(cmd.Args[1])
+		n, rest, _ := directives.Strtol(cmd.Args[1])
 		if rest != "" {
 			return fmt.Errorf("'%s' is not a valid timeout value", cmd.Args[1])
 		}
@@ -554,7 +554,7 @@ func setTicketKeys(cmd *directives.Cmd) error {
 			}
 			age = d
 		case "count":
-			c, _ := strtol(v)
+			c, _, _ := directives.Strtol(v)
 			if c < 0 {
 				return fmt.Errorf("error parsing count value '%s': %v", v, errInvalid)
 			}
@@ -745,6 +745,45 @@ func checkVerifyOrder(cmd *directives.Cmd) error {
 	for _, a := range cmd.Args {
 		if !strings.EqualFold(a, "crl") && !strings.EqualFold(a, "ocsp") {
 			return fmt.Errorf("unsupported verification mechanism '%s' requested", a)
+		}
+	}
+	return nil
+}
+
+// checkRenegotiate checks TLSRenegotiate as mod_tls does ("none", or
+// pairs of ctrl/data/required/timeout and a value). crypto/tls servers
+// never renegotiate, so ftpdtls does not act on it. mod_tls reads past its
+// arguments when the last keyword has no value (and crashes for "ctrl");
+// ftpdtls says what is missing.
+func checkRenegotiate(cmd *directives.Cmd) error {
+	args := cmd.Args
+	if len(args) == 1 && strings.EqualFold(args[0], "none") {
+		return nil
+	}
+	for i := 0; i < len(args); i += 2 {
+		key := args[i]
+		switch key {
+		case "ctrl", "data", "required", "timeout":
+		default:
+			return fmt.Errorf(": unknown TLSRenegotiate argument '%s'", key)
+		}
+		if i+1 == len(args) {
+			return fmt.Errorf("missing value for '%s'", key)
+		}
+		v := args[i+1]
+		switch key {
+		case "data":
+			if _, rest, ok := directives.Strtol(v); !ok || rest != "" {
+				return fmt.Errorf("data must be valid number: '%s'", v)
+			}
+		case "required":
+			if _, err := directives.ParseBool(v); err != nil {
+				return fmt.Errorf("required must be a Boolean value: '%s'", v)
+			}
+		case "timeout":
+			if directives.Atoi(v) <= 0 {
+				return fmt.Errorf("timeout must be greater than zero: '%s'", v)
+			}
 		}
 	}
 	return nil

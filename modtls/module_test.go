@@ -431,6 +431,12 @@ func TestDirectiveArgsBeforeContext(t *testing.T) {
 		{"TLSNextProtocol", "fatal: TLSNextProtocol: missing parameters"},
 		{"TLSNextProtocol x", "fatal: TLSNextProtocol: expected Boolean parameter"},
 		{"TLSVerifyOrder crl X", "fatal: TLSVerifyOrder: unsupported verification mechanism 'X' requested"},
+		{"TLSRenegotiate required x", "fatal: TLSRenegotiate: required must be a Boolean value: 'x'"},
+		{"TLSRenegotiate data 10x", "fatal: TLSRenegotiate: data must be valid number: '10x'"},
+		{"TLSRenegotiate timeout -1", "fatal: TLSRenegotiate: timeout must be greater than zero: '-1'"},
+		{"TLSRenegotiate CTRL 5", "fatal: TLSRenegotiate: : unknown TLSRenegotiate argument 'CTRL'"},
+		{"TLSRenegotiate ctrl 1 none", "fatal: TLSRenegotiate: : unknown TLSRenegotiate argument 'none'"},
+		{"TLSRenegotiate data 1 required", "fatal: TLSRenegotiate: missing value for 'required'"},
 		// Counts that handlers without settings still check.
 		{"TLSCipherSuite", "fatal: TLSCipherSuite: missing parameters"},
 		{"TLSRenegotiate ctrl 1 data 2 required on timeout 30 a b", "fatal: TLSRenegotiate: wrong number of parameters"},
