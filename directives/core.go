@@ -51,7 +51,7 @@ var coreDirectives = []Directive{
 	{Name: "SocketBindTight", Contexts: Root, Args: ArgsAtLeast(1), Handler: boolSetter(func(s *Server, v bool) { s.SocketBindTight = v })},
 	{Name: "UseIPv6", Contexts: Root, Args: ArgsAtLeast(1), Handler: boolSetter(func(s *Server, v bool) { s.UseIPv6 = v })},
 	{Name: "UseReverseDNS", Contexts: Root, Args: ArgsAtLeast(1), Handler: boolSetter(func(s *Server, v bool) { s.UseReverseDNS = v })},
-	{Name: "DefaultServer", Contexts: Root | VirtualHost, Args: ArgsAtLeast(1), Handler: boolSetter(func(s *Server, v bool) { s.DefaultServer = v })},
+	{Name: "DefaultServer", Contexts: Root | VirtualHost, Args: ArgsAtLeast(1), Handler: setDefaultServer},
 	{Name: "User", Contexts: Root | VirtualHost | Anonymous | Global, Args: ArgsAtLeast(1), Handler: own(setUser)},
 	{Name: "Group", Contexts: Root | VirtualHost | Anonymous | Global, Args: ArgsAtLeast(1), Handler: own(setGroup)},
 	{Name: "PassivePorts", Contexts: Root | VirtualHost | Global, Args: ArgsAtLeast(2), Handler: own(setPassivePorts)},
@@ -80,6 +80,22 @@ func boolSetter(set func(*Server, bool)) Handler {
 		set(c.Server, v)
 		return nil
 	}
+}
+
+// setDefaultServer handles DefaultServer: only one server of the
+// configuration may say "on" ("DefaultServer has already been set").
+func setDefaultServer(c *Cmd) error {
+	v, err := ParseBool(c.Args[0])
+	if err != nil || !v {
+		return err
+	}
+	for _, s := range append([]*Server{c.Config.Main}, c.Config.VirtualHosts...) {
+		if s.DefaultServer {
+			return errors.New("DefaultServer has already been set")
+		}
+	}
+	c.Server.DefaultServer = true
+	return nil
 }
 
 // checkBool accepts a directive whose first argument is a Boolean.

@@ -94,7 +94,10 @@ type parser struct {
 	frames  []*frame // open sections inside the server
 	parents []*Node  // node stack: Root, sections, taken <IfModule>s, Includes
 
-	global     *Server     // scratch server for <Global> bodies
+	global *Server // scratch server for <Global> bodies
+	// dirs records the <Directory> paths configured so far, per server or
+	// <Anonymous> frame (see directorySet).
+	dirs       map[any]map[string]bool
 	globalCmds []globalCmd // <Global> directives, replayed onto every server
 	globalNode []*Node     // their nodes, added to every server's list
 

@@ -21,7 +21,7 @@ var sectionDirectives = []Directive{
 	{Name: "<Anonymous>", Contexts: Root | VirtualHost | Global, Args: ArgsAtLeast(1), Handler: openAnonymous},
 	{Name: "</Anonymous>", Contexts: Anonymous, Args: ArgsExactly(0), Handler: closeFrame},
 	{Name: "<Directory>", Contexts: Root | VirtualHost | Anonymous | Global, Args: ArgsAtLeast(1), Handler: openDirectory},
-	{Name: "</Directory>", Contexts: Directory, Args: ArgsExactly(0), Handler: closeFrame},
+	{Name: "</Directory>", Contexts: Directory, Args: ArgsExactly(0), Handler: closeDirectory},
 	{Name: "<Limit>", Contexts: Root | VirtualHost | Directory | Anonymous | Global | FTPAccess, Args: limitArgs, Handler: openLimit},
 	{Name: "</Limit>", Contexts: Limit, Args: ArgsExactly(0), Handler: closeFrame},
 	{Name: "<Class>", Contexts: Root | Global, Args: ArgsAtLeast(1), Handler: openClass},
@@ -152,8 +152,72 @@ func openDirectory(cmd *Cmd) error {
 	if !strings.HasPrefix(dir, "/") && !strings.HasPrefix(dir, "~") && cmd.Context != Anonymous {
 		return errors.New("relative path not allowed in non-<Anonymous> sections")
 	}
+	set := cmd.p.directorySet()
+	if cmd.p.dirs[set][dir] {
+		return fmt.Errorf("<Directory> section already configured for '%s'", dir)
+	}
 	cmd.p.openFrame(cmd, Directory)
 	return nil
+}
+
+// directorySet is what a <Directory> opened now belongs to: the innermost
+// <Anonymous>, else the server (or the <Global> scratch server).
+func (p *parser) directorySet() any {
+	for i := len(p.frames) - 1; i >= 0; i-- {
+		if f := p.frames[i]; f.ctx == Anonymous {
+			return f
+		}
+	}
+	for _, f := range p.frames {
+		if f.ctx == Global {
+			return p.global
+		}
+	}
+	return p.server
+}
+
+// closeDirectory closes a <Directory> and remembers its path if it
+// configured anything: ProFTPD drops empty sections, and refuses a second
+// <Directory> for a path whose section is configured in the same server
+// or <Anonymous> ("section already configured").
+func closeDirectory(cmd *Cmd) error {
+	p := cmd.p
+	var open *frame
+	for i := len(p.frames) - 1; i >= 0; i-- {
+		if f := p.frames[i]; !f.opaque && f.ctx == Directory {
+			open = f
+			break
+		}
+	}
+	if err := closeFrame(cmd); err != nil || open == nil || len(open.node.Args) == 0 || !hasContent(open.node) {
+		return err
+	}
+	set := p.directorySet()
+	if p.dirs == nil {
+		p.dirs = make(map[any]map[string]bool)
+	}
+	if p.dirs[set] == nil {
+		p.dirs[set] = make(map[string]bool)
+	}
+	p.dirs[set][open.node.Args[0]] = true
+	return nil
+}
+
+// hasContent reports whether a section node holds a directive or a
+// section, looking through taken <IfModule>s and Includes.
+func hasContent(n *Node) bool {
+	for _, c := range n.Children {
+		switch {
+		case strings.HasPrefix(c.Name, "</"):
+		case strings.EqualFold(c.Name, "<IfModule>") || strings.EqualFold(c.Name, "Include"):
+			if hasContent(c) {
+				return true
+			}
+		default:
+			return true
+		}
+	}
+	return false
 }
 
 func openLimit(cmd *Cmd) error {
