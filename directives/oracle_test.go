@@ -39,7 +39,12 @@ var oracleEnv = map[string]string{
 // part of the parser's answer (debug and post-parse chatter). The notices
 // of ProFTPD's log opening ("error: unable to stat() ...", "inappropriate
 // log file: ...") are part of it: the parser gives them too.
-var oracleNoise = regexp.MustCompile(`masquerading as|already in use by|^processing configuration directory`)
+//
+// "unable to bind to local socket" is mod_ctrls finding the default
+// ControlsSocket taken by another proftpd running at the same moment (the
+// conformance tests run proftpd -t in parallel with these).
+var oracleNoise = regexp.MustCompile(`masquerading as|already in use by|^processing configuration directory|` +
+	`^mod_ctrls/[0-9.]+: error: unable to bind to local socket: Address already in use$`)
 
 type oracleCase struct {
 	Snippet string   `json:"snippet"`
