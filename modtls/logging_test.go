@@ -9,31 +9,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/ftpdtls/ftpdtls/internal/syncbuf"
 	"github.com/ftpdtls/ftpdtls/trace"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func TestTraceAndTLSLogLines(t *testing.T) {
 	pki := newPKI(t)
@@ -42,7 +25,7 @@ func TestTraceAndTLSLogLines(t *testing.T) {
 	if err := tracer.SetLevels("tls", 1, 20); err != nil {
 		t.Fatal(err)
 	}
-	var traceOut lockedBuffer
+	var traceOut syncbuf.Buffer
 	tracer.SetOutput(&traceOut)
 
 	logPath := filepath.Join(t.TempDir(), "tls.log")

@@ -1,35 +1,16 @@
 package modtlsredis
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/ftpdtls/ftpdtls/internal/syncbuf"
 	"github.com/ftpdtls/ftpdtls/modtls"
 	"github.com/ftpdtls/ftpdtls/trace"
 )
-
-// syncBuffer is a bytes.Buffer safe for the flush goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestTraceHasNoSecrets traces everything on tls.redis while sessions are
 // stored, found, missed and rejected: ProFTPD's messages appear at its
@@ -40,7 +21,7 @@ func TestTraceHasNoSecrets(t *testing.T) {
 	if err := tr.SetLevels(TraceChannel, 1, 20); err != nil {
 		t.Fatal(err)
 	}
-	var out syncBuffer
+	var out syncbuf.Buffer
 	tr.SetOutput(&out)
 	c, err := OpenSessionCache(serverSettings(r.addr()), "/json", modtls.Env{Trace: tr})
 	if err != nil {

@@ -1,7 +1,6 @@
 package modtlsshm
 
 import (
-	"bytes"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -16,38 +15,21 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/ftpdtls/ftpdtls/internal/syncbuf"
 	"github.com/ftpdtls/ftpdtls/modtls"
 	"github.com/ftpdtls/ftpdtls/trace"
 )
 
-// syncBuffer is a goroutine-safe bytes.Buffer for logs and traces.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // testEnv returns an Env whose trace (tls.shmcache:1-20), server log and
 // TLSLog are captured.
-func testEnv(t testing.TB) (env modtls.Env, traces, log, tlslog *syncBuffer) {
-	traces, log, tlslog = &syncBuffer{}, &syncBuffer{}, &syncBuffer{}
+func testEnv(t testing.TB) (env modtls.Env, traces, log, tlslog *syncbuf.Buffer) {
+	traces, log, tlslog = &syncbuf.Buffer{}, &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	tr := trace.New()
 	if err := tr.SetLevels(TraceChannel, 1, 20); err != nil {
 		t.Fatal(err)
 	}
 	tr.SetOutput(traces)
-	mk := func(w *syncBuffer) *logrus.Logger {
+	mk := func(w *syncbuf.Buffer) *logrus.Logger {
 		l := logrus.New()
 		l.SetOutput(w)
 		l.SetLevel(logrus.DebugLevel)

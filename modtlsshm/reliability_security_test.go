@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ftpdtls/ftpdtls/directives"
+	"github.com/ftpdtls/ftpdtls/internal/syncbuf"
 	"github.com/ftpdtls/ftpdtls/modtls"
 	"github.com/ftpdtls/ftpdtls/trace"
 )
@@ -409,7 +410,7 @@ func TestSecurityDataCannotRideOtherControl(t *testing.T) {
 // or id appears in them, raw, in hex or in upper-case hex.
 func TestSecurityTraceHasNoSecrets(t *testing.T) {
 	tr := trace.New()
-	var out syncBuffer
+	var out syncbuf.Buffer
 	tr.SetOutput(&out)
 	for _, ch := range []string{TraceChannel, "tls", "tls.ocsp", trace.Default} {
 		if err := tr.SetLevels(ch, 1, 20); err != nil {

@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
@@ -19,6 +18,7 @@ import (
 
 	"github.com/ftpdtls/ftpdtls/directives"
 	"github.com/ftpdtls/ftpdtls/internal/daemon"
+	"github.com/ftpdtls/ftpdtls/internal/syncbuf"
 )
 
 // captureStdout runs f with os.Stdout redirected and returns the output.
@@ -80,25 +80,6 @@ func TestServeUsage(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader in two
-// goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestServeDefaultCacheCommand: serving the embedded default writes the
 // effective configuration into its directory and prints a cache command
 // that works, as printed, while the server runs; stopping removes the
@@ -109,7 +90,7 @@ func TestServeDefaultCacheCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	sigs := make(chan os.Signal, 1)
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	stdout, stderr := &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	ready := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
