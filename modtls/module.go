@@ -397,16 +397,27 @@ func setOptions(cmd *directives.Cmd) error {
 	if err := cmd.CheckArgs(1, -1); err != nil {
 		return err
 	}
-	var opts Options
-	for _, a := range cmd.Args {
-		o, ok := tlsOptionNames[a]
-		if !ok {
-			return fmt.Errorf(": unknown TLSOption '%s'", a)
-		}
-		opts |= o
+	opts, err := optionFlags(cmd.Args, tlsOptionNames, "TLSOption")
+	if err != nil {
+		return err
 	}
 	settingsFor(cmd).Options |= opts
 	return nil
+}
+
+// optionFlags ORs together the flags that args name (case-sensitive, as
+// mod_tls compares them); an unknown name is mod_tls's ": unknown <what>
+// '<name>'" (the leading colon is ProFTPD's).
+func optionFlags[F ~uint8 | ~uint32](args []string, names map[string]F, what string) (F, error) {
+	var flags F
+	for _, a := range args {
+		f, ok := names[a]
+		if !ok {
+			return 0, fmt.Errorf(": unknown %s '%s'", what, a)
+		}
+		flags |= f
+	}
+	return flags, nil
 }
 
 var protocolVersions = map[string]uint16{
@@ -583,13 +594,9 @@ func setStaplingOptions(cmd *directives.Cmd) error {
 	if err := cmd.CheckArgs(1, -1); err != nil {
 		return err
 	}
-	var opts StaplingOptions
-	for _, a := range cmd.Args {
-		o, ok := staplingOptionNames[a]
-		if !ok {
-			return fmt.Errorf(": unknown TLSStaplingOption '%s'", a)
-		}
-		opts |= o
+	opts, err := optionFlags(cmd.Args, staplingOptionNames, "TLSStaplingOption")
+	if err != nil {
+		return err
 	}
 	settingsFor(cmd).StaplingOptions |= opts
 	return nil
