@@ -36,30 +36,8 @@ type ftpsResponder struct {
 
 func startFTPS(t *testing.T, eng *TLS) *ftpsResponder {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &ftpsResponder{addr: ln.Addr().String(), eng: eng}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(20 * time.Second))
-				r.session(c)
-			}()
-		}
-	}()
+	r := &ftpsResponder{eng: eng}
+	r.addr = testpeers.Serve(t, 20*time.Second, r.session)
 	return r
 }
 

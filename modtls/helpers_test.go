@@ -25,6 +25,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/ftpdtls/ftpdtls/directives"
+	"github.com/ftpdtls/ftpdtls/internal/testpeers"
 )
 
 // ---- PKI ----
@@ -329,38 +330,17 @@ type tlsServer struct {
 
 func startTLSServer(t testing.TB, cfg func() *tls.Config) *tlsServer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &tlsServer{addr: ln.Addr().String(), conns: make(chan *tls.Conn, 16), errs: make(chan error, 16)}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				tc := tls.Server(c, cfg())
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				if err := tc.Handshake(); err != nil {
-					s.errs <- err
-					c.Close()
-					return
-				}
-				tc.Write([]byte{'x'})
-				s.conns <- tc
-				io.Copy(io.Discard, tc) // until the client closes
-				tc.Close()
-			}()
+	s := &tlsServer{conns: make(chan *tls.Conn, 16), errs: make(chan error, 16)}
+	s.addr = testpeers.Serve(t, 10*time.Second, func(c net.Conn) {
+		tc := tls.Server(c, cfg())
+		if err := tc.Handshake(); err != nil {
+			s.errs <- err
+			return
 		}
-	}()
+		tc.Write([]byte{'x'})
+		s.conns <- tc
+		io.Copy(io.Discard, tc) // until the client closes
+	})
 	return s
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftpdtls/ftpdtls/internal/testpeers"
 	"github.com/ftpdtls/ftpdtls/modtls"
 )
 
@@ -44,38 +45,18 @@ func startTLSServer(t *testing.T, redisAddr string, cert tls.Certificate) *tlsSe
 	if _, name := engine.SessionCache(); name != ProviderName {
 		t.Fatalf("session cache %q, want %q (did the redis provider fail to open?)", name, ProviderName)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { l.Close(); wg.Wait() })
 	conf := engine.TLSConfig(nil)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-				tc := tls.Server(c, conf)
-				if tc.Handshake() != nil {
-					return
-				}
-				// One byte, so that the client reads (and keeps) a TLS 1.3
-				// ticket sent after the handshake; then wait for its close.
-				_, _ = tc.Write([]byte{'x'})
-				_, _ = io.Copy(io.Discard, tc)
-			}()
+	addr := testpeers.Serve(t, 10*time.Second, func(c net.Conn) {
+		tc := tls.Server(c, conf)
+		if tc.Handshake() != nil {
+			return
 		}
-	}()
-	return &tlsServer{engine: engine, addr: l.Addr().String()}
+		// One byte, so that the client reads (and keeps) a TLS 1.3
+		// ticket sent after the handshake; then wait for its close.
+		_, _ = tc.Write([]byte{'x'})
+		_, _ = io.Copy(io.Discard, tc)
+	})
+	return &tlsServer{engine: engine, addr: addr}
 }
 
 type tlsClient struct {

@@ -6,9 +6,12 @@
 package testpeers
 
 import (
+	"net"
 	"os"
 	"os/exec"
+	"sync"
 	"testing"
+	"time"
 )
 
 // Required reports whether missing peers must fail tests rather than skip them.
@@ -32,4 +35,36 @@ func Need(t testing.TB, program string, extra ...string) string {
 	}
 	t.Skipf("skipping: %s is not installed (set FTPDTLS_REQUIRE_PEERS=1 to make this a failure)", program)
 	return ""
+}
+
+// Serve listens on 127.0.0.1 and runs handle for each connection, in its
+// own goroutine, with a deadline of timeout; handle need not close the
+// connection. At the test's cleanup the listener closes and every handler
+// is waited for. It returns the listener's address.
+func Serve(t testing.TB, timeout time.Duration, handle func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(timeout))
+				handle(c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }
