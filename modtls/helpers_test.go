@@ -197,11 +197,11 @@ func testConfig(st *Settings, vhosts int) *directives.Config {
 	}
 	cfg := &directives.Config{Main: &directives.Server{Name: "main", IsMain: true}}
 	cp := *st
-	cfg.Main.SetValue(settingsKey{}, &cp)
+	cfg.Main.SetValue(settings, &cp)
 	for i := 0; i < vhosts; i++ {
 		s := &directives.Server{Name: fmt.Sprintf("vhost%d", i+1)}
 		cp := *st
-		s.SetValue(settingsKey{}, &cp)
+		s.SetValue(settings, &cp)
 		cfg.VirtualHosts = append(cfg.VirtualHosts, s)
 	}
 	return cfg

@@ -27,6 +27,11 @@ var (
 	ErrNotImplemented = errors.New("Function not implemented")
 	// ErrCacheMiss: the cache holds no live entry for the key.
 	ErrCacheMiss = errors.New("cache miss")
+	// ErrNoStorage: the cache's storage (a segment, a Redis key space)
+	// does not exist yet. Providers wrap it in the errors of
+	// OpenExisting, StatusInfo and RemoveInfo, so that the controls can
+	// say "nothing to clear" instead of creating the storage.
+	ErrNoStorage = errors.New("no cache storage exists")
 )
 
 // Env is where a provider reports. Nil fields discard.
@@ -118,3 +123,57 @@ type OCSPCacheProvider interface {
 type InfoChecker interface {
 	CheckInfo(info string) []string
 }
+
+// Stats are a cache's counters and fill, in the same terms for every
+// provider. Counters count since the storage was created (shm) or since
+// the counters were last reset (Redis); a figure a provider cannot know is
+// zero.
+type Stats struct {
+	Hits     uint64 // lookups that found a live entry
+	Misses   uint64 // lookups that found none
+	Stored   uint64 // entries added
+	Deleted  uint64 // entries removed by Delete
+	Expired  uint64 // entries dropped because they expired
+	Evicted  uint64 // live entries dropped to make room for others
+	Errors   uint64 // damaged entries found and failed operations
+	TooLarge uint64 // entries refused because they do not fit
+	Entries  uint64 // live entries now
+	Capacity uint64 // entries the storage is expected to hold; 0: unbounded or unknown
+}
+
+// StatsReporter is implemented by open session and OCSP caches that keep
+// counters. Stats must be cheap enough to be scraped every few seconds.
+type StatsReporter interface {
+	Stats() (Stats, error)
+}
+
+// Optional provider methods. The cache controls (`ftpdtls sesscache`,
+// `ftpdtls ocspcache`) use them, when a provider has them, to look at,
+// clear and remove a configured cache without creating it.
+type (
+	// SessionCacheExistingOpener opens a session cache only if its storage
+	// exists; otherwise it returns an error matching ErrNoStorage.
+	SessionCacheExistingOpener interface {
+		OpenExisting(info string, timeout time.Duration, env Env) (SessionCache, error)
+	}
+	// OCSPCacheExistingOpener is SessionCacheExistingOpener for OCSP caches.
+	OCSPCacheExistingOpener interface {
+		OpenExisting(info string, env Env) (OCSPCache, error)
+	}
+	// SessionCacheStatusInfo writes the status of the session cache info
+	// names, or describes its absence, without creating anything.
+	SessionCacheStatusInfo interface {
+		StatusInfo(info string, timeout time.Duration, env Env, w io.Writer, verbose bool) error
+	}
+	// OCSPCacheStatusInfo is SessionCacheStatusInfo for OCSP caches.
+	OCSPCacheStatusInfo interface {
+		StatusInfo(info string, env Env, w io.Writer, verbose bool) error
+	}
+	// InfoRemover destroys the storage of the cache info names even when
+	// it cannot be opened (wrong size, damaged header), provided it can
+	// prove the storage is that cache's; it returns an error matching
+	// ErrNoStorage when there is none.
+	InfoRemover interface {
+		RemoveInfo(info string) error
+	}
+)

@@ -169,9 +169,9 @@ type ControlsACL struct {
 	Groups  []string // set for "group"
 }
 
-// settingsKey is the key under which the handlers store *Settings in a
+// settings is where the handlers store *Settings in a
 // directives.Server.
-type settingsKey struct{}
+var settings = directives.NewSettings(DefaultSettings)
 
 // DefaultSettings returns the settings of a server with no mod_tls
 // directives.
@@ -187,25 +187,11 @@ func DefaultSettings() *Settings {
 
 // SettingsOf returns the mod_tls settings of s, or the defaults when s
 // has none (or is nil). The result is shared: treat it as read-only.
-func SettingsOf(s *directives.Server) *Settings {
-	if s != nil {
-		if st, ok := s.Value(settingsKey{}).(*Settings); ok {
-			return st
-		}
-	}
-	return DefaultSettings()
-}
+func SettingsOf(s *directives.Server) *Settings { return settings.Of(s) }
 
 // settingsFor returns the settings being built for the command's server,
 // creating them on first use.
-func settingsFor(cmd *directives.Cmd) *Settings {
-	if st, ok := cmd.Server.Value(settingsKey{}).(*Settings); ok {
-		return st
-	}
-	st := DefaultSettings()
-	cmd.Server.SetValue(settingsKey{}, st)
-	return st
-}
+func settingsFor(cmd *directives.Cmd) *Settings { return settings.For(cmd) }
 
 // first reports whether this is the first line of the named directive for
 // these settings, and marks it seen.

@@ -87,29 +87,15 @@ func DefaultSettings() *Settings {
 	return &Settings{ConnectTimeout: DefaultTimeout, IOTimeout: DefaultTimeout}
 }
 
-// settingsKey is the key of *Settings in a directives.Server.
-type settingsKey struct{}
+// settings is where the handlers store *Settings in a directives.Server.
+var settings = directives.NewSettings(DefaultSettings)
 
 // SettingsOf returns the mod_redis settings of s, or the defaults if it
 // has none (or s is nil). The result is shared: treat it as read-only.
-func SettingsOf(s *directives.Server) *Settings {
-	if s != nil {
-		if st, ok := s.Value(settingsKey{}).(*Settings); ok {
-			return st
-		}
-	}
-	return DefaultSettings()
-}
+func SettingsOf(s *directives.Server) *Settings { return settings.Of(s) }
 
 // settingsFor returns the settings being built for cmd's server.
-func settingsFor(cmd *directives.Cmd) *Settings {
-	if st, ok := cmd.Server.Value(settingsKey{}).(*Settings); ok {
-		return st
-	}
-	st := DefaultSettings()
-	cmd.Server.SetValue(settingsKey{}, st)
-	return st
-}
+func settingsFor(cmd *directives.Cmd) *Settings { return settings.For(cmd) }
 
 // apply reports whether cmd may set the named directive's value: always
 // for a line of the server's own body (which then owns it), and for a

@@ -11,6 +11,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ftpdtls/ftpdtls/modtls"
 )
 
 // Errors a failed open wraps (test with errors.Is). Every open error also
@@ -30,7 +32,7 @@ var (
 	ErrClosed = errors.New("shmcache is closed")
 	// ErrNoSegment: OpenExisting found no cache file or no segment for it;
 	// nothing was created.
-	ErrNoSegment = errors.New("no shared memory segment exists yet")
+	ErrNoSegment = fmt.Errorf("no shared memory segment exists yet (%w)", modtls.ErrNoStorage)
 )
 
 // OpenError is the error of a failed Open: what failed, for which file.

@@ -4,11 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/ftpdtls/ftpdtls/directives"
 	"github.com/ftpdtls/ftpdtls/modtls"
-	"github.com/ftpdtls/ftpdtls/modtlsshm"
 )
 
 // OpenSessionCache opens the main server's TLSSessionCache directly
@@ -74,12 +72,8 @@ func removeCaches(cfg *directives.Config) error {
 // (`ftpdtls sesscache|ocspcache info|clear|remove`) act on it. Looking at
 // or clearing a cache never creates it when the provider can open an
 // existing cache only, and removing works even when the cache cannot be
-// opened, when the provider can remove by info string. The optional
-// provider methods it uses are modtlsshm's:
-//
-//	OpenExisting(info, [timeout,] env) (cache, error) // ErrNoSegment when absent
-//	StatusInfo(info, [timeout,] env, w, verbose) error
-//	RemoveInfo(info string) error
+// opened, when the provider can remove by info string (the optional
+// provider methods declared in modtls/provider.go).
 type CacheHandle struct {
 	Provider string // "shm", "redis", ...
 	Info     string // the text after "provider:"
@@ -99,22 +93,6 @@ type controlCache interface {
 	Close() error
 }
 
-// The optional provider methods CacheHandle uses.
-type (
-	sessionExistingOpener interface {
-		OpenExisting(info string, timeout time.Duration, env modtls.Env) (modtls.SessionCache, error)
-	}
-	sessionStatusInfo interface {
-		StatusInfo(info string, timeout time.Duration, env modtls.Env, w io.Writer, verbose bool) error
-	}
-	ocspExistingOpener interface {
-		OpenExisting(info string, env modtls.Env) (modtls.OCSPCache, error)
-	}
-	ocspStatusInfo interface {
-		StatusInfo(info string, env modtls.Env, w io.Writer, verbose bool) error
-	}
-	infoRemover interface{ RemoveInfo(info string) error }
-)
 
 // SessionCacheHandle returns the configuration's TLSSessionCache for the
 // controls: nil and no error when no shared cache is configured; an
@@ -135,7 +113,7 @@ func SessionCacheHandle(cfg *directives.Config, env modtls.Env) (*CacheHandle, e
 	h.open = func(existing bool) (controlCache, error) {
 		var c modtls.SessionCache
 		var err error
-		if eo, ok := p.(sessionExistingOpener); ok && existing {
+		if eo, ok := p.(modtls.SessionCacheExistingOpener); ok && existing {
 			c, err = eo.OpenExisting(spec.Info, spec.Timeout, env)
 		} else {
 			c, err = p.Open(spec.Info, spec.Timeout, env)
@@ -145,10 +123,10 @@ func SessionCacheHandle(cfg *directives.Config, env modtls.Env) (*CacheHandle, e
 		}
 		return c, nil
 	}
-	if si, ok := p.(sessionStatusInfo); ok {
+	if si, ok := p.(modtls.SessionCacheStatusInfo); ok {
 		h.statusInfo = func(w io.Writer, verbose bool) error { return si.StatusInfo(spec.Info, spec.Timeout, env, w, verbose) }
 	}
-	if ri, ok := p.(infoRemover); ok {
+	if ri, ok := p.(modtls.InfoRemover); ok {
 		h.removeInfo = func() error { return ri.RemoveInfo(spec.Info) }
 	}
 	return h, nil
@@ -171,7 +149,7 @@ func OCSPCacheHandle(cfg *directives.Config, env modtls.Env) (*CacheHandle, erro
 	h.open = func(existing bool) (controlCache, error) {
 		var c modtls.OCSPCache
 		var err error
-		if eo, ok := p.(ocspExistingOpener); ok && existing {
+		if eo, ok := p.(modtls.OCSPCacheExistingOpener); ok && existing {
 			c, err = eo.OpenExisting(spec.Info, env)
 		} else {
 			c, err = p.Open(spec.Info, env)
@@ -181,10 +159,10 @@ func OCSPCacheHandle(cfg *directives.Config, env modtls.Env) (*CacheHandle, erro
 		}
 		return c, nil
 	}
-	if si, ok := p.(ocspStatusInfo); ok {
+	if si, ok := p.(modtls.OCSPCacheStatusInfo); ok {
 		h.statusInfo = func(w io.Writer, verbose bool) error { return si.StatusInfo(spec.Info, env, w, verbose) }
 	}
-	if ri, ok := p.(infoRemover); ok {
+	if ri, ok := p.(modtls.InfoRemover); ok {
 		h.removeInfo = func() error { return ri.RemoveInfo(spec.Info) }
 	}
 	return h, nil
@@ -215,7 +193,7 @@ func (h *CacheHandle) Status(w io.Writer, verbose bool) error {
 // that does not exist holds none and is not created.
 func (h *CacheHandle) Clear() (int, error) {
 	c, err := h.open(true)
-	if errors.Is(err, modtlsshm.ErrNoSegment) {
+	if errors.Is(err, modtls.ErrNoStorage) {
 		return 0, nil
 	}
 	if err != nil {
@@ -238,7 +216,7 @@ func (h *CacheHandle) Remove() error {
 		return h.openErr(err)
 	}
 	if rerr := h.removeInfo(); rerr != nil {
-		if errors.Is(err, modtlsshm.ErrNoSegment) {
+		if errors.Is(err, modtls.ErrNoStorage) {
 			return rerr
 		}
 		return fmt.Errorf("%w (opening it failed too: %v)", rerr, err)

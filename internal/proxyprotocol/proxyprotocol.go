@@ -70,26 +70,13 @@ type Settings struct {
 	UseProxiedServerAddress bool
 }
 
-type settingsKey struct{}
+// settings is where the handlers store *Settings in a directives.Server.
+var settings = directives.NewSettings(func() *Settings { return &Settings{Timeout: DefaultTimeout, Version: V1} })
 
 // SettingsOf returns the settings of s; the defaults when it has none.
-func SettingsOf(s *directives.Server) Settings {
-	if s != nil {
-		if st, ok := s.Value(settingsKey{}).(*Settings); ok {
-			return *st
-		}
-	}
-	return Settings{Timeout: DefaultTimeout, Version: V1}
-}
+func SettingsOf(s *directives.Server) Settings { return *settings.Of(s) }
 
-func settingsFor(cmd *directives.Cmd) *Settings {
-	if st, ok := cmd.Server.Value(settingsKey{}).(*Settings); ok {
-		return st
-	}
-	st := &Settings{Timeout: DefaultTimeout, Version: V1}
-	cmd.Server.SetValue(settingsKey{}, st)
-	return st
-}
+func settingsFor(cmd *directives.Cmd) *Settings { return settings.For(cmd) }
 
 func init() {
 	where := directives.Root | directives.VirtualHost | directives.Global
