@@ -40,6 +40,17 @@ func (c *Cmd) Warnf(format string, args ...any) {
 	}
 }
 
+// ProFTPD reports whether the parse asks for `proftpd -t`'s verdict
+// (Options.ProFTPD): a handler then accepts features of loaded modules
+// that ftpdtls does not implement, as ProFTPD would; otherwise it refuses
+// them with "<module> is not available in ftpdtls".
+func (c *Cmd) ProFTPD() bool { return c.p != nil && c.p.opts.ProFTPD }
+
+// Implemented reports whether a linked Go package implements the named
+// module (it called Register), as opposed to a ProFTPD module that
+// ftpdtls only knows the directives of.
+func Implemented(module string) bool { return lookupRegistered(module) != nil }
+
 // ErrWrongArgs and ErrMissingArgs are ProFTPD's two argument-count
 // complaints. Handlers return them (possibly wrapped) as they are.
 var (

@@ -27,6 +27,16 @@ type Options struct {
 	// /etc/passwd and /etc/group in a cgo-free build).
 	LookupUser  func(name string) error
 	LookupGroup func(name string) error
+	// ProFTPD asks for the verdict of Debian's `proftpd -t` (what
+	// `ftpdtls check -proftpd` prints) where ftpdtls's own would differ
+	// only because it lacks a module's code: a handler meeting a feature
+	// of a module that is loaded but that ftpdtls does not implement (a
+	// "memcache:" TLSSessionCache after LoadModule mod_tls_memcache.c)
+	// accepts it as ProFTPD does, with ProFTPD's notices. Without it, as
+	// for `ftpdtls serve`, the handler refuses such a line, naming the
+	// module ("mod_tls_memcache.c is not available in ftpdtls"). Handlers
+	// read it with Cmd.ProFTPD.
+	ProFTPD bool
 
 	// includeRoot, when set (by this package's tests), confines Include
 	// to files under it; anything else is treated as missing.
