@@ -177,7 +177,7 @@ func loadUsers(main *directives.Server, log logrus.FieldLogger) (ftpd.Authentica
 	if f.Users() == 0 {
 		return nil, fmt.Errorf("AuthUserFile %s: no usable users", f.Path)
 	}
-	return userFile{f}, nil
+	return ftpd.LocalAuth{Check: userFile{f}.Authenticate}, nil
 }
 
 // userFile turns authfile's errors into the engine's.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ftpdtls/ftpdtls/directives"
 	"github.com/ftpdtls/ftpdtls/internal/authfile"
+	"github.com/ftpdtls/ftpdtls/internal/ftpd"
 	"github.com/ftpdtls/ftpdtls/modtls"
 )
 
@@ -74,11 +75,12 @@ func TestDefaultConfiguration(t *testing.T) {
 	if !cfg.TLS.NewControl(nil).ReuseRequired() {
 		t.Error("data-channel session reuse is not required by default")
 	}
-	home, err := cfg.FTP.Auth.Authenticate(h.User, h.Password)
-	if err != nil || home != filepath.Join(h.Dir, "ftp") {
-		t.Errorf("default user: home %q, %v", home, err)
+	acct, err := cfg.FTP.Auth.Login(context.Background(), ftpd.LoginRequest{User: h.User, Password: h.Password})
+	if err != nil || acct.Home != filepath.Join(h.Dir, "ftp") {
+		t.Fatalf("default user: account %+v, %v", acct, err)
 	}
-	if _, err := cfg.FTP.Auth.Authenticate(h.User, h.Password+"x"); err == nil {
+	acct.FS.Close()
+	if _, err := cfg.FTP.Auth.Login(context.Background(), ftpd.LoginRequest{User: h.User, Password: h.Password + "x"}); err == nil {
 		t.Error("wrong password accepted")
 	}
 	for _, want := range []string{

@@ -1,6 +1,7 @@
 package ftpd
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -256,7 +257,9 @@ func (s *session) cmdPASS(arg string) {
 	}
 	user := s.user
 	s.user = ""
-	home, err := s.srv.Auth.Authenticate(user, arg)
+	acct, err := s.srv.Auth.Login(context.Background(), LoginRequest{
+		User: user, Password: arg, Remote: s.conn.RemoteAddr(), Local: s.real.LocalAddr(),
+	})
 	if err != nil {
 		s.log.Infof("USER %s: %v", user, err)
 		// ProFTPD's DelayEngine slows guessing; a fixed pause does too.
@@ -264,13 +267,7 @@ func (s *session) cmdPASS(arg string) {
 		s.reply(530, "Login incorrect.")
 		return
 	}
-	root, err := os.OpenRoot(home)
-	if err != nil {
-		s.log.Warnf("USER %s: home directory: %v", user, err)
-		s.reply(530, "Login incorrect.")
-		return
-	}
-	s.root, s.loggedIn, s.cwd = root, true, "/"
+	s.acct, s.fs, s.loggedIn, s.cwd = acct, acct.FS, true, cmp(acct.Cwd, "/")
 	s.log.Infof("USER %s: Login successful.", user)
 	s.reply(230, "User "+user+" logged in")
 }
@@ -287,7 +284,7 @@ func quote(p string) string { return `"` + strings.ReplaceAll(p, `"`, `""`) + `"
 
 func (s *session) cmdCWD(arg string) {
 	abs := s.abs(arg)
-	fi, err := s.root.Stat(rel(abs))
+	fi, err := s.fs.Stat(abs)
 	if err == nil && !fi.IsDir() {
 		err = errors.New("Not a directory")
 	}
@@ -358,34 +355,34 @@ func (s *session) cmdActive(string) {
 // ---- files ----
 
 func (s *session) cmdSIZE(arg string) {
-	fi, err := s.root.Stat(rel(s.abs(arg)))
+	fi, err := s.fs.Stat(s.abs(arg))
 	switch {
 	case err != nil:
 		s.reply(550, arg+": "+errText(err))
-	case !fi.Mode().IsRegular():
+	case !fi.IsRegular():
 		s.reply(550, arg+": not a regular file")
 	default:
-		s.reply(213, strconv.FormatInt(fi.Size(), 10))
+		s.reply(213, strconv.FormatInt(fi.Size, 10))
 	}
 }
 
 func (s *session) cmdMDTM(arg string) {
-	fi, err := s.root.Stat(rel(s.abs(arg)))
+	fi, err := s.fs.Stat(s.abs(arg))
 	if err != nil {
 		s.reply(550, arg+": "+errText(err))
 		return
 	}
-	s.reply(213, fi.ModTime().UTC().Format("20060102150405"))
+	s.reply(213, fi.ModTime.UTC().Format("20060102150405"))
 }
 
 func (s *session) cmdDELE(arg string) {
-	p := rel(s.abs(arg))
-	fi, err := s.root.Lstat(p)
+	p := s.abs(arg)
+	fi, err := s.fs.Lstat(p)
 	if err == nil && fi.IsDir() {
 		err = errors.New("Is a directory")
 	}
 	if err == nil {
-		err = s.root.Remove(p)
+		err = s.fs.Remove(p)
 	}
 	if err != nil {
 		s.reply(550, arg+": "+errText(err))
@@ -397,7 +394,7 @@ func (s *session) cmdDELE(arg string) {
 
 func (s *session) cmdMKD(arg string) {
 	abs := s.abs(arg)
-	if err := s.root.Mkdir(rel(abs), 0o755); err != nil {
+	if err := s.fs.Mkdir(abs, 0o755); err != nil {
 		s.reply(550, arg+": "+errText(err))
 		return
 	}
@@ -405,13 +402,13 @@ func (s *session) cmdMKD(arg string) {
 }
 
 func (s *session) cmdRMD(arg string) {
-	p := rel(s.abs(arg))
-	fi, err := s.root.Lstat(p)
+	p := s.abs(arg)
+	fi, err := s.fs.Lstat(p)
 	if err == nil && !fi.IsDir() {
 		err = errors.New("Not a directory")
 	}
 	if err == nil {
-		err = s.root.Remove(p)
+		err = s.fs.Rmdir(p)
 	}
 	if err != nil {
 		s.reply(550, arg+": "+errText(err))
@@ -422,7 +419,7 @@ func (s *session) cmdRMD(arg string) {
 
 func (s *session) cmdRNFR(arg string) {
 	abs := s.abs(arg)
-	if _, err := s.root.Lstat(rel(abs)); err != nil {
+	if _, err := s.fs.Lstat(abs); err != nil {
 		s.reply(550, arg+": "+errText(err))
 		return
 	}
@@ -437,7 +434,7 @@ func (s *session) cmdRNTO(arg string) {
 		s.reply(503, "Bad sequence of commands")
 		return
 	}
-	if err := s.root.Rename(rel(from), rel(s.abs(arg))); err != nil {
+	if err := s.fs.Rename(from, s.abs(arg)); err != nil {
 		s.reply(550, "Rename "+arg+": "+errText(err))
 		return
 	}

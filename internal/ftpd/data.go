@@ -8,10 +8,11 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"os"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ftpdtls/ftpdtls/internal/userfs"
 )
 
 // ---- passive listeners ----
@@ -219,36 +220,27 @@ func listArg(arg string) string {
 }
 
 // listing returns the lines of a LIST, NLST or MLSD of arg.
-func (s *session) listing(arg string, format func(os.FileInfo) string) ([]string, error) {
-	p := rel(s.abs(arg))
-	fi, err := s.root.Stat(p)
+func (s *session) listing(arg string, format func(userfs.FileInfo) string) ([]string, error) {
+	p := s.abs(arg)
+	fi, err := s.fs.Stat(p)
 	if err != nil {
 		return nil, err
 	}
 	if !fi.IsDir() {
 		return []string{format(fi)}, nil
 	}
-	d, err := s.root.Open(p)
-	if err != nil {
-		return nil, err
-	}
-	defer d.Close()
-	entries, err := d.ReadDir(-1)
+	entries, err := s.fs.ReadDir(p)
 	if err != nil {
 		return nil, err
 	}
 	lines := make([]string, 0, len(entries))
 	for _, e := range entries {
-		info, err := e.Info()
-		if err != nil {
-			continue // removed while listing
-		}
-		lines = append(lines, format(info))
+		lines = append(lines, format(e))
 	}
 	return lines, nil
 }
 
-func (s *session) sendListing(arg, what string, format func(os.FileInfo) string) {
+func (s *session) sendListing(arg, what string, format func(userfs.FileInfo) string) {
 	lines, err := s.listing(arg, format)
 	if err != nil {
 		s.reply(550, cmp(arg, ".")+": "+errText(err))
@@ -269,24 +261,24 @@ func (s *session) sendListing(arg, what string, format func(os.FileInfo) string)
 
 func (s *session) cmdLIST(arg string) {
 	now := time.Now()
-	s.sendListing(listArg(arg), "file list", func(fi os.FileInfo) string { return listLine(fi, now) })
+	s.sendListing(listArg(arg), "file list", func(fi userfs.FileInfo) string { return listLine(fi, now) })
 }
 
 func (s *session) cmdNLST(arg string) {
-	s.sendListing(listArg(arg), "file list", os.FileInfo.Name)
+	s.sendListing(listArg(arg), "file list", func(fi userfs.FileInfo) string { return fi.Name })
 }
 
 func (s *session) cmdMLSD(arg string) {
-	if fi, err := s.root.Stat(rel(s.abs(arg))); err == nil && !fi.IsDir() {
+	if fi, err := s.fs.Stat(s.abs(arg)); err == nil && !fi.IsDir() {
 		s.reply(501, arg+": Not a directory")
 		return
 	}
-	s.sendListing(arg, "MLSD", func(fi os.FileInfo) string { return factsLine(fi, fi.Name(), false) })
+	s.sendListing(arg, "MLSD", func(fi userfs.FileInfo) string { return factsLine(fi, fi.Name, false) })
 }
 
 func (s *session) cmdMLST(arg string) {
 	abs := s.abs(cmp(arg, "."))
-	fi, err := s.root.Stat(rel(abs))
+	fi, err := s.fs.Stat(abs)
 	if err != nil {
 		s.reply(550, cmp(arg, ".")+": "+errText(err))
 		return
@@ -299,24 +291,20 @@ func (s *session) cmdMLST(arg string) {
 
 func (s *session) cmdRETR(arg string) {
 	abs := s.abs(arg)
-	f, err := s.root.Open(rel(abs))
+	f, fi, err := s.fs.Open(abs)
 	if err != nil {
 		s.reply(550, arg+": "+errText(err))
 		return
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err == nil && !fi.Mode().IsRegular() {
-		err = errors.New("Not a regular file")
-	}
-	if err == nil && s.restart > 0 {
+	if s.restart > 0 {
 		_, err = f.Seek(s.restart, io.SeekStart)
 	}
 	if err != nil {
 		s.reply(550, arg+": "+errText(err))
 		return
 	}
-	what := fmt.Sprintf("%s (%d bytes)", abs, fi.Size())
+	what := fmt.Sprintf("%s (%d bytes)", abs, fi.Size)
 	conn := s.openData(what)
 	if conn == nil {
 		return
@@ -333,32 +321,28 @@ func (s *session) cmdAPPE(arg string) { s.store(arg, true) }
 
 func (s *session) store(arg string, appendTo bool) {
 	abs := s.abs(arg)
-	flags := os.O_WRONLY | os.O_CREATE
+	opt := userfs.StoreOptions{Mode: userfs.StoreReplace, Overwrite: true, Perm: 0o644}
 	switch {
 	case appendTo:
-		flags |= os.O_APPEND
-	case s.restart == 0:
-		flags |= os.O_TRUNC
+		opt.Mode = userfs.StoreAppend
+	case s.restart > 0:
+		opt.Mode, opt.Offset = userfs.StoreRestart, s.restart
 	}
-	f, err := s.root.OpenFile(rel(abs), flags, 0o644)
+	up, err := s.fs.Create(abs, opt)
 	if err != nil {
 		s.reply(550, arg+": "+errText(err))
 		return
 	}
-	defer f.Close()
-	if s.restart > 0 && !appendTo {
-		if _, err := f.Seek(s.restart, io.SeekStart); err != nil {
-			s.reply(550, arg+": "+errText(err))
-			return
-		}
-	}
 	conn := s.openData(abs)
 	if conn == nil {
+		up.Abort()
 		return
 	}
-	n, err := io.Copy(f, deadlineConn{conn, s.srv.dataTimeout()})
+	n, err := io.Copy(up.File(), deadlineConn{conn, s.srv.dataTimeout()})
 	if err == nil {
-		err = f.Close()
+		err = up.Commit()
+	} else {
+		up.Abort()
 	}
 	if err == nil {
 		s.log.Infof("STOR %s: %d bytes received", abs, n)

@@ -6,6 +6,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/ftpdtls/ftpdtls/internal/userfs"
 )
 
 // abs turns a client path into an absolute, clean, slash-separated path
@@ -30,15 +32,15 @@ func rel(abs string) string {
 // listLine formats one entry like "ls -l", the format LIST clients parse.
 // Owner and group are shown as "ftp": the names of the server's accounts
 // are none of the client's business.
-func listLine(fi fs.FileInfo, now time.Time) string {
-	t := fi.ModTime()
+func listLine(fi userfs.FileInfo, now time.Time) string {
+	t := fi.ModTime
 	stamp := t.Format("Jan _2 15:04")
 	// ls shows the year instead of the time for dates more than six
 	// months away.
 	if t.Before(now.AddDate(0, -6, 0)) || t.After(now.AddDate(0, 6, 0)) {
 		stamp = t.Format("Jan _2  2006")
 	}
-	return fmt.Sprintf("%s 1 ftp ftp %12d %s %s", modeString(fi.Mode()), fi.Size(), stamp, fi.Name())
+	return fmt.Sprintf("%s 1 ftp ftp %12d %s %s", modeString(fi.Mode), fi.Size, stamp, fi.Name)
 }
 
 // modeString is fs.FileMode as ls prints it: ten characters, the first
@@ -64,27 +66,24 @@ func modeString(m fs.FileMode) string {
 
 // factsLine formats one RFC 3659 entry: "fact=value;...; name". cdir
 // marks the listed directory itself (type=cdir).
-func factsLine(fi fs.FileInfo, name string, cdir bool) string {
+func factsLine(fi userfs.FileInfo, name string, cdir bool) string {
 	typ, perm := "file", "adfrw"
 	switch {
 	case cdir:
 		typ, perm = "cdir", "flcdmpe"
 	case fi.IsDir():
 		typ, perm = "dir", "flcdmpe"
-	case !fi.Mode().IsRegular():
-		typ = "OS.unix=" + modeString(fi.Mode())[:1]
+	case !fi.IsRegular():
+		typ = "OS.unix=" + modeString(fi.Mode)[:1]
 	}
-	if fi.Mode().Perm()&0o200 == 0 { // read-only: no write facts
+	if fi.Mode.Perm()&0o200 == 0 { // read-only: no write facts
 		perm = strings.NewReplacer("a", "", "w", "", "c", "", "m", "", "p", "").Replace(perm)
 	}
 	return fmt.Sprintf("type=%s;size=%d;modify=%s;perm=%s;unique=%s; %s",
-		typ, fi.Size(), fi.ModTime().UTC().Format("20060102150405"), perm, unique(fi), name)
+		typ, fi.Size, fi.ModTime.UTC().Format("20060102150405"), perm, unique(fi), name)
 }
 
 // unique is the RFC 3659 unique fact: device and inode where known.
-func unique(fi fs.FileInfo) string {
-	if dev, ino, ok := devIno(fi); ok {
-		return fmt.Sprintf("%xU%x", dev, ino)
-	}
-	return fmt.Sprintf("%x", fi.ModTime().UnixNano())
+func unique(fi userfs.FileInfo) string {
+	return fmt.Sprintf("%xU%x", fi.Dev, fi.Ino)
 }

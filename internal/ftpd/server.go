@@ -2,7 +2,6 @@ package ftpd
 
 import (
 	"context"
-	"crypto/subtle"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -34,32 +33,6 @@ type TLSSession interface {
 	// refuses the data connection (reply 425), as mod_tls does when a
 	// data connection did not reuse the control connection's session.
 	CheckData(data *tls.Conn) error
-}
-
-// Authenticator checks a user's password and returns the directory the
-// user is confined to.
-type Authenticator interface {
-	Authenticate(user, password string) (home string, err error)
-}
-
-// ErrLoginIncorrect is what an Authenticator returns for an unknown user
-// or a wrong password; the client is told "530 Login incorrect.".
-var ErrLoginIncorrect = errors.New("login incorrect")
-
-// StaticUser is an Authenticator for exactly one user.
-func StaticUser(user, password, home string) Authenticator {
-	return staticUser{user, password, home}
-}
-
-type staticUser struct{ user, password, home string }
-
-func (s staticUser) Authenticate(user, password string) (string, error) {
-	ok := subtle.ConstantTimeCompare([]byte(user), []byte(s.user)) &
-		subtle.ConstantTimeCompare([]byte(password), []byte(s.password))
-	if ok != 1 {
-		return "", ErrLoginIncorrect
-	}
-	return s.home, nil
 }
 
 // PortRange is ProFTPD's PassivePorts: the ports passive data listeners

@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/ftpdtls/ftpdtls/internal/userfs"
 )
 
 // maxLine bounds a command line; longer lines end the session, as a
@@ -36,8 +37,9 @@ type session struct {
 
 	user     string // from USER, until PASS
 	loggedIn bool
-	root     *os.Root // the user's directory, after login
-	cwd      string   // absolute, slash-separated, within root
+	acct     *Account  // after login
+	fs       userfs.FS // acct.FS
+	cwd      string    // absolute, slash-separated, in the session's view
 
 	pasv     net.Listener // the listener of the last PASV/EPSV, if any
 	epsvAll  bool
@@ -182,8 +184,8 @@ func (s *session) cut() {
 func (s *session) close() {
 	s.closeOnce.Do(func() {
 		s.closePassive()
-		if s.root != nil {
-			s.root.Close()
+		if s.fs != nil {
+			s.fs.Close()
 		}
 		s.conn.Close()
 	})
