@@ -41,6 +41,12 @@ func loadModule(c *Cmd) error {
 		return failf(&Errno{syscall.EINVAL})
 	}
 	if c.Config.ModuleLoaded(name) {
+		if !c.p.loadedByDSO(name) && !c.ProFTPD() && !isDebianCompiledIn(name) && Implemented(name) {
+			// A module ftpdtls links, counted as compiled in (ftpdtls
+			// serve's parse): the line is a harmless no-op there, and
+			// ProFTPD's notices for a static module would mislead.
+			return nil
+		}
 		if !c.p.loadedByDSO(name) {
 			// A static module: dlopen fails first, then the module is
 			// found in the executable itself.

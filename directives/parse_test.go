@@ -333,8 +333,16 @@ func TestLoadModule(t *testing.T) {
 			err:      "fatal: LoadModule: error loading module 'mod_tls_redis.c': requires 'mod_tls.c', which must be loaded first on line 2 of '/etc/proftpd/test.conf'",
 			warnings: []string{"mod_dso/0.5: unable to load 'mod_tls_redis.c': requires 'mod_tls.c', which must be loaded first"}},
 		{name: "compiled-in option", conf: "TLSEngine on\nLoadModule mod_tls.c\n",
-			opts:     func(o *Options) { o.CompiledIn = append(append([]string(nil), DebianCompiledIn...), "mod_tls.c") },
+			opts: func(o *Options) {
+				o.CompiledIn = append(append([]string(nil), DebianCompiledIn...), "mod_tls.c")
+				o.ProFTPD = true
+			},
 			warnings: []string{"mod_dso/0.5: unable to load 'mod_tls.c'; check to see if '/usr/lib/proftpd/mod_tls.la' exists", "mod_dso/0.5: module 'mod_tls.c' already loaded"}},
+		// ftpdtls serve's parse: LoadModule of a linked module counted as
+		// compiled in says nothing; Debian's compiled-in ones still do.
+		{name: "linked module, serve's parse", conf: "CopyEngine on\nLoadModule mod_copy.c\nLoadModule mod_xfer.c\n",
+			opts:     func(o *Options) { o.CompiledIn = append(append([]string(nil), DebianCompiledIn...), "mod_copy.c") },
+			warnings: []string{"mod_dso/0.5: unable to load 'mod_xfer.c'; check to see if '/usr/lib/proftpd/mod_xfer.la' exists", "mod_dso/0.5: module 'mod_xfer.c' already loaded"}},
 		{name: "not compiled in", conf: "<IfModule mod_ls.c>\nFoo\n</IfModule>\nLoadModule mod_ls.c\n",
 			opts: func(o *Options) { o.CompiledIn = []string{"mod_dso.c"} }},
 		{name: "in vhost", conf: "<VirtualHost 127.0.0.2>\nLoadModule mod_tls.c\n</VirtualHost>\n",

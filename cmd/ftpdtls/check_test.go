@@ -98,6 +98,7 @@ func testCheck(t *testing.T, bin string) {
 	noticeThenFatal := write("notice-then-fatal.conf", head+"LoadModule mod_tls_shmcache.c\nTLSSessionCache off 0\n")
 	noLoad := write("noload.conf", "ServerName x\nTLSSessionCache shm:/file="+dir+"/sess_cache\n")
 	unknown := write("unknown.conf", "ServerName x\nServerNam y\n")
+	typo := write("typo.conf", "ServerName x\n<IfModule mod_tls.c>\n  TLSEngin on\n</IfModule>\n")
 	examples, err := filepath.Abs("../../examples/proftpd.conf")
 	if err != nil {
 		t.Fatal(err)
@@ -125,19 +126,30 @@ func testCheck(t *testing.T, bin string) {
 			wantStderr: []string{"fatal: TLSSessionCache: 'abc' is not a valid timeout value on line 6 of '" + badTimeout + "'"}},
 		{name: "warning does not fail", args: []string{"check", "-c", relative}, wantStdout: banner + complete,
 			stderrHas: []string{"'relative/sess_cache'", "line 4 of '" + relative + "'"}},
-		{name: "already loaded", args: []string{"check", "-c", twice}, wantStdout: banner + complete,
+		{name: "already loaded", args: []string{"check", "-proftpd", "-c", twice}, wantStdout: banner + complete,
 			stderrHas: []string{"mod_dso/0.5: module 'mod_tls_shmcache.c' already loaded"}},
-		{name: "notice before the fatal line", args: []string{"check", "-c", noticeThenFatal}, wantStatus: 1, wantStdout: banner,
+		// For serve, the modules it links are compiled in: LoadModule of
+		// one is a silent no-op.
+		{name: "serve: LoadModule of a linked module", args: []string{"check", "-c", twice}, wantStdout: banner + complete},
+		{name: "notice before the fatal line", args: []string{"check", "-proftpd", "-c", noticeThenFatal}, wantStatus: 1, wantStdout: banner,
 			wantStderr: []string{
 				"mod_dso/0.5: module 'mod_tls_shmcache.c' already loaded on line 4 of '" + noticeThenFatal + "'",
 				"fatal: TLSSessionCache: timeout be greater than 1 on line 5 of '" + noticeThenFatal + "'",
 			}},
-		{name: "needs LoadModule like Debian", args: []string{"check", "-c", noLoad}, wantStatus: 1, wantStdout: banner,
+		{name: "proftpd: needs LoadModule like Debian", args: []string{"check", "-proftpd", "-c", noLoad}, wantStatus: 1, wantStdout: banner,
 			wantStderr: []string{"fatal: unknown configuration directive 'TLSSessionCache' on line 2 of '" + noLoad + "'"}},
-		{name: "compiled in", args: []string{"check", "-compiled-in", "linked", "-c", noLoad},
+		{name: "serve: linked modules need no LoadModule", args: []string{"check", "-c", noLoad}, wantStdout: banner + complete},
+		{name: "compiled in", args: []string{"check", "-proftpd", "-compiled-in", "linked", "-c", noLoad},
 			wantStdout: banner + complete},
-		{name: "compiled in by name", args: []string{"check", "-compiled-in", "mod_tls.c,mod_tls_shmcache.c", "-c", noLoad},
+		{name: "compiled in by name", args: []string{"check", "-proftpd", "-compiled-in", "mod_tls.c,mod_tls_shmcache.c", "-c", noLoad},
 			wantStdout: banner + complete},
+		{name: "compiled-in without -proftpd", args: []string{"check", "-compiled-in", "linked", "-c", noLoad}, wantStatus: 2,
+			stderrHas: []string{"-compiled-in applies to -proftpd"}, plain: true},
+		// Issue 13's case: a typo inside <IfModule mod_tls.c> is skipped
+		// by proftpd -t without LoadModule mod_tls.c, and fatal for serve.
+		{name: "serve: typo in a module block", args: []string{"check", "-c", typo}, wantStatus: 1, wantStdout: banner,
+			stderrHas: []string{"fatal: unknown configuration directive 'TLSEngin' on line 3 of '" + typo + "'", "fatal: Did you mean:", "  TLSEngine"}},
+		{name: "proftpd: typo in a skipped module block", args: []string{"check", "-proftpd", "-c", typo}, wantStdout: banner + complete},
 		{name: "did you mean", args: []string{"check", "-c", unknown}, wantStatus: 1, wantStdout: banner,
 			stderrHas: []string{"fatal: unknown configuration directive 'ServerNam' on line 2 of '" + unknown + "'", "ServerName"}},
 		{name: "missing file", args: []string{"check", "-c", filepath.Join(dir, "nonexistent.conf")}, wantStatus: 1, wantStdout: banner,
