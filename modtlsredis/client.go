@@ -13,6 +13,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/ftpdtls/ftpdtls/modtls"
 )
 
 // Errors of Open, for errors.Is. Their texts are mod_redis's.
@@ -23,37 +25,27 @@ var (
 	ErrNoServer = errors.New("No server configured") //nolint:staticcheck // ProFTPD's text
 )
 
-// connection is a client for one cache with what the cache needs to know
-// about it.
-type connection struct {
-	client redis.UniversalClient
-	// server describes where the client goes, for the status output.
-	server string
-	// timeout bounds every cache operation, retries included: a dial, the
-	// AUTH/SELECT of a new connection, and the command.
-	timeout time.Duration
-}
-
-// connect builds the client the settings describe. It dials nothing: the
-// pool connects on first use and reconnects (with backoff) after
-// failures, so a Redis that is down at startup is picked up when it comes
-// back. Only a Sentinel setup without a master name asks the Sentinels
-// now, to learn the name.
-func connect(ctx context.Context, s *Settings) (*connection, error) {
-	connectTimeout, ioTimeout := s.ConnectTimeout, s.IOTimeout
-	if connectTimeout <= 0 {
-		connectTimeout = DefaultTimeout
+// ClientOptions returns the go-redis options the settings describe: one
+// RedisServer line is a plain Redis (Simple), several are the seed nodes
+// of a Redis Cluster (Cluster), and RedisSentinel finds a master through
+// the Sentinels (Failover); redis.NewUniversalClient picks the same way.
+// The timeouts are RedisTimeouts' (500 ms each by default; 0 means the
+// default), RESP2 is spoken as by mod_redis, a command that failed on a
+// broken connection is retried once unless RedisOptions says NoReconnect,
+// and the options make the client honour the caches' per-operation
+// deadlines (ContextTimeoutEnabled).
+//
+// Only a Sentinel setup without "master NAME" does network I/O here: it
+// asks the Sentinels in turn for the first master they monitor.
+func (s *Settings) ClientOptions(ctx context.Context) (*redis.UniversalOptions, error) {
+	if s == nil {
+		s = DefaultSettings()
 	}
-	if ioTimeout <= 0 {
-		ioTimeout = DefaultTimeout
-	}
+	connectTimeout, ioTimeout := s.timeouts()
 	maxRetries := 1 // one retry of a command that failed on a broken connection
 	if s.NoReconnect {
 		maxRetries = -1
 	}
-	// A new connection costs a dial and the AUTH/SELECT exchange before the
-	// command's own exchange; a retry happens only within what is left.
-	c := &connection{timeout: connectTimeout + 2*ioTimeout}
 	var ep Endpoint
 	if len(s.Servers) > 0 {
 		ep = s.Servers[0]
@@ -61,121 +53,132 @@ func connect(ctx context.Context, s *Settings) (*connection, error) {
 	if ep.badDB != "" {
 		return nil, fmt.Errorf("RedisServer %s: db-index '%s' is not a number", ep.Addr, ep.badDB)
 	}
-	// What all three kinds of client share.
-	var (
-		dialTimeout = connectTimeout
-		rwTimeout   = ioTimeout
-		maint       = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	)
-
+	o := &redis.UniversalOptions{
+		Username:              ep.Username,
+		Password:              ep.Password,
+		DB:                    ep.DB,
+		Protocol:              2,
+		MaxRetries:            maxRetries,
+		DialTimeout:           connectTimeout,
+		DialerRetries:         1,
+		ReadTimeout:           ioTimeout,
+		WriteTimeout:          ioTimeout,
+		ContextTimeoutEnabled: true,
+		DisableIdentity:       true,
+		// Not for Failover, which has no such option.
+		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
+	}
+	var err error
 	switch {
 	case len(s.Sentinels) > 0:
 		files := ep.TLS
 		if !files.Enabled {
 			files = s.SentinelTLS
 		}
-		tlsConf, err := tlsConfig(files, "")
-		if err != nil {
+		if o.TLSConfig, err = tlsConfig(files, ""); err != nil {
 			return nil, err
 		}
-		master := s.MasterName
-		if master == "" {
-			if master, err = firstMaster(ctx, s.Sentinels, tlsConf, dialTimeout, rwTimeout); err != nil {
+		o.Addrs = s.Sentinels
+		if o.MasterName = s.MasterName; o.MasterName == "" {
+			if o.MasterName, err = firstMaster(ctx, o); err != nil {
 				return nil, err
 			}
 		}
-		c.client = redis.NewFailoverClient(&redis.FailoverOptions{
-			MasterName:            master,
-			SentinelAddrs:         s.Sentinels,
-			Username:              ep.Username,
-			Password:              ep.Password,
-			DB:                    ep.DB,
-			Protocol:              2,
-			MaxRetries:            maxRetries,
-			DialTimeout:           dialTimeout,
-			DialerRetries:         1,
-			ReadTimeout:           rwTimeout,
-			WriteTimeout:          rwTimeout,
-			ContextTimeoutEnabled: true,
-			TLSConfig:             tlsConf,
-			DisableIdentity:       true,
-		})
-		c.server = fmt.Sprintf("master '%s' via Sentinel %s", master, strings.Join(s.Sentinels, ", "))
 
 	case len(s.Servers) == 1:
-		tlsConf, err := tlsConfig(ep.TLS, ep.Addr)
-		if err != nil {
+		if o.TLSConfig, err = tlsConfig(ep.TLS, ep.Addr); err != nil {
 			return nil, err
 		}
-		c.client = redis.NewClient(&redis.Options{
-			Network:                  ep.Network,
-			Addr:                     ep.Addr,
-			Username:                 ep.Username,
-			Password:                 ep.Password,
-			DB:                       ep.DB,
-			Protocol:                 2,
-			MaxRetries:               maxRetries,
-			DialTimeout:              dialTimeout,
-			DialerRetries:            1,
-			ReadTimeout:              rwTimeout,
-			WriteTimeout:             rwTimeout,
-			ContextTimeoutEnabled:    true,
-			TLSConfig:                tlsConf,
-			DisableIdentity:          true,
-			MaintNotificationsConfig: maint,
-		})
-		c.server = ep.Addr
+		// A socket path ("/...") is a unix socket to go-redis too.
+		o.Addrs = []string{ep.Addr}
 
 	case len(s.Servers) > 1:
-		addrs := make([]string, len(s.Servers))
-		for i, e := range s.Servers {
+		for _, e := range s.Servers {
 			if e.Network != "tcp" {
 				return nil, fmt.Errorf("Redis Cluster node %s: cluster nodes must be host:port", e.Addr) //nolint:staticcheck // product name
 			}
 			if e.DB != 0 {
 				return nil, fmt.Errorf("Redis Cluster node %s: a cluster has only database 0, not %d", e.Addr, e.DB) //nolint:staticcheck // product name
 			}
-			addrs[i] = e.Addr
+			o.Addrs = append(o.Addrs, e.Addr)
 		}
-		tlsConf, err := tlsConfig(ep.TLS, "")
-		if err != nil {
+		if o.TLSConfig, err = tlsConfig(ep.TLS, ""); err != nil {
 			return nil, err
 		}
-		c.client = redis.NewClusterClient(&redis.ClusterOptions{
-			Addrs:                    addrs,
-			Username:                 ep.Username,
-			Password:                 ep.Password,
-			Protocol:                 2,
-			MaxRetries:               maxRetries,
-			MaxRedirects:             3,
-			DialTimeout:              dialTimeout,
-			DialerRetries:            1,
-			ReadTimeout:              rwTimeout,
-			WriteTimeout:             rwTimeout,
-			ContextTimeoutEnabled:    true,
-			TLSConfig:                tlsConf,
-			DisableIdentity:          true,
-			MaintNotificationsConfig: maint,
-		})
-		c.server = "cluster " + strings.Join(addrs, ", ")
 
 	default:
 		return nil, ErrNoServer
 	}
-	return c, nil
+	return o, nil
 }
 
-// firstMaster asks each Sentinel in turn for the masters it monitors and
-// returns the first one's name, as mod_redis does when RedisSentinel names
-// no master (but stopping at the first Sentinel that answers).
-func firstMaster(ctx context.Context, sentinels []string, tlsConf *tls.Config, dial, rw time.Duration) (string, error) {
+// timeouts returns RedisTimeouts, with the default for 0: the caches never
+// wait without bound.
+func (s *Settings) timeouts() (connect, io time.Duration) {
+	connect, io = s.ConnectTimeout, s.IOTimeout
+	if connect <= 0 {
+		connect = DefaultTimeout
+	}
+	if io <= 0 {
+		io = DefaultTimeout
+	}
+	return connect, io
+}
+
+// cacheOptions returns the Options of a cache opened from the settings:
+// every operation bounded by a dial, the AUTH/SELECT exchange of a new
+// connection and the command's own exchange (a retry happens only within
+// what is left), and a Redis that is down at startup tolerated, as the
+// server must start anyway.
+func (s *Settings) cacheOptions(o *redis.UniversalOptions, env modtls.Env) Options {
+	connect, io := s.timeouts()
+	return Options{
+		Timeout:       connect + 2*io,
+		Server:        describe(o),
+		OpenWhileDown: true,
+		CloseClient:   true,
+		Log:           env.Log,
+		Trace:         env.Trace,
+	}
+}
+
+// describe says where a client made from o goes, for the status output.
+func describe(o *redis.UniversalOptions) string {
+	switch {
+	case o.MasterName != "":
+		return fmt.Sprintf("master '%s' via Sentinel %s", o.MasterName, strings.Join(o.Addrs, ", "))
+	case len(o.Addrs) > 1:
+		return "cluster " + strings.Join(o.Addrs, ", ")
+	case len(o.Addrs) == 1:
+		return o.Addrs[0]
+	}
+	return ""
+}
+
+// describeClient says where client goes, for a cache opened without
+// Options.Server.
+func describeClient(client redis.UniversalClient) string {
+	switch c := client.(type) {
+	case *redis.Client:
+		return c.Options().Addr
+	case *redis.ClusterClient:
+		return "cluster " + strings.Join(c.Options().Addrs, ", ")
+	}
+	return fmt.Sprintf("%T", client)
+}
+
+// firstMaster asks each Sentinel of o in turn for the masters it
+// monitors and returns the first one's name, as mod_redis does when
+// RedisSentinel names no master (but stopping at the first Sentinel that
+// answers).
+func firstMaster(ctx context.Context, o *redis.UniversalOptions) (string, error) {
 	var errs []error
-	for _, addr := range sentinels {
-		sc := redis.NewSentinelClient(&redis.Options{
-			Addr: addr, Protocol: 2, DialTimeout: dial, DialerRetries: 1, ReadTimeout: rw, WriteTimeout: rw,
-			MaxRetries: -1, TLSConfig: tlsConf, DisableIdentity: true,
-		})
-		cctx, cancel := context.WithTimeout(ctx, dial+2*rw)
+	for _, addr := range o.Addrs {
+		so := o.Simple()
+		so.Addr, so.Username, so.Password, so.DB = addr, o.SentinelUsername, o.SentinelPassword, 0
+		so.MaxRetries = -1
+		sc := redis.NewSentinelClient(so)
+		cctx, cancel := context.WithTimeout(ctx, o.DialTimeout+2*o.ReadTimeout)
 		masters, err := sc.Masters(cctx).Result()
 		cancel()
 		_ = sc.Close()

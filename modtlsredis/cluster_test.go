@@ -67,7 +67,7 @@ func TestCluster(t *testing.T) {
 		t.Errorf("entries on %d of 3 masters, want them spread", used)
 	}
 	st, err := c.Stats()
-	if err != nil || st.Stores != n || st.Hits != n {
+	if err != nil || st.Stored != n || st.Hits != n {
 		t.Errorf("Stats = %+v, %v", st, err)
 	}
 	var b strings.Builder

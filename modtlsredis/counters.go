@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/ftpdtls/ftpdtls/modtls"
 )
 
 // counter is one of the seven statistics keys each cache keeps in its
@@ -36,9 +38,10 @@ func counterNames(maxLenName string) [numCounters]string {
 	return [numCounters]string{"cache_hits", "cache_misses", "cache_stores", "cache_deletes", "cache_errors", "cache_exceeds", maxLenName}
 }
 
-// Stats are a cache's statistics: the shared counters read from Redis,
-// and what this process could not do because Redis failed.
-type Stats struct {
+// Counters are a cache's statistics as mod_tls_redis keeps them: the
+// shared counters read from Redis, and what this process could not do
+// because Redis failed. Stats gives the same figures as a modtls.Stats.
+type Counters struct {
 	Hits    int64 // lookups that found a live entry
 	Misses  int64 // lookups that found none, an expired one or a bad one
 	Stores  int64 // entries stored
@@ -55,7 +58,7 @@ type Stats struct {
 	Failures uint64
 }
 
-func (s *Stats) field(c counter) *int64 {
+func (s *Counters) field(c counter) *int64 {
 	return [...]*int64{&s.Hits, &s.Misses, &s.Stores, &s.Deletes, &s.Errors, &s.Exceeds, &s.MaxLen}[c]
 }
 
@@ -73,53 +76,81 @@ return cur`)
 // round trip and busy servers do not all hammer the seven counter keys.
 func (s *store) count(c counter) { s.pending[c].Add(1) }
 
-// flushInterval is how often pending counter increments are sent.
-const flushInterval = 100 * time.Millisecond
+// flushInterval is how often pending counter increments are sent. Tests
+// that must see every round trip lengthen it before opening a cache.
+var flushInterval = 100 * time.Millisecond
 
 // flushCounters sends the pending increments with one pipelined INCRBY
 // per changed counter. Increments that Redis did not take are kept for the
 // next flush. Counters are best effort: a failure is only traced.
 func (s *store) flushCounters(ctx context.Context) error {
+	_, err := s.sync(ctx, false)
+	return err
+}
+
+// sync sends the pending increments and, if read is set, reads the seven
+// counters back in the same pipeline: one round trip either way.
+// Increments that did not reach Redis are kept for the next attempt;
+// those Redis refused are dropped (a counter key that is not a number
+// would refuse them forever).
+func (s *store) sync(ctx context.Context, read bool) ([numCounters]*redis.StringCmd, error) {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
-	var taken [numCounters]int64
+	var (
+		taken [numCounters]int64
+		incrs [numCounters]*redis.IntCmd
+		gets  [numCounters]*redis.StringCmd
+	)
 	changed := false
 	for i := range taken {
 		if taken[i] = s.pending[i].Swap(0); taken[i] != 0 {
 			changed = true
 		}
 	}
-	if !changed {
-		return nil
+	if !changed && !read {
+		return gets, nil
 	}
-	cmds := make([]*redis.IntCmd, numCounters)
-	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, _ = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, n := range taken {
 			if n != 0 {
-				cmds[i] = p.IncrBy(ctx, s.counterKeys[i], n)
+				incrs[i] = p.IncrBy(ctx, s.counterKeys[i], n)
+			}
+		}
+		if read {
+			for i := range gets {
+				gets[i] = p.Get(ctx, s.counterKeys[i])
 			}
 		}
 		return nil
 	})
-	if err == nil {
-		return nil
-	}
-	// Keep what did not reach Redis; drop what Redis refused (a counter
-	// key that is not a number would refuse it forever).
-	for i, cmd := range cmds {
-		if cmd != nil && cmd.Err() != nil && !isReply(cmd.Err()) {
+	var first error
+	for i, cmd := range incrs {
+		if cmd == nil || cmd.Err() == nil {
+			continue
+		}
+		if !isReply(cmd.Err()) {
 			s.pending[i].Add(taken[i])
 		}
+		if first == nil {
+			first = cmd.Err()
+		}
 	}
-	s.ch.Msg(2, "error incrementing counters: %v", err)
-	return err
+	if first != nil {
+		s.ch.Msg(2, "error incrementing counters: %v", first)
+	}
+	for _, cmd := range gets {
+		if first == nil && cmd != nil && cmd.Err() != nil && !errors.Is(cmd.Err(), redis.Nil) {
+			first = cmd.Err()
+		}
+	}
+	return gets, first
 }
 
 // flushLoop flushes pending increments until stop is closed, then once
 // more.
 func (s *store) flushLoop() {
 	defer close(s.stopped)
-	tick := time.NewTicker(flushInterval)
+	tick := time.NewTicker(s.flushEvery)
 	defer tick.Stop()
 	for {
 		select {
@@ -144,32 +175,21 @@ func (s *store) exceeded(ctx context.Context, size int) {
 	}
 }
 
-// stats reads the counters with one pipelined round trip of GETs (not
+// counters sends this process's pending increments and reads the
+// counters back, in one pipelined round trip of INCRBYs and GETs (not
 // MGET, which a Redis Cluster refuses across slots).
-func (s *store) stats(ctx context.Context) (Stats, error) {
-	st := Stats{Failures: s.failures.Load()}
-	if err := s.flushCounters(ctx); err != nil {
-		s.failed("INCRBY", err)
-		return st, fmt.Errorf("update %s counters in Redis: %w", s.kind, err)
-	}
-	cmds := make([]*redis.StringCmd, numCounters)
-	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i := range cmds {
-			cmds[i] = p.Get(ctx, s.counterKeys[i])
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
+func (s *store) counters(ctx context.Context) (Counters, error) {
+	st := Counters{Failures: s.failures.Load()}
+	gets, err := s.sync(ctx, true)
+	if err != nil {
 		s.failed("GET", err)
+		st.Failures = s.failures.Load()
 		return st, fmt.Errorf("read %s counters from Redis: %w", s.kind, err)
 	}
-	for i, cmd := range cmds {
+	for i, cmd := range gets {
 		text, err := cmd.Result()
-		if errors.Is(err, redis.Nil) {
+		if err != nil { // redis.Nil: the key does not exist
 			continue
-		}
-		if err != nil {
-			return st, fmt.Errorf("read %s from Redis: %w", s.counterNames[i], err)
 		}
 		n, err := strconv.ParseInt(strings.TrimSpace(text), 10, 64)
 		if err != nil {
@@ -181,6 +201,26 @@ func (s *store) stats(ctx context.Context) (Stats, error) {
 		st.Present |= 1 << i
 	}
 	return st, nil
+}
+
+// stats reads the counters as a modtls.Stats: each counter as it is,
+// with this process's failed operations among the errors. Redis expires
+// entries itself and has no capacity, so Expired, Evicted, Entries and
+// Capacity are zero.
+func (s *store) stats() (modtls.Stats, error) {
+	c, err := s.Counters()
+	if err != nil {
+		return modtls.Stats{}, err
+	}
+	u := func(n int64) uint64 { return uint64(max(n, 0)) }
+	return modtls.Stats{
+		Hits:     u(c.Hits),
+		Misses:   u(c.Misses),
+		Stored:   u(c.Stores),
+		Deleted:  u(c.Deletes),
+		Errors:   u(c.Errors) + c.Failures,
+		TooLarge: u(c.Exceeds),
+	}, nil
 }
 
 // statusLabels are the status lines' texts for each counter.
@@ -221,7 +261,7 @@ var (
 // mod_tls_redis it names the server and prints the counters as the
 // decimals they are; a last line reports this process's failed operations
 // when there were any.
-func writeStatus(w io.Writer, labels *statusLabels, server string, st Stats) error {
+func writeStatus(w io.Writer, labels *statusLabels, server string, st Counters) error {
 	var b strings.Builder
 	b.WriteString(labels.header)
 	b.WriteString("\n\nRedis server: ")

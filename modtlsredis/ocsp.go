@@ -19,23 +19,16 @@ type OCSPCache struct {
 	s *store
 }
 
-var _ modtls.OCSPCache = (*OCSPCache)(nil)
+var (
+	_ modtls.OCSPCache     = (*OCSPCache)(nil)
+	_ modtls.StatsReporter = (*OCSPCache)(nil)
+)
 
 // noNextUpdateTTL is how long a response without a nextUpdate (or one
 // that is not a successful response, such as a fake tryLater) stays in
 // Redis after it was obtained. mod_tls calls such responses stale after
 // an hour (five minutes for unsuccessful ones) and replaces them.
 const noNextUpdateTTL = time.Hour
-
-// OpenOCSPCache opens an OCSP response cache with the given mod_redis
-// settings; see OpenSessionCache.
-func OpenOCSPCache(settings *Settings, info string, env modtls.Env) (*OCSPCache, error) {
-	st, err := open(settings, info, "OCSP", &ocspFormat, "cache_max_resp_len", env)
-	if err != nil {
-		return nil, err
-	}
-	return &OCSPCache{s: st}, nil
-}
 
 // ocspExpiry returns when a cached response should leave Redis: at its
 // nextUpdate, after which mod_tls calls it EXPIRED and deletes it, or
@@ -157,15 +150,20 @@ func (c *OCSPCache) Remove() error {
 // Status writes mod_tls_redis's OCSP status lines.
 func (c *OCSPCache) Status(w io.Writer, verbose bool) error {
 	c.s.ch.Msg(9, "checking Redis ocsp cache %p", c)
-	st, err := c.s.Stats()
+	st, err := c.s.Counters()
 	if err != nil {
 		return err
 	}
 	return writeStatus(w, &ocspLabels, c.s.server, st)
 }
 
-// Stats reads the cache's counters.
-func (c *OCSPCache) Stats() (Stats, error) { return c.s.Stats() }
+// Stats returns the cache's counters as modtls.Stats, read from Redis in
+// one round trip; it implements modtls.StatsReporter.
+func (c *OCSPCache) Stats() (modtls.Stats, error) { return c.s.stats() }
+
+// Counters returns the counters as mod_tls_redis keeps them, with the
+// failures of this process.
+func (c *OCSPCache) Counters() (Counters, error) { return c.s.Counters() }
 
 // Close closes the cache's connections; the entries stay in Redis.
 func (c *OCSPCache) Close() error {

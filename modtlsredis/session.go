@@ -23,22 +23,10 @@ type SessionCache struct {
 	s *store
 }
 
-var _ modtls.SessionCache = (*SessionCache)(nil)
-
-// OpenSessionCache opens a session cache with the given mod_redis
-// settings (nil for the defaults, which have no server). info is the text
-// after "redis:", which, as in mod_tls_redis, only appears in the trace.
-// A Redis that cannot be reached does not fail the open: the cache works
-// once Redis is back. A Redis that refuses the connection's AUTH or
-// SELECT does. There is no timeout: each entry expires at the time Add
-// is given (mod_tls's TLSSessionCache timeout after the session began).
-func OpenSessionCache(settings *Settings, info string, env modtls.Env) (*SessionCache, error) {
-	st, err := open(settings, info, "session", &sessionFormat, "cache_max_sess_len", env)
-	if err != nil {
-		return nil, err
-	}
-	return &SessionCache{s: st}, nil
-}
+var (
+	_ modtls.SessionCache  = (*SessionCache)(nil)
+	_ modtls.StatsReporter = (*SessionCache)(nil)
+)
 
 // Add stores state under id until expires, with a Redis expiry at the
 // same time (SET ... EXAT), and counts it in cache_stores.
@@ -187,15 +175,20 @@ func (c *SessionCache) Remove() error {
 // Redis. There is no session listing, so verbose changes nothing.
 func (c *SessionCache) Status(w io.Writer, verbose bool) error {
 	c.s.ch.Msg(9, "checking Redis session cache %p", c)
-	st, err := c.s.Stats()
+	st, err := c.s.Counters()
 	if err != nil {
 		return err
 	}
 	return writeStatus(w, &sessionLabels, c.s.server, st)
 }
 
-// Stats reads the cache's counters.
-func (c *SessionCache) Stats() (Stats, error) { return c.s.Stats() }
+// Stats returns the cache's counters as modtls.Stats, read from Redis in
+// one round trip; it implements modtls.StatsReporter.
+func (c *SessionCache) Stats() (modtls.Stats, error) { return c.s.stats() }
+
+// Counters returns the counters as mod_tls_redis keeps them, with the
+// failures of this process.
+func (c *SessionCache) Counters() (Counters, error) { return c.s.Counters() }
 
 // Close closes the cache's connections; the entries stay in Redis.
 func (c *SessionCache) Close() error {

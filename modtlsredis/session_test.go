@@ -2,11 +2,13 @@ package modtlsredis
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -114,13 +116,127 @@ func TestSessionRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	st, err := c.Stats()
+	st, err := c.Counters()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.Misses != 12 || st.Hits != 1 || st.Stores != 1 || st.Deletes != 1 || st.Failures != 0 {
-		t.Errorf("Stats = %+v", st)
+		t.Errorf("Counters = %+v", st)
 	}
+}
+
+// roundTrips counts the exchanges a client makes with Redis: single
+// commands and pipelines, leaving out the greeting of a new connection.
+type roundTrips struct{ n atomic.Int64 }
+
+func (h *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		switch cmd.Name() {
+		case "hello", "auth", "select", "client":
+		default:
+			h.n.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
+func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(1); return next(ctx, cmds) }
+}
+
+// TestStats: every cache is a modtls.StatsReporter whose Stats are
+// mod_tls_redis's counters, read (with this process's pending increments
+// sent) in one round trip.
+func TestStats(t *testing.T) {
+	// No background flush: every round trip below is the test's.
+	defer func(d time.Duration) { flushInterval = d }(flushInterval)
+	flushInterval = time.Hour
+	r := startRedis(t)
+	rdb := r.admin()
+	client := redis.NewClient(&redis.Options{Addr: r.addr(), Protocol: 2, DisableIdentity: true})
+	hook := &roundTrips{}
+	client.AddHook(hook)
+	t.Cleanup(func() { client.Close() })
+	sessions, err := NewSessionCache(client, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sessions.Close()
+	ocsps, err := NewOCSPCache(client, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ocsps.Close()
+
+	id := randomID(t)
+	for _, step := range []func() error{
+		func() error { return sessions.Add(id, time.Now().Add(time.Hour), goState(50)) },
+		func() error { _, _, err := sessions.Get(id); return err },
+		func() error { _, _, err := sessions.Get(randomID(t)); return ignoreMiss(err) },
+		func() error { return sessions.Delete(id) },
+		func() error {
+			return ignoreTooLarge(sessions.Add(randomID(t), time.Now().Add(time.Hour), goState(MaxSessionSize+1)))
+		},
+		func() error { return ocsps.Add("00ff", []byte{0x30, 3, 10, 1, 3}, time.Now()) },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A damaged entry: one error and one miss.
+	bad := randomID(t)
+	if err := rdb.Set(bg(), string(appendSessionKey(nil, bad)), "not json\x00", time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := sessions.Get(bad); !errors.Is(err, modtls.ErrCacheMiss) {
+		t.Fatal(err)
+	}
+
+	// Stats sends the pending increments (all of the above) and reads
+	// the counters in one exchange.
+	before := hook.n.Load()
+	st, err := sessions.Stats()
+	if trips := hook.n.Load() - before; trips != 1 {
+		t.Errorf("Stats took %d round trips, want 1", trips)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := modtls.Stats{Hits: 1, Misses: 2, Stored: 1, Deleted: 1, Errors: 1, TooLarge: 1}
+	if st != want {
+		t.Errorf("session Stats = %+v, want %+v", st, want)
+	}
+	if st, err := ocsps.Stats(); err != nil || st != (modtls.Stats{Stored: 1}) {
+		t.Errorf("OCSP Stats = %+v, %v; want one stored", st, err)
+	}
+
+	// With Redis gone, Stats fails, and this process's failures count
+	// as errors once it is back (the restarted Redis, which keeps nothing
+	// on disk, has lost the counters).
+	r.stop()
+	if _, err := sessions.Stats(); err == nil {
+		t.Error("Stats with Redis down succeeded")
+	}
+	r.restart()
+	waitFor(t, "Stats works again", 30*time.Second, func() bool { _, err := sessions.Stats(); return err == nil })
+	st, _ = sessions.Stats()
+	if st.Errors < 1 {
+		t.Errorf("Errors = %d after a failed Stats, want the failure counted", st.Errors)
+	}
+}
+
+func ignoreMiss(err error) error {
+	if errors.Is(err, modtls.ErrCacheMiss) {
+		return nil
+	}
+	return err
+}
+
+func ignoreTooLarge(err error) error {
+	if errors.Is(err, ErrTooLarge) {
+		return nil
+	}
+	return err
 }
 
 func TestSessionExpiry(t *testing.T) {

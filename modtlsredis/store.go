@@ -11,7 +11,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
 
-	"github.com/ftpdtls/ftpdtls/modtls"
 	"github.com/ftpdtls/ftpdtls/trace"
 )
 
@@ -24,7 +23,11 @@ const clearTimeout = time.Minute
 // store is what the session and OCSP caches share: a Redis client, a
 // namespace, its counters, and the bookkeeping of Redis failures.
 type store struct {
-	*connection
+	client      redis.UniversalClient
+	server      string        // where the client goes, for the status output
+	timeout     time.Duration // bounds every operation, retries included
+	closeClient bool          // close closes the client
+
 	kind         string // "session" or "OCSP", for messages
 	format       *entryFormat
 	counterKeys  [numCounters]string
@@ -36,65 +39,26 @@ type store struct {
 	failures atomic.Uint64 // operations that failed for want of Redis
 	down     atomic.Bool   // the last operation failed; logged once per outage
 
-	pending   [numCounters]atomic.Int64 // counter increments not yet sent
-	flushMu   sync.Mutex                // one flush at a time; remove waits for it
-	stop      chan struct{}             // closed by close: flushLoop ends
-	stopped   chan struct{}             // closed by flushLoop when it is done
-	closeOnce sync.Once
-	closeErr  error
-}
-
-func newStore(conn *connection, kind string, format *entryFormat, maxLenName string, env modtls.Env) *store {
-	s := &store{
-		connection:   conn,
-		kind:         kind,
-		format:       format,
-		counterNames: counterNames(maxLenName),
-		ch:           env.Trace.Channel(TraceChannel),
-		log:          env.Log,
-	}
-	for i, name := range s.counterNames {
-		s.counterKeys[i] = format.prefix + name
-	}
-	s.stop, s.stopped = make(chan struct{}), make(chan struct{})
-	go s.flushLoop()
-	return s
+	pending    [numCounters]atomic.Int64 // counter increments not yet sent
+	flushEvery time.Duration             // flushInterval when the cache opened
+	flushMu    sync.Mutex                // one flush at a time; remove waits for it
+	stop       chan struct{}             // closed by close: flushLoop ends
+	stopped    chan struct{}             // closed by flushLoop when it is done
+	closeOnce  sync.Once
+	closeErr   error
 }
 
 // close stops the counter flushing, after a last flush, and closes the
-// client. Later calls return the first call's result.
+// client if the cache owns it. Later calls return the first call's result.
 func (s *store) close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
 		<-s.stopped
-		s.closeErr = s.client.Close()
+		if s.closeClient {
+			s.closeErr = s.client.Close()
+		}
 	})
 	return s.closeErr
-}
-
-// open is OpenSessionCache and OpenOCSPCache.
-func open(settings *Settings, info, kind string, format *entryFormat, maxLenName string, env modtls.Env) (*store, error) {
-	if settings == nil {
-		settings = DefaultSettings()
-	}
-	ch := env.Trace.Channel(TraceChannel)
-	ch.Msg(9, "opening Redis cache (info '%s')", info)
-	if settings.EngineSet && !settings.Engine {
-		ch.Msg(2, "%s", ErrDisabled.Error())
-		return nil, fmt.Errorf("open Redis %s cache: %w", kind, ErrDisabled)
-	}
-	conn, err := connect(context.Background(), settings)
-	if err != nil {
-		ch.Msg(2, "error connecting to Redis: %v", err)
-		return nil, fmt.Errorf("open Redis %s cache: %w", kind, err)
-	}
-	s := newStore(conn, kind, format, maxLenName, env)
-	if err := s.ping(); err != nil {
-		ch.Msg(2, "error connecting to Redis: %v", err)
-		_ = s.close()
-		return nil, fmt.Errorf("open Redis %s cache on %s: %w", kind, conn.server, err)
-	}
-	return s, nil
 }
 
 // ctx returns the deadline of one cache operation.
@@ -132,16 +96,16 @@ func isReply(err error) bool {
 
 // ping checks the connection at open. An error reply (wrong password,
 // unknown database) is a configuration error and fails the open; a
-// connection failure only means Redis is down for now, which the pool
-// recovers from, so the cache opens anyway.
-func (s *store) ping() error {
+// connection failure only means Redis is down for now, which fails the
+// open unless whileDown, since the pool recovers from it.
+func (s *store) ping(whileDown bool) error {
 	ctx, cancel := s.ctx()
 	defer cancel()
 	err := s.client.Ping(ctx).Err()
 	switch {
 	case err == nil:
 		return nil
-	case isReply(err):
+	case isReply(err) || !whileDown:
 		return err
 	default:
 		s.failed("PING", err)
@@ -230,9 +194,9 @@ func (s *store) remove() error {
 	return nil
 }
 
-// Stats reads the cache's counters from Redis.
-func (s *store) Stats() (Stats, error) {
+// Counters reads the cache's counters from Redis.
+func (s *store) Counters() (Counters, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()
-	return s.stats(ctx)
+	return s.counters(ctx)
 }

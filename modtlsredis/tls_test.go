@@ -126,7 +126,7 @@ func TestHandshakeResumesThroughRedis(t *testing.T) {
 	}
 	sc, _ := node1.engine.SessionCache()
 	stats, serr := sc.(*SessionCache).Stats()
-	if serr != nil || stats.Hits < 6 || stats.Stores < 2 {
+	if serr != nil || stats.Hits < 6 || stats.Stored < 2 {
 		t.Errorf("counters after 6 resumptions: %+v, %v", stats, serr)
 	}
 }
