@@ -9,6 +9,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
+	"flag"
 	"fmt"
 	"math/big"
 	"net"
@@ -30,7 +32,72 @@ import (
 func TestMain(m *testing.M) {
 	// go-redis logs every failed dial; the outage tests make many.
 	redis.SetLogger(quietLogger{})
-	os.Exit(m.Run())
+	stop, err := startExampleRedis()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	stop()
+	os.Exit(code)
+}
+
+// exampleNeedsRedis matches the examples that talk to a Redis.
+const exampleNeedsRedis = "^Example(NewSessionCache|NewOCSPCache|OpenSessionCache)$"
+
+// startExampleRedis starts the redis-server the examples use (their
+// redisAddr) and returns how to stop it. Without redis-server those
+// examples are skipped, or the run fails under FTPDTLS_REQUIRE_PEERS=1.
+func startExampleRedis() (stop func(), err error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if _, serr := os.Stat("/usr/bin/redis-server"); serr == nil {
+			bin, err = "/usr/bin/redis-server", nil
+		}
+	}
+	if err != nil {
+		if testpeers.Required() {
+			return nil, errors.New("redis-server is not installed, and FTPDTLS_REQUIRE_PEERS=1 requires it (install it: see .ci/run)")
+		}
+		fmt.Fprintln(os.Stderr, "skipping the examples that need Redis: redis-server is not installed (set FTPDTLS_REQUIRE_PEERS=1 to make this a failure)")
+		flag.Parse()
+		skip := exampleNeedsRedis
+		if prev := flag.Lookup("test.skip").Value.String(); prev != "" {
+			skip = prev + "|" + skip
+		}
+		return func() {}, flag.Set("test.skip", skip)
+	}
+	dir, err := os.MkdirTemp("", "modtlsredis-example-")
+	if err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", dir, "--daemonize", "no", "--logfile", filepath.Join(dir, "redis.log"))
+	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	stop = func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		os.RemoveAll(dir)
+	}
+	for deadline := time.Now().Add(30 * time.Second); pingRaw(addr) != nil; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
+			stop()
+			return nil, fmt.Errorf("the examples' redis-server on %s did not answer PING within 30s; log:\n%s", addr, log)
+		}
+	}
+	os.Setenv("MODTLSREDIS_EXAMPLE_REDIS", addr)
+	return stop, nil
 }
 
 type quietLogger struct{}
