@@ -1,0 +1,102 @@
+// Package access is the access control of `ftpdtls serve`: ProFTPD
+// 1.3.8's <Limit>, <Directory>, DefaultRoot, Umask, AllowOverwrite and
+// related directives, compiled from a parsed proftpd.conf into a Policy
+// that answers the questions ProFTPD asks while serving: may this client
+// connect, may this user log in, may this command act on this path, which
+// umask and upload rules apply here, where is this session confined.
+//
+// The answers are ProFTPD's, including its precedence rules and quirks:
+// the package rebuilds ProFTPD's configuration records with the same list
+// order (sections in reverse file order, <Global> bodies appended to every
+// server, <Directory> sections nested under their closest parent path,
+// mergeable directives copied down), then runs transcriptions of
+// dir_match_path, dir_check_limits, check_limit and login_check_limits.
+// A test runs the real ProFTPD over a grid of configurations, users,
+// client addresses, commands and paths and requires the same decisions.
+//
+// The shortest use:
+//
+//	pol, errs := access.Compile(cfg, cfg.Main) // errs: what serve refuses (file, line)
+//	who := access.Who{User: "alice", Groups: []string{"staff"}, Addr: addr, Home: "/home/alice"}
+//	if !pol.ConnectAllowed(addr) { close the connection }
+//	if !pol.LoginAllowed(who) { reply "530 Login incorrect." }
+//	root, chroot := pol.DefaultRoot(who, who.Home)
+//	if !pol.Allowed("STOR", "/home/alice/up/file", who) { reply 550 }
+//	umask := pol.Dir("/home/alice/up/file", who).Umask
+//
+// Check(cfg) returns every refusal of a configuration (all servers, each
+// once); Handles(name) tells the daemon's checks which directive names are
+// this package's.
+//
+// # What is applied
+//
+//	Construct                             Applied as ProFTPD 1.3.8 does
+//	<Limit cmd|group ...>                 server, <VirtualHost>, <Global>, <Directory>; groups READ, WRITE,
+//	                                      DIRS, ALL, LOGIN; single commands (see Group); comma lists;
+//	                                      CDUP/XCUP, MKD/XMKD, PWD/XPWD, RMD/XRMD name each other
+//	AllowUser, DenyUser                   names, comma lists, "!" negation, OR over the names (also "OR")
+//	AllowGroup, DenyGroup                 names, comma lists, "!" negation, AND over the names (also "OR")
+//	Allow from, Deny from                 all, none, addresses, address/prefix, "10.1.2." prefixes,
+//	                                      IP globs (10.1.*); several entries and lines
+//	AllowAll, DenyAll (in <Limit>)        yes
+//	Order allow,deny | deny,allow         yes (default allow,deny)
+//	<Directory path>                      absolute paths, "/*" suffix, globs ('*' also matches '/'),
+//	                                      "~", "~/sub", "~name/sub", "%u"; the closest parent path wins,
+//	                                      sections inherit their parents' limits and settings; paths are
+//	                                      real paths (a chrooted session's paths with the root prepended)
+//	DefaultRoot dir [group-expr]          "/", absolute paths, "~", "~/sub", "%u", group expressions (AND)
+//	Umask file [dir]                      server and <Directory>; default 022
+//	AllowOverwrite                        server and <Directory>; default off
+//	AllowStoreRestart                     server and <Directory>; default off
+//	AllowRetrieveRestart                  server and <Directory>; default on
+//	HiddenStores on|off|prefix [suffix]   server and <Directory>
+//	DeleteAbortedStores                   server and <Directory>
+//	AllowForeignAddress on|off            server; default off
+//
+// # What is refused
+//
+// Each with its file and line and "not supported by ftpdtls serve (why)",
+// an *directives.Error wrapping ErrNotSupported: <Anonymous>, <Class>,
+// AllowClass, DenyClass, AllowFilter, DenyFilter, IgnoreHidden; host
+// names and DNS patterns in Allow/Deny (they need reverse DNS); IP globs
+// with '[' or '{'; the AND and regex forms of AllowUser & co (ProFTPD
+// 1.3.8 builds the AND list wrongly); <Limit> naming a command ProFTPD
+// never checks (SYST, TYPE, REST, ...), an unknown command, OPTS_*, or
+// LOGIN inside <Directory> (never consulted); AllowAll or DenyAll
+// directly in <Directory>; any other directive inside <Directory> or
+// <Limit>; the "%u[n]" path form; "~name" in DefaultRoot; %P in
+// HiddenStores; a <Class> name in AllowForeignAddress. Values ProFTPD
+// itself rejects (a bad umask, a bad Order, a bad address) get ProFTPD's
+// message, and access directives in a context ProFTPD does not allow
+// them in get "directive not allowed in <ctx> context".
+//
+// # Where the engine asks (ProFTPD 1.3.8's command handlers)
+//
+//	Command                              path given to Allowed               group
+//	CWD XCWD CDUP XCUP                   the new directory                    DIRS
+//	LIST NLST MLSD STAT(arg) MLST        the path listed; also each entry     DIRS
+//	                                     (entries not allowed are left out)
+//	STAT (no arg) PWD XPWD               the current directory               DIRS
+//	MDTM                                 the file                            DIRS
+//	RETR SIZE                            the file                            READ
+//	STOR APPE STOU DELE MFMT MFF         the file                            WRITE
+//	MKD XMKD RMD XRMD                    the directory made or removed       WRITE
+//	RNFR / RNTO                          the source / the destination        WRITE
+//	SITE_CHMOD SITE_CHGRP                the file                            WRITE
+//	NOOP FEAT HELP PASV EPSV PORT EPRT   the current directory ("/" before   none
+//	PROT CCC LANG HOST RANG SSCN         login)
+//	SITE_HELP                            the current directory               none
+//
+// ALL applies to all of them but EPRT, EPSV, PASV, PORT, PROT and
+// SITE_HELP. A refusal is "550 <arg>: Permission denied" for most
+// (ProFTPD's strerror(EACCES)); see the conformance test's recorded
+// replies for each command.
+//
+// # Differences from ProFTPD
+//
+//   - .ftpaccess files are not read (ProFTPD reads them unless
+//     "AllowOverride off").
+//   - Paths of <Directory ~...> sections are resolved textually from
+//     Who.Home (which must be a real path); ProFTPD also resolves symbolic
+//     links below the home directory.
+package access
