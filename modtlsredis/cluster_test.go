@@ -29,7 +29,7 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
 	for _, n := range nodes {
-		waitFor(t, "cluster_state:ok on "+n.addr(), 20*time.Second, func() bool {
+		waitFor(t, "cluster_state:ok on "+n.addr(), time.Minute, func() bool {
 			info, _ := n.admin().ClusterInfo(bg()).Result()
 			return strings.Contains(info, "cluster_state:ok")
 		})

@@ -20,7 +20,7 @@ func proftpdSessionDER() []byte {
 }
 
 func TestSessionKeyMatchesProFTPD(t *testing.T) {
-	// Recorded from mod_tls_redis (proftpd-redis-spec.md §2.2).
+	// Recorded from mod_tls_redis 0.1 (ProFTPD 1.3.8) with redis-cli MONITOR.
 	const want = "mod_tls_redis.sessions.{\"id\":\"109b340510135aa468e60a17d961a67d2576320e23cf5f52f040fdcaf0936640\"}\x00"
 	id, _ := hex.DecodeString("109b340510135aa468e60a17d961a67d2576320e23cf5f52f040fdcaf0936640")
 	got := appendSessionKey(nil, id)
@@ -51,7 +51,7 @@ func TestSessionValueMatchesProFTPD(t *testing.T) {
 }
 
 func TestOCSPEntryMatchesProFTPD(t *testing.T) {
-	// Recorded (§2.6): a fake tryLater response, DER 30 03 0a 01 03.
+	// Recorded from mod_tls_redis 0.1: a fake tryLater response, DER 30 03 0a 01 03.
 	der := []byte{0x30, 0x03, 0x0a, 0x01, 0x03}
 	const wantValue = `{"expires":1795595397,"response":"MAMKAQM=","response_len":5}` + "\x00"
 	if got := ocspFormat.appendValue(nil, 1795595397, der); string(got) != wantValue {

@@ -2,39 +2,21 @@ package modtlsredis
 
 import (
 	"bytes"
-	"crypto"
 	"crypto/sha1"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"math/big"
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/ocsp"
-
+	"github.com/ftpdtls/ftpdtls/internal/testpki"
 	"github.com/ftpdtls/ftpdtls/modtls"
 )
 
-// ocspResponse returns a signed "good" response for a certificate issued
-// by the self-signed cert, valid until nextUpdate (none if zero).
-func ocspResponse(t *testing.T, nextUpdate time.Time) []byte {
-	t.Helper()
-	issuer := selfSigned(t)
-	leaf, err := x509.ParseCertificate(issuer.Certificate[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := ocsp.CreateResponse(leaf, leaf, ocsp.Response{
-		Status:       ocsp.Good,
-		SerialNumber: big.NewInt(42),
-		ThisUpdate:   time.Now().Add(-time.Minute),
-		NextUpdate:   nextUpdate,
-	}, issuer.PrivateKey.(crypto.Signer))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return der
+// ocspResponse returns a signed "good" response from a test CA, valid
+// until nextUpdate (none if zero).
+func ocspResponse(nextUpdate time.Time) []byte {
+	return testpki.NewCA().OCSPResponse(big.NewInt(42), testpki.OCSP{NextUpdate: nextUpdate})
 }
 
 func TestOCSPRoundTrip(t *testing.T) {
@@ -47,14 +29,14 @@ func TestOCSPRoundTrip(t *testing.T) {
 	nextUpdate := time.Now().Add(6 * time.Hour).Truncate(time.Second)
 
 	tests := []struct {
-		name    string
-		der     []byte
-		cached  time.Time
-		wantTTL time.Duration
+		name   string
+		der    []byte
+		cached time.Time
+		expiry time.Time // zero: an hour after cached
 	}{
-		{"fake tryLater, no nextUpdate", tryLater, time.Now().Add(-10 * time.Minute), 50 * time.Minute},
-		{"good with nextUpdate", ocspResponse(t, nextUpdate), time.Now(), time.Until(nextUpdate)},
-		{"good without nextUpdate", ocspResponse(t, time.Time{}), time.Now(), time.Hour},
+		{"fake tryLater, no nextUpdate", tryLater, time.Now().Add(-10 * time.Minute), time.Time{}},
+		{"good with nextUpdate", ocspResponse(nextUpdate), time.Now(), nextUpdate},
+		{"good without nextUpdate", ocspResponse(time.Time{}), time.Now(), time.Time{}},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,9 +52,12 @@ func TestOCSPRoundTrip(t *testing.T) {
 			if want := ocspFormat.appendValue(nil, cached.Unix(), tt.der); !bytes.Equal(raw, want) {
 				t.Errorf("stored value %q, want %q", raw, want)
 			}
-			ttl := rdb.TTL(bg(), key).Val()
-			if ttl > tt.wantTTL+2*time.Second || ttl < tt.wantTTL-3*time.Second {
-				t.Errorf("TTL %v, want about %v", ttl, tt.wantTTL)
+			want := tt.expiry
+			if want.IsZero() {
+				want = cached.Add(time.Hour)
+			}
+			if at, err := rdb.ExpireTime(bg(), key).Result(); err != nil || at != time.Duration(want.Unix())*time.Second {
+				t.Errorf("EXPIRETIME %v (%v), want %d", at/time.Second, err, want.Unix())
 			}
 			der, gotCached, err := c.Get(fp)
 			if err != nil || !bytes.Equal(der, tt.der) || !gotCached.Equal(cached) {
@@ -101,7 +86,7 @@ func TestOCSPRoundTrip(t *testing.T) {
 	if got := counters(t, rdb, c.s)["cache_max_resp_len"]; got != itoa(MaxResponseSize+1) {
 		t.Errorf("cache_max_resp_len = %q", got)
 	}
-	if err := c.Add("bb", ocspResponse(t, time.Now().Add(-time.Minute)), time.Now()); err != nil {
+	if err := c.Add("bb", ocspResponse(time.Now().Add(-time.Minute)), time.Now()); err != nil {
 		t.Errorf("Add of an expired response: %v", err)
 	}
 	if rdb.Exists(bg(), string(appendOCSPKey(nil, "bb"))).Val() != 0 {

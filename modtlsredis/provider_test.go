@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -143,16 +144,13 @@ func TestOpenWhileRedisDown(t *testing.T) {
 	if c.s.failures.Load() != 1 {
 		t.Errorf("failures after opening without Redis: %d, want 1 (the PING)", c.s.failures.Load())
 	}
-	start := time.Now()
-	if _, _, err := c.Get(randomID(t)); err == nil || errors.Is(err, modtls.ErrCacheMiss) {
-		t.Errorf("Get without Redis: %v", err)
-	}
-	if took := time.Since(start); took > c.s.timeout {
-		t.Errorf("Get without Redis took %v", took)
+	// It fails fast: on the refused connection, not at a deadline.
+	if _, _, err := c.Get(randomID(t)); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("Get without Redis: %v, want connection refused", err)
 	}
 	r.start()
 	id := randomID(t)
-	waitFor(t, "Add succeeds once Redis runs", 10*time.Second, func() bool {
+	waitFor(t, "Add succeeds once Redis runs", time.Minute, func() bool {
 		return c.Add(id, time.Now().Add(time.Hour), goState(30)) == nil
 	})
 	if _, _, err := c.Get(id); err != nil {

@@ -54,21 +54,21 @@ func waitFor(t *testing.T, what string, limit time.Duration, ok func() bool) {
 func TestSentinelFailover(t *testing.T) {
 	master := startRedis(t)
 	replica := startRedis(t, "--replicaof", "127.0.0.1", strconv.Itoa(master.port))
-	waitFor(t, "replica in sync", 15*time.Second, func() bool {
+	waitFor(t, "replica in sync", time.Minute, func() bool {
 		info, _ := replica.admin().Info(bg(), "replication").Result()
 		return strings.Contains(info, "master_link_status:up")
 	})
 	sentinel := startSentinel(t, master)
 	sc := redis.NewSentinelClient(&redis.Options{Addr: sentinel.addr(), Protocol: 2, DisableIdentity: true})
 	t.Cleanup(func() { sc.Close() })
-	waitFor(t, "sentinel knows the replica", 20*time.Second, func() bool {
+	waitFor(t, "sentinel knows the replica", time.Minute, func() bool {
 		replicas, err := sc.Replicas(bg(), "mymaster").Result()
 		return err == nil && len(replicas) > 0
 	})
 
 	settings := DefaultSettings()
 	settings.Sentinels = []string{"127.0.0.1:" + strconv.Itoa(freePort(t)), sentinel.addr()} // the first is down
-	settings.ConnectTimeout, settings.IOTimeout = 200*time.Millisecond, 200*time.Millisecond
+	settings.ConnectTimeout, settings.IOTimeout = 2*time.Second, 2*time.Second
 	c := openSessions(t, settings) // no master name: discovered
 	if !strings.Contains(c.s.server, "master 'mymaster'") {
 		t.Errorf("server description %q does not name the discovered master", c.s.server)
@@ -82,17 +82,15 @@ func TestSentinelFailover(t *testing.T) {
 	if master.admin().Exists(bg(), key).Val() != 1 {
 		t.Fatal("session not stored on the master")
 	}
-	waitFor(t, "session replicated", 5*time.Second, func() bool { return replica.admin().Exists(bg(), key).Val() == 1 })
+	waitFor(t, "session replicated", time.Minute, func() bool { return replica.admin().Exists(bg(), key).Val() == 1 })
 
 	master.stop()
-	start := time.Now()
 	var addErr error
 	id2 := randomID(t)
-	waitFor(t, "cache follows the new master", 40*time.Second, func() bool {
+	waitFor(t, "cache follows the new master", 2*time.Minute, func() bool {
 		addErr = c.Add(id2, time.Now().Add(time.Hour), goState(80))
 		return addErr == nil
 	})
-	t.Logf("failover followed after %v", time.Since(start).Round(100*time.Millisecond))
 	addr, err := sc.GetMasterAddrByName(bg(), "mymaster").Result()
 	if err != nil || net.JoinHostPort(addr[0], addr[1]) != replica.addr() {
 		t.Fatalf("Sentinel's master is %v (%v), want the former replica %s", addr, err, replica.addr())

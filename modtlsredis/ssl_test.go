@@ -2,67 +2,29 @@ package modtlsredis
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/ftpdtls/ftpdtls/internal/testpki"
 	"github.com/ftpdtls/ftpdtls/modtls"
 )
 
-// writeTLSFiles writes a self-signed certificate for 127.0.0.1, usable by
-// both ends, and its key.
-func writeTLSFiles(t *testing.T) (cert, key string) {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		BasicConstraintsValid: true, IsCA: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	cert, key = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return cert, key
-}
-
 // TestSSL connects with "ssl:true ssl-ca:... ssl-cert:... ssl-key:..." to
-// a redis-server that requires client certificates.
+// a redis-server that requires client certificates from the same CA.
 func TestSSL(t *testing.T) {
-	cert, key := writeTLSFiles(t)
+	dir := t.TempDir()
+	ca := testpki.NewCA()
+	caFile := ca.WriteFile(t, dir, "ca")
+	serverCert, serverKey := ca.Server(testpki.ECDSA).WriteFiles(t, dir, "redis")
+	cert, key := ca.Client(testpki.ECDSA).WriteFiles(t, dir, "client")
 	tlsPort := freePort(t)
-	r := startRedis(t, "--tls-port", strconv.Itoa(tlsPort), "--tls-cert-file", cert, "--tls-key-file", key,
-		"--tls-ca-cert-file", cert, "--tls-auth-clients", "yes")
+	r := startRedis(t, "--tls-port", strconv.Itoa(tlsPort), "--tls-cert-file", serverCert, "--tls-key-file", serverKey,
+		"--tls-ca-cert-file", caFile, "--tls-auth-clients", "yes")
 	tlsAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(tlsPort))
-	line := "RedisServer " + tlsAddr + " ssl:true ssl-ca:" + cert + " ssl-cert:" + cert + " ssl-key:" + key
+	line := "RedisServer " + tlsAddr + " ssl:true ssl-ca:" + caFile + " ssl-cert:" + cert + " ssl-key:" + key
 	cfg, err := parse(t, line)
 	if err != nil {
 		t.Fatal(err)

@@ -1,18 +1,20 @@
 package modtlsredis
 
 import (
+	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ftpdtls/ftpdtls/internal/testpeers"
+	"github.com/ftpdtls/ftpdtls/internal/testpki"
 	"github.com/ftpdtls/ftpdtls/modtls"
 )
 
@@ -23,21 +25,27 @@ type tlsServer struct {
 	addr   string
 }
 
-func startTLSServer(t *testing.T, redisAddr string, cert tls.Certificate) *tlsServer {
+// startTLSServer starts a server whose cache talks to redisAddr with the
+// RedisTimeouts line's timeouts ("5000 5000" unless an outage test wants
+// them short).
+func startTLSServer(t *testing.T, redisAddr string, cert *testpki.Cert, timeouts ...string) *tlsServer {
 	t.Helper()
+	if len(timeouts) == 0 {
+		timeouts = []string{"5000", "5000"}
+	}
 	cfg, err := parse(t,
 		"LoadModule mod_tls.c",
 		"LoadModule mod_tls_redis.c",
 		"TLSEngine on",
 		"TLSProtocol TLSv1.2 TLSv1.3",
 		"RedisServer "+redisAddr,
-		"RedisTimeouts 200 200",
+		"RedisTimeouts "+strings.Join(timeouts, " "),
 		"TLSSessionCache redis: 1800",
 	)
 	if err != nil {
 		t.Fatal(err)
 	}
-	engine, err := modtls.Open(cfg, modtls.Env{Config: cfg}, modtls.WithCertificates(nil, cert))
+	engine, err := modtls.Open(cfg, modtls.Env{Config: cfg}, modtls.WithCertificates(nil, cert.TLS))
 	if err != nil {
 		t.Fatalf("modtls.Open: %v", err)
 	}
@@ -46,7 +54,7 @@ func startTLSServer(t *testing.T, redisAddr string, cert tls.Certificate) *tlsSe
 		t.Fatalf("session cache %q, want %q (did the redis provider fail to open?)", name, ProviderName)
 	}
 	conf := engine.TLSConfig(nil)
-	addr := testpeers.Serve(t, 10*time.Second, func(c net.Conn) {
+	addr := testpeers.Serve(t, time.Minute, func(c net.Conn) {
 		tc := tls.Server(c, conf)
 		if tc.Handshake() != nil {
 			return
@@ -63,27 +71,24 @@ type tlsClient struct {
 	conf *tls.Config
 }
 
-func newTLSClient(cert tls.Certificate, version uint16) *tlsClient {
-	leaf, _ := x509.ParseCertificate(cert.Certificate[0])
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
+func newTLSClient(cert *testpki.Cert, version uint16) *tlsClient {
 	return &tlsClient{conf: &tls.Config{
-		RootCAs: pool, ServerName: "localhost",
+		RootCAs: cert.Roots(), ServerName: "localhost",
 		MinVersion: version, MaxVersion: version,
 		ClientSessionCache: tls.NewLRUClientSessionCache(8),
 	}}
 }
 
 // handshake connects, reads the server's byte, and reports whether the
-// session was resumed.
+// session was resumed. The time limits only end a hung test.
 func (c *tlsClient) handshake(addr string) (bool, error) {
-	d := &net.Dialer{Timeout: 5 * time.Second}
+	d := &net.Dialer{Timeout: time.Minute}
 	conn, err := tls.DialWithDialer(d, "tcp", addr, c.conf)
 	if err != nil {
 		return false, err
 	}
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	_ = conn.SetDeadline(time.Now().Add(time.Minute))
 	var b [1]byte
 	if _, err := io.ReadFull(conn, b[:]); err != nil {
 		return false, fmt.Errorf("read: %w", err)
@@ -98,7 +103,7 @@ var versions = []struct {
 
 func TestHandshakeResumesThroughRedis(t *testing.T) {
 	r := startRedis(t)
-	cert := selfSigned(t)
+	cert := testpki.SelfSigned(testpki.ECDSA)
 	node1 := startTLSServer(t, r.addr(), cert)
 	node2 := startTLSServer(t, r.addr(), cert) // another "machine" on the same Redis
 	for _, ver := range versions {
@@ -132,15 +137,16 @@ func TestHandshakeResumesThroughRedis(t *testing.T) {
 }
 
 // TestHandshakeDuringOutage stops Redis under a running server: cache
-// operations fail fast and are counted, handshakes still complete (in
-// full), and once Redis is back sessions resume again without a restart.
+// operations fail, for the reason the outage gives (a refused connection,
+// or the operation's deadline when Redis is frozen), and are counted;
+// handshakes still complete (in full), and once Redis is back sessions
+// resume again without a restart.
 func TestHandshakeDuringOutage(t *testing.T) {
 	r := startRedis(t)
-	cert := selfSigned(t)
-	srv := startTLSServer(t, r.addr(), cert)
+	cert := testpki.SelfSigned(testpki.ECDSA)
+	srv := startTLSServer(t, r.addr(), cert, "200", "200")
 	sc, _ := srv.engine.SessionCache()
 	cache := sc.(*SessionCache)
-	bound := cache.s.timeout + 500*time.Millisecond
 
 	c := newTLSClient(cert, tls.VersionTLS13)
 	if _, err := c.handshake(srv.addr); err != nil {
@@ -151,14 +157,17 @@ func TestHandshakeDuringOutage(t *testing.T) {
 	}
 
 	for _, outage := range []struct {
-		name        string
-		begin, end  func()
-		minDuration time.Duration
+		name       string
+		begin, end func()
+		// cause tells whether err is what this outage makes operations
+		// fail with.
+		cause func(err error) bool
 	}{
-		{"stopped", r.stop, r.restart, 0},
+		{"stopped", r.stop, r.restart, func(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }},
 		// A frozen Redis accepts connections but never answers: only the
-		// timeouts end the operations.
-		{"frozen", func() { r.signal(syscall.SIGSTOP) }, func() { r.signal(syscall.SIGCONT) }, 100 * time.Millisecond},
+		// operation's deadline (Options.Timeout, from RedisTimeouts) ends
+		// an operation.
+		{"frozen", func() { r.signal(syscall.SIGSTOP) }, func() { r.signal(syscall.SIGCONT) }, isTimeout},
 	} {
 		t.Run(outage.name, func(t *testing.T) {
 			outage.begin()
@@ -180,21 +189,17 @@ func TestHandshakeDuringOutage(t *testing.T) {
 				{"Clear", func() error { _, err := cache.Clear(); return err }},
 			}
 			for _, op := range ops {
-				start := time.Now()
 				err := op.do()
-				took := time.Since(start)
 				if err == nil || errors.Is(err, modtls.ErrCacheMiss) {
 					t.Errorf("%s with Redis %s: err %v, want a Redis error", op.name, outage.name, err)
-				}
-				if took > bound || took < outage.minDuration {
-					t.Errorf("%s with Redis %s took %v, want %v to %v", op.name, outage.name, took, outage.minDuration, bound)
+				} else if !outage.cause(err) {
+					t.Errorf("%s with Redis %s: %v, not the error the outage causes", op.name, outage.name, err)
 				}
 			}
 			if got := cache.s.failures.Load() - before; got < uint64(len(ops)) {
 				t.Errorf("%d failures counted for %d failed operations", got, len(ops))
 			}
 
-			start := time.Now()
 			resumed, err := c.handshake(srv.addr)
 			if err != nil {
 				t.Fatalf("handshake with Redis %s: %v", outage.name, err)
@@ -202,33 +207,77 @@ func TestHandshakeDuringOutage(t *testing.T) {
 			if resumed {
 				t.Error("handshake resumed with Redis down")
 			}
-			// Unwrap, and Wrap for the new tickets, each wait at most bound.
-			if took := time.Since(start); took > 4*bound {
-				t.Errorf("handshake with Redis %s took %v", outage.name, took)
-			}
 
 			outage.end()
 			ended = true
-			deadline := time.Now().Add(15 * time.Second)
-			for {
+			waitFor(t, "a resumption after Redis came back", time.Minute, func() bool {
 				// A full handshake stores a session; the next one resumes it.
 				_, err1 := c.handshake(srv.addr)
 				resumed, err2 := c.handshake(srv.addr)
-				if err1 == nil && err2 == nil && resumed {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("no resumption 15s after Redis came back (%v, %v)", err1, err2)
-				}
-				time.Sleep(200 * time.Millisecond)
-			}
+				return err1 == nil && err2 == nil && resumed
+			})
 		})
+	}
+}
+
+// isTimeout reports whether err is a deadline that ended an operation:
+// the operation's context, or a socket deadline derived from it.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// TestOperationTimeoutBoundsFrozenRedis proves that the operation's
+// deadline, not some other limit, ends an operation on a frozen Redis:
+// the same Get ends with a timeout under the configured deadline and
+// still waits when the deadline is far away, until Redis thaws.
+func TestOperationTimeoutBoundsFrozenRedis(t *testing.T) {
+	r := startRedis(t)
+	short := serverSettings(r.addr())
+	short.ConnectTimeout, short.IOTimeout = 100*time.Millisecond, 100*time.Millisecond
+	fast := openSessions(t, short)
+	slow := openSessions(t, serverSettings(r.addr()))
+	if slow.s.timeout != 15*time.Second {
+		t.Fatalf("operation deadline %v, want 5s + 2*5s", slow.s.timeout)
+	}
+	// Connections exist before the freeze, so that neither waits on a dial.
+	for _, c := range []*SessionCache{fast, slow} {
+		if _, _, err := c.Get(randomID(t)); !errors.Is(err, modtls.ErrCacheMiss) {
+			t.Fatal(err)
+		}
+	}
+	r.signal(syscall.SIGSTOP)
+	thawed := false
+	defer func() {
+		if !thawed {
+			r.signal(syscall.SIGCONT)
+		}
+	}()
+	if _, _, err := fast.Get(randomID(t)); !isTimeout(err) {
+		t.Fatalf("Get with a %v deadline on a frozen Redis: %v, want a timeout", fast.s.timeout, err)
+	}
+	// The slow cache's Get is still waiting when the fast one has given
+	// up; it succeeds once Redis answers again.
+	done := make(chan error, 1)
+	go func() { _, _, err := slow.Get(randomID(t)); done <- err }()
+	if _, _, err := fast.Get(randomID(t)); !isTimeout(err) {
+		t.Fatalf("second Get with a short deadline: %v, want a timeout", err)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Get with a 15s deadline on a frozen Redis returned (%v) before a 300ms one timed out", err)
+	default:
+	}
+	r.signal(syscall.SIGCONT)
+	thawed = true
+	if err := <-done; !errors.Is(err, modtls.ErrCacheMiss) {
+		t.Errorf("the waiting Get after Redis thawed: %v, want a plain miss", err)
 	}
 }
 
 func TestConcurrentResumptions(t *testing.T) {
 	r := startRedis(t)
-	cert := selfSigned(t)
+	cert := testpki.SelfSigned(testpki.ECDSA)
 	srv := startTLSServer(t, r.addr(), cert)
 	const n = 64
 	clients := make([]*tlsClient, n)
