@@ -1,0 +1,219 @@
+package privsep
+
+// The master channel joins a worker to the master: a socketpair made by
+// the master, whose worker end is the worker's file descriptor 3. The
+// master hands accepted connections to the worker and answers its login
+// requests; the worker says when it is ready and when a connection ends.
+// Requests carry a non-zero id; the master's LoginReply carries the id of
+// the Login it answers. Other records use id 0.
+//
+//	type  name        direction  descriptor
+//	1     Ready       W -> M     -
+//	2     Fatal       W -> M     -
+//	3     NewConn     M -> W     the accepted TCP connection
+//	4     Login       W -> M     -
+//	5     LoginReply  M -> W     the session channel to the user's broker, or none
+//	6     Closed      W -> M     -
+//	7     Drain       M -> W     -
+//	8     Shutdown    M -> W     -
+
+// Record types of the master channel.
+const (
+	TypeReady      = 1
+	TypeFatal      = 2
+	TypeNewConn    = 3
+	TypeLogin      = 4
+	TypeLoginReply = 5
+	TypeClosed     = 6
+	TypeDrain      = 7
+	TypeShutdown   = 8
+)
+
+// Ready: the worker has loaded its configuration, dropped its privileges
+// for good, and serves.
+//
+//	struct {
+//	    uint32 pid;
+//	} Ready;
+type Ready struct{ PID uint32 }
+
+func (*Ready) Type() uint8         { return TypeReady }
+func (m *Ready) encode(e *encoder) { e.u32(m.PID) }
+func (m *Ready) decode(d *decoder) { m.PID = d.u32() }
+
+// Fatal: the worker cannot start; it exits after sending this. The master
+// stops with this error when the worker belongs to the first generation.
+//
+//	struct {
+//	    string<MaxText> error;
+//	} Fatal;
+type Fatal struct{ Err string }
+
+func (*Fatal) Type() uint8         { return TypeFatal }
+func (m *Fatal) encode(e *encoder) { e.str(Truncate(m.Err, MaxText), MaxText) }
+func (m *Fatal) decode(d *decoder) { m.Err = d.str(MaxText) }
+
+// NewConn hands an accepted control connection to the worker, with its
+// descriptor. Conn names it in Login and Closed.
+//
+//	struct {
+//	    uint64 conn;
+//	    string<MaxAddr> remote;  // "ip:port" as accepted
+//	    string<MaxAddr> local;
+//	} NewConn;
+type NewConn struct {
+	Conn          uint64
+	Remote, Local string
+}
+
+func (*NewConn) Type() uint8 { return TypeNewConn }
+func (m *NewConn) encode(e *encoder) {
+	e.u64(m.Conn)
+	e.str(m.Remote, MaxAddr)
+	e.str(m.Local, MaxAddr)
+}
+func (m *NewConn) decode(d *decoder) {
+	m.Conn = d.u64()
+	m.Remote = d.str(MaxAddr)
+	m.Local = d.str(MaxAddr)
+}
+
+// Login asks the master to check a password (USER and PASS) for
+// connection Conn. Remote is the client as the worker sees it (after the
+// PROXY protocol, if configured); the master counts per-host limits by it.
+//
+//	struct {
+//	    uint64 conn;
+//	    string<MaxName> user;
+//	    string<MaxPassword> password;
+//	    string<MaxAddr> remote;
+//	    string<MaxAddr> local;
+//	} Login;
+type Login struct {
+	Conn           uint64
+	User, Password string
+	Remote, Local  string
+}
+
+func (*Login) Type() uint8 { return TypeLogin }
+func (m *Login) encode(e *encoder) {
+	e.u64(m.Conn)
+	e.str(m.User, MaxName)
+	e.str(m.Password, MaxPassword)
+	e.str(m.Remote, MaxAddr)
+	e.str(m.Local, MaxAddr)
+}
+func (m *Login) decode(d *decoder) {
+	m.Conn = d.u64()
+	m.User = d.str(MaxName)
+	m.Password = d.str(MaxPassword)
+	m.Remote = d.str(MaxAddr)
+	m.Local = d.str(MaxAddr)
+}
+
+// Login outcomes.
+const (
+	// LoginOK: the account follows; the record carries the session
+	// channel to the user's broker (none when the master runs without
+	// privileges and the worker opens the files itself).
+	LoginOK = 0
+	// LoginIncorrect: unknown user, wrong password, or an account that
+	// may not log in: "530 Login incorrect.".
+	LoginIncorrect = 1
+	// LoginRefused: a limit (MaxClients, ...) refuses the session:
+	// "530 " + Reply, then the connection is closed.
+	LoginRefused = 2
+)
+
+// LoginReply answers a Login.
+//
+//	struct {
+//	    uint8 status;                            // LoginOK, LoginIncorrect, LoginRefused
+//	    string<MaxText> reply;                   // LoginRefused: the 530 reply's text
+//	    string<MaxName> user;                    // LoginOK: the account
+//	    uint32 uid;
+//	    uint32 gid;
+//	    list<MaxGroups, string<MaxName>> groups; // primary first
+//	    string<MaxPath> home;                    // real path
+//	    string<MaxPath> root;                    // real path of the session root
+//	    string<MaxPath> cwd;                     // in the session's view
+//	} LoginReply;
+type LoginReply struct {
+	Status   uint8
+	Reply    string
+	User     string
+	Uid, Gid uint32
+	Groups   []string
+	Home     string
+	Root     string
+	Cwd      string
+}
+
+func (*LoginReply) Type() uint8 { return TypeLoginReply }
+func (m *LoginReply) encode(e *encoder) {
+	e.u8(m.Status)
+	e.str(m.Reply, MaxText)
+	e.str(m.User, MaxName)
+	e.u32(m.Uid)
+	e.u32(m.Gid)
+	e.strs(m.Groups, MaxGroups, MaxName)
+	e.str(m.Home, MaxPath)
+	e.str(m.Root, MaxPath)
+	e.str(m.Cwd, MaxPath)
+}
+func (m *LoginReply) decode(d *decoder) {
+	m.Status = d.u8()
+	if m.Status > LoginRefused {
+		d.fail("login status %d", m.Status)
+	}
+	m.Reply = d.str(MaxText)
+	m.User = d.str(MaxName)
+	m.Uid = d.u32()
+	m.Gid = d.u32()
+	m.Groups = d.strs(MaxGroups, MaxName)
+	m.Home = d.str(MaxPath)
+	m.Root = d.str(MaxPath)
+	m.Cwd = d.str(MaxPath)
+}
+
+// Closed: connection Conn has ended (or its descriptor never arrived).
+//
+//	struct {
+//	    uint64 conn;
+//	} Closed;
+type Closed struct{ Conn uint64 }
+
+func (*Closed) Type() uint8         { return TypeClosed }
+func (m *Closed) encode(e *encoder) { e.u64(m.Conn) }
+func (m *Closed) decode(d *decoder) { m.Conn = d.u64() }
+
+// Drain: a newer generation serves; the worker gets no more connections
+// and exits when its sessions have ended.
+//
+//	struct {} Drain;
+type Drain struct{}
+
+func (*Drain) Type() uint8       { return TypeDrain }
+func (*Drain) encode(e *encoder) {}
+func (*Drain) decode(d *decoder) {}
+
+// Shutdown: the daemon stops. Transfers are aborted (426) and sessions
+// closed; the worker exits within grace.
+//
+//	struct {
+//	    uint32 grace_ms;
+//	} Shutdown;
+type Shutdown struct{ GraceMillis uint32 }
+
+func (*Shutdown) Type() uint8         { return TypeShutdown }
+func (m *Shutdown) encode(e *encoder) { e.u32(m.GraceMillis) }
+func (m *Shutdown) decode(d *decoder) { m.GraceMillis = d.u32() }
+
+// Truncate cuts s to at most n bytes, for texts (errors) that may be
+// longer than their field allows.
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
+}
