@@ -10,8 +10,10 @@
 //
 // ProxyProtocolEngine, ProxyProtocolTimeout (default 3 seconds) and
 // ProxyProtocolVersion (haproxyV1, the default, or haproxyV2) are
-// mod_proxy_protocol's; haproxyV1V2 is an ftpdtls addition that accepts
-// either. ProxyProtocolOptions is accepted; its one option,
+// mod_proxy_protocol's, parsed as its 0.6 does (a ProFTPD Boolean, a
+// ProFTPD duration, a case-insensitive version name), with its messages;
+// haproxyV1V2 is an ftpdtls addition that accepts either.
+// ProxyProtocolOptions is accepted; its one option,
 // UseProxiedServerAddress, has no effect, since ftpdtls serves one server.
 //
 // ProxyProtocolTrustedSources is ftpdtls's own, and required when the
@@ -25,15 +27,18 @@
 //
 // Data connections never carry a PROXY header: configure the balancer to
 // send headers on the control port only, as mod_proxy_protocol's FAQ says.
-// Importing the package registers the module, as LoadModule does.
+// Importing the package registers the module, as LoadModule does; the
+// daemon then wraps each accepted control connection:
+//
+//	w, err := proxyprotocol.NewWrapper(proxyprotocol.SettingsOf(cfg.Main))
+//	...
+//	conn = w.Wrap(conn) // a nil Wrapper (engine off) returns conn
 package proxyprotocol
 
 import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
@@ -83,41 +88,35 @@ func init() {
 	directives.Register(&directives.Module{
 		Name:    ModuleName,
 		Version: "mod_proxy_protocol/0.6",
+		// mod_proxy_protocol checks its arguments with CHECK_ARGS (extra
+		// ones ignored), except ProxyProtocolOptions, which wants at
+		// least one ("wrong number of parameters").
 		Directives: []directives.Directive{
-			{Name: "ProxyProtocolEngine", Contexts: where, Args: directives.ArgsExactly(1), Handler: setEngine},
-			{Name: "ProxyProtocolOptions", Contexts: where, Args: directives.ArgsAtLeast(1), Handler: setOptions},
-			{Name: "ProxyProtocolTimeout", Contexts: where, Args: directives.ArgsExactly(1), Handler: setTimeout},
-			{Name: "ProxyProtocolVersion", Contexts: where, Args: directives.ArgsExactly(1), Handler: setVersion},
+			{Name: "ProxyProtocolEngine", Contexts: where, Args: directives.ArgsAtLeast(1), Handler: setEngine},
+			{Name: "ProxyProtocolOptions", Contexts: where, Args: directives.ArgsBetween(1, -1), Handler: setOptions},
+			{Name: "ProxyProtocolTimeout", Contexts: where, Args: directives.ArgsAtLeast(1), Handler: setTimeout},
+			{Name: "ProxyProtocolVersion", Contexts: where, Args: directives.ArgsAtLeast(1), Handler: setVersion},
 			{Name: "ProxyProtocolTrustedSources", Contexts: where, Args: directives.ArgsAtLeast(1), Handler: setTrusted},
 		},
 	})
 }
 
 func setEngine(cmd *directives.Cmd) error {
-	b, ok := parseBool(cmd.Args[0])
-	if !ok {
-		return errors.New("expected Boolean parameter")
+	on, err := directives.ParseBool(cmd.Args[0])
+	if err != nil {
+		return err
 	}
-	settingsFor(cmd).Engine = b
+	settingsFor(cmd).Engine = on
 	return nil
-}
-
-// parseBool accepts ProFTPD's boolean words.
-func parseBool(s string) (bool, bool) {
-	switch strings.ToLower(s) {
-	case "on", "yes", "true", "1":
-		return true, true
-	case "off", "no", "false", "0":
-		return false, true
-	}
-	return false, false
 }
 
 func setOptions(cmd *directives.Cmd) error {
 	st := settingsFor(cmd)
 	for _, o := range cmd.Args {
-		if o != "UseProxiedServerAddress" {
-			return fmt.Errorf("unknown ProxyProtocolOption '%s'", o)
+		if o != "UseProxiedServerAddress" { // case-sensitive, as in mod_proxy_protocol
+			// The leading ": " is mod_proxy_protocol's, which prints
+			// "ProxyProtocolOptions: : unknown ...".
+			return fmt.Errorf(": unknown ProxyProtocolOption '%s'", o)
 		}
 		st.UseProxiedServerAddress = true
 	}
@@ -125,7 +124,7 @@ func setOptions(cmd *directives.Cmd) error {
 }
 
 func setTimeout(cmd *directives.Cmd) error {
-	d, err := parseSeconds(cmd.Args[0])
+	d, err := directives.ParseDuration(cmd.Args[0])
 	if err != nil {
 		return fmt.Errorf("error parsing timeout value '%s': %w", cmd.Args[0], err)
 	}
@@ -133,44 +132,17 @@ func setTimeout(cmd *directives.Cmd) error {
 	return nil
 }
 
-// parseSeconds reads a ProFTPD duration: plain seconds, or a number with
-// a unit (s, sec, m, min, h, hr), or a Go duration ("1m30s").
-func parseSeconds(s string) (time.Duration, error) {
-	if n, err := strconv.Atoi(s); err == nil {
-		if n < 0 {
-			return 0, errors.New("negative timeout")
-		}
-		return time.Duration(n) * time.Second, nil
-	}
-	lower := strings.ToLower(s)
-	for _, u := range []struct {
-		suffix string
-		unit   time.Duration
-	}{{"sec", time.Second}, {"min", time.Minute}, {"hr", time.Hour}, {"s", time.Second}, {"m", time.Minute}, {"h", time.Hour}} {
-		if num, ok := strings.CutSuffix(lower, u.suffix); ok {
-			if n, err := strconv.Atoi(num); err == nil && n >= 0 {
-				return time.Duration(n) * u.unit, nil
-			}
-		}
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, errors.New("not a duration")
-	}
-	return d, nil
-}
-
 func setVersion(cmd *directives.Cmd) error {
 	var v Version
-	switch cmd.Args[0] {
-	case "haproxyV1":
+	switch strings.ToLower(cmd.Args[0]) {
+	case "haproxyv1":
 		v = V1
-	case "haproxyV2":
+	case "haproxyv2":
 		v = V2
-	case "haproxyV1V2":
+	case "haproxyv1v2":
 		v = V1V2
 	default:
-		return fmt.Errorf("unknown/unsupported protocol version '%s'", cmd.Args[0])
+		return fmt.Errorf("unknown protocol/version: %s", cmd.Args[0])
 	}
 	settingsFor(cmd).Version = v
 	return nil
@@ -178,8 +150,8 @@ func setVersion(cmd *directives.Cmd) error {
 
 func setTrusted(cmd *directives.Cmd) error {
 	for _, a := range cmd.Args {
-		if _, err := parsePrefix(a); err != nil {
-			return err
+		if _, err := trustPolicy([]string{a}); err != nil {
+			return fmt.Errorf("'%s' is not an IP address or CIDR range", a)
 		}
 	}
 	st := settingsFor(cmd)
@@ -187,13 +159,20 @@ func setTrusted(cmd *directives.Cmd) error {
 	return nil
 }
 
+// trustPolicy is the policy of trusted sources: a PROXY header is
+// required from them, and other peers are left alone (SKIP, which Wrap
+// takes to mean "do not even look").
+func trustPolicy(trusted []string) (proxyproto.ConnPolicyFunc, error) {
+	return proxyproto.PolicyFromRanges(trusted, proxyproto.REQUIRE, proxyproto.SKIP)
+}
+
 // ErrNoTrustedSources: the engine is on but no source is trusted.
 var ErrNoTrustedSources = errors.New("ProxyProtocolEngine on requires ProxyProtocolTrustedSources (ftpdtls trusts no PROXY sender by default)")
 
 // Wrapper applies a server's settings to accepted control connections.
 type Wrapper struct {
-	st      Settings
-	trusted []netip.Prefix
+	st     Settings
+	policy proxyproto.ConnPolicyFunc
 }
 
 // NewWrapper checks st and prepares its trusted ranges. A nil Wrapper
@@ -205,49 +184,21 @@ func NewWrapper(st Settings) (*Wrapper, error) {
 	if len(st.Trusted) == 0 {
 		return nil, ErrNoTrustedSources
 	}
-	w := &Wrapper{st: st}
-	for _, t := range st.Trusted {
-		p, err := parsePrefix(t)
-		if err != nil {
-			return nil, err
-		}
-		w.trusted = append(w.trusted, p)
-	}
-	return w, nil
-}
-
-func parsePrefix(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("'%s' is not an IP address or CIDR range", s)
-		}
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
+	policy, err := trustPolicy(st.Trusted)
 	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("'%s' is not an IP address or CIDR range", s)
+		return nil, err
 	}
-	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+	return &Wrapper{st: st, policy: policy}, nil
 }
 
-// Trusts reports whether the peer at addr may send PROXY headers.
+// Trusts reports whether the peer at addr may send PROXY headers. Only
+// TCP peers can be trusted.
 func (w *Wrapper) Trusts(addr net.Addr) bool {
-	ta, ok := addr.(*net.TCPAddr)
-	if !ok {
+	if _, ok := addr.(*net.TCPAddr); !ok {
 		return false
 	}
-	ip, ok := netip.AddrFromSlice(ta.IP)
-	if !ok {
-		return false
-	}
-	ip = ip.Unmap()
-	for _, p := range w.trusted {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
+	p, err := w.policy(proxyproto.ConnPolicyOptions{Upstream: addr})
+	return err == nil && p == proxyproto.REQUIRE
 }
 
 // Wrap returns conn as the FTP engine should see it. A connection from a
