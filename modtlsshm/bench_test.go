@@ -185,7 +185,7 @@ func benchFill(b *testing.B, name string, size, pct int, state []byte) {
 		}
 	}
 	// A full bucket pair may have pushed a few out (counted as evictions).
-	if st, _ := s.Stats(); st.Current < uint64(n)*999/1000 {
+	if st, _ := s.SegmentStats(); st.Current < uint64(n)*999/1000 {
 		b.Fatalf("%s: filled %d of %d", name, st.Current, n)
 	}
 	// Lookups stride through the sessions, so that they are not sequential.
@@ -264,7 +264,7 @@ func benchFill(b *testing.B, name string, size, pct int, state []byte) {
 	// be evicted (reported as evictions/op).
 	b.Run(name+"/add/parallel", func(b *testing.B) {
 		b.ReportAllocs()
-		before, _ := s.Stats()
+		before, _ := s.SegmentStats()
 		var next atomic.Int64
 		b.RunParallel(func(pb *testing.PB) {
 			id := make([]byte, 32)
@@ -272,7 +272,7 @@ func benchFill(b *testing.B, name string, size, pct int, state []byte) {
 				s.Add(benchKey(id, int(next.Add(1))%n), exp, state)
 			}
 		})
-		after, _ := s.Stats()
+		after, _ := s.SegmentStats()
 		b.ReportMetric(float64(after.Evicted-before.Evicted)/float64(b.N), "evictions/op")
 	})
 	// In parallel, each op is a delete and the add that puts the session

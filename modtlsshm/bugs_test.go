@@ -17,7 +17,8 @@ import (
 	"github.com/ftpdtls/ftpdtls/modtls"
 )
 
-// One test per applicable bug of spec 1.16, named after it.
+// One test per mod_tls_shmcache defect that docs/DIVERGENCES.md lists (B1-B27),
+// named after it.
 
 func TestB1_HashUsesWholeKey(t *testing.T) {
 	s, _ := openSession(t, 0)
@@ -75,7 +76,7 @@ func TestB2_LookupsStayInBoundsAndSeeEverySlot(t *testing.T) {
 			}
 		}
 	}
-	if st, _ := s.Stats(); uint64(found) != st.Current {
+	if st, _ := s.SegmentStats(); uint64(found) != st.Current {
 		t.Fatalf("found %d of the %d entries the header counts", found, st.Current)
 	}
 	// Every slot of a full bucket pair is visited: fill one pair by hand.
@@ -121,7 +122,7 @@ func TestB3_B4_B5_OversizeEntriesKeptPerProcess(t *testing.T) {
 			t.Fatalf("oversize session %d: %v", i, err)
 		}
 	}
-	st, _ := s.Stats()
+	st, _ := s.SegmentStats()
 	if st.Exceeded != 5 || st.ExceededMax != 14241 || st.Oversize != 5 || st.Current != 0 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -169,7 +170,7 @@ func TestB6_ExpiredEntriesReclaimedWithoutFullScan(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	st, _ := s.Stats()
+	st, _ := s.SegmentStats()
 	if st.Expired != 50 || st.Current != 10 || st.Evicted != 0 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -186,7 +187,7 @@ func TestB7_LockReleasedAfterMakingRoom(t *testing.T) {
 			t.Fatalf("lock still held after add %d", i)
 		}
 	}
-	if st, _ := s.Stats(); st.Evicted == 0 {
+	if st, _ := s.SegmentStats(); st.Evicted == 0 {
 		t.Fatal("no evictions: the test did not fill the cache")
 	}
 }
@@ -220,7 +221,7 @@ func TestB8_ContentionWaitsInsteadOfFailing(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	st, _ := s.Stats()
+	st, _ := s.SegmentStats()
 	if st.Stored != workers*ops || st.Hits != workers*ops {
 		t.Fatalf("stats %+v", st)
 	}
@@ -234,7 +235,7 @@ func TestB10_SizeMismatchRefusedWithoutLeak(t *testing.T) {
 	_, err := NewSessionProvider().Open(info(path, 512000), time.Minute, env)
 	mustErr(t, err, ErrSizeMismatch)
 	mustErr(t, err, unix.EINVAL)
-	want := fmt.Sprintf("mod_tls_shmcache/0.2: existing shm ID %d for file '%s' is 1576960 bytes, not the requested 512000 bytes; nothing is migrated and the cache is not used: remove it using 'ftpdtls sesscache remove' (or 'ipcrm -m %d') before using a new size", s.c.shmid, path, s.c.shmid)
+	want := fmt.Sprintf("mod_tls_shmcache/0.2: existing shm ID %d for file '%s' is 1576960 bytes, not the requested 512000 bytes; nothing is migrated and the cache is not used: to use the new size, stop the server using it (1 process is attached to it), then remove it using 'ftpdtls sesscache remove' with the server's configuration file (-c FILE), or 'ipcrm -m %d'", s.c.shmid, path, s.c.shmid)
 	if !strings.Contains(log.String(), want) {
 		t.Fatalf("log lacks %q:\n%s", want, log)
 	}
@@ -274,7 +275,7 @@ func TestB11_DeleteOfMissingEntryChangesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	st, _ := s.Stats()
+	st, _ := s.SegmentStats()
 	if st.Deleted != 1 || st.Expired != 0 || st.Current != 0 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -313,7 +314,7 @@ func TestB13_DuplicateAddReplaces(t *testing.T) {
 	if err != nil || string(got) != "new" {
 		t.Fatalf("get = %q, %v", got, err)
 	}
-	st, _ := s.Stats()
+	st, _ := s.SegmentStats()
 	if st.Current != 1 || st.Replaced != 1 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -341,7 +342,7 @@ func TestB14_OCSPEvictsOldest(t *testing.T) {
 	if _, _, err := o.Get(fps[0]); !errors.Is(err, modtls.ErrCacheMiss) {
 		t.Fatalf("oldest response kept: %v", err)
 	}
-	st, _ := o.Stats()
+	st, _ := o.SegmentStats()
 	if st.Evicted+st.Expired == 0 || st.Current == 0 || st.Current+st.Evicted+st.Expired != 40 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -360,7 +361,7 @@ func TestB15_OCSPDeleteStatistics(t *testing.T) {
 	o.Add("old", []byte("r2"), ck.Now().Add(-2*time.Hour))
 	o.Delete("young")
 	o.Delete("old")
-	st, _ := o.Stats()
+	st, _ := o.SegmentStats()
 	if st.Deleted != 1 || st.Expired != 1 {
 		t.Fatalf("stats %+v: want the young one deleted and the old one expired", st)
 	}
@@ -459,6 +460,7 @@ func TestB24_LayoutHasNoPointersAndMatchesItsDocumentation(t *testing.T) {
 		"IndexOff": unsafe.Offsetof(h.IndexOff), "DataOff": unsafe.Offsetof(h.DataOff),
 		"DataSize": unsafe.Offsetof(h.DataSize), "MaxKey": unsafe.Offsetof(h.MaxKey),
 		"MaxData": unsafe.Offsetof(h.MaxData), "Typical": unsafe.Offsetof(h.Typical),
+		"Stripes": unsafe.Offsetof(h.Stripes), "StripeOff": unsafe.Offsetof(h.StripeOff),
 		"GeomSum": unsafe.Offsetof(h.GeomSum), "Lock": unsafe.Offsetof(h.Lock),
 		"Seq": unsafe.Offsetof(h.Seq), "Head": unsafe.Offsetof(h.Head), "Tail": unsafe.Offsetof(h.Tail),
 		"NextSeq": unsafe.Offsetof(h.NextSeq), "Live": unsafe.Offsetof(h.Live),
@@ -467,8 +469,8 @@ func TestB24_LayoutHasNoPointersAndMatchesItsDocumentation(t *testing.T) {
 	want := map[string]uintptr{
 		"Version": 8, "Kind": 12, "SegSize": 16, "Dev": 24, "Ino": 32, "Created": 40, "Seed": 48,
 		"Buckets": 56, "Ways": 60, "IndexOff": 64, "DataOff": 72, "DataSize": 80, "MaxKey": 88,
-		"MaxData": 92, "Typical": 96, "GeomSum": 100, "Lock": 128, "Seq": 192, "Head": 256,
-		"Tail": 264, "NextSeq": 272, "Live": 280, "LiveBytes": 288, "Stats": 320,
+		"MaxData": 92, "Typical": 96, "Stripes": 100, "StripeOff": 104, "GeomSum": 124, "Lock": 128,
+		"Seq": 192, "Head": 256, "Tail": 264, "NextSeq": 272, "Live": 280, "LiveBytes": 288, "Stats": 320,
 	}
 	for f, o := range want {
 		if offs[f] != o {
@@ -484,6 +486,10 @@ func TestB24_LayoutHasNoPointersAndMatchesItsDocumentation(t *testing.T) {
 	var sl slot
 	if unsafe.Offsetof(sl.Off) != 4 || unsafe.Offsetof(sl.When) != 8 {
 		t.Error("slot layout differs from its documentation")
+	}
+	var st stripe
+	if unsafe.Offsetof(st.Misses) != 8 || unsafe.Sizeof(st) != 128 {
+		t.Error("stripe layout differs from its documentation")
 	}
 	// Two handles in one process map the segment at different addresses
 	// and both read it: nothing in it depends on where it is mapped.
@@ -607,7 +613,7 @@ func TestDamagedEntryIsMissAndError(t *testing.T) {
 	if _, _, err := s.Get(id); !errors.Is(err, modtls.ErrCacheMiss) {
 		t.Fatalf("damaged entry returned: %v", err)
 	}
-	st, _ := s.Stats()
+	st, _ := s.SegmentStats()
 	if st.Errors != 1 || st.Current != 0 {
 		t.Fatalf("stats %+v", st)
 	}

@@ -119,14 +119,16 @@ func (c *cache) cacheWord() string {
 	return "ocsp cache"
 }
 
-// open does the work of Open for both kinds (spec 1.2-1.6, with the
-// fixes listed in doc.go).
+// open does the work of Open for both kinds: ProFTPD's open, with the
+// fixes docs/DIVERGENCES.md lists.
 func open(p *provider, info string, timeout time.Duration, env modtls.Env) (*cache, error) {
 	return openMode(p, info, timeout, env, false)
 }
 
-// openMode is open; with existing set it creates nothing (OpenExisting):
-// a missing cache file or segment is ErrNoSegment.
+// openMode is open; with existing set it creates nothing (OpenExisting,
+// for the cache controls): a missing cache file or segment is
+// ErrNoSegment, and root may open a segment private to another user (see
+// checkOwner).
 func openMode(p *provider, info string, timeout time.Duration, env modtls.Env, existing bool) (*cache, error) {
 	k := p.k
 	c := &cache{k: k, p: p, env: env, ch: env.Trace.Channel(TraceChannel), timeout: timeout, now: time.Now}
@@ -177,7 +179,8 @@ func (c *cache) attach(ci cacheInfo, existing bool) error {
 		f.Close()
 		return err
 	}
-	c.ch.Msg(9, "requested %s: %s (fd %d)", fileWord, ci.path, f.Fd())
+	fd := int(f.Fd())
+	c.ch.Msg(9, "requested %s: %s (fd %d)", fileWord, ci.path, fd)
 	c.ch.Msg(9, "requested %s: %d bytes", sizeWord, ci.size)
 	if ci.size > maxSegment {
 		c.ch.Msg(1, "not enough memory for %d shm bytes; try specifying a smaller size", ci.size)
@@ -202,7 +205,7 @@ func (c *cache) attach(ci cacheInfo, existing bool) error {
 			c.ch.Msg(1, "unable to get shm for existing key: %s", strerror(err))
 			return fail(err)
 		}
-		return c.attachID(ci, f, fid, id, key, size, g, false, fail)
+		return c.attachID(ci, f, fd, fid, id, key, size, g, false, true, fail)
 	}
 	id, err := unix.SysvShmGet(key, int(size), unix.IPC_CREAT|unix.IPC_EXCL|0o600)
 	created := err == nil
@@ -223,27 +226,32 @@ func (c *cache) attach(ci cacheInfo, existing bool) error {
 	default:
 		return fail(err)
 	}
-	return c.attachID(ci, f, fid, id, key, size, g, created, fail)
+	return c.attachID(ci, f, fd, fid, id, key, size, g, created, false, fail)
 }
 
 // attachID checks (unless this process just created it) and attaches
-// segment id, the one at key for the cache file f.
-func (c *cache) attachID(ci cacheInfo, f *os.File, fid fileID, id, key int, size uint64, g geometry, created bool, fail func(error) error) error {
+// segment id, the one at key for the cache file f (descriptor fd);
+// controls is set for the cache controls (OpenExisting).
+func (c *cache) attachID(ci cacheInfo, f *os.File, fd int, fid fileID, id, key int, size uint64, g geometry, created, controls bool, fail func(error) error) error {
 	k := c.k
 	c.ch.Msg(10, "attempting to attach to shm ID %d", id)
+	var d unix.SysvShmDesc
 	if !created {
-		d, err := shmStat(id)
-		if err != nil {
+		var err error
+		if d, err = shmStat(id); err != nil {
 			c.ch.Msg(1, "unable to stat shm ID %d: %s", id, strerror(err))
+			if errors.Is(err, unix.EACCES) {
+				err = fmt.Errorf("%w (shm ID %d belongs to another user: run this as the user the server runs as, or as root)", err, id)
+			}
 			return fail(err)
 		}
 		c.ch.Msg(10, "existing shm size: %d bytes", d.Segsz)
-		if err := checkOwner(id, d); err != nil {
-			c.notice("refusing shm ID %d for file '%s': %v; %s", id, ci.path, err, removeHint(k, id))
+		if err := checkOwner(id, d, controls); err != nil {
+			c.notice("refusing shm ID %d for file '%s': %v; %s", id, ci.path, err, ownerHint(k, id, d, err))
 			return fail(err)
 		}
 		if d.Segsz != size {
-			c.notice("%s", describeSize(k, id, ci.path, d.Segsz, size))
+			c.notice("%s", describeSize(k, id, ci.path, d.Segsz, size, d.Nattch))
 			return fail(fmt.Errorf("%w: shm ID %d is %d bytes, requested %d", ErrSizeMismatch, id, d.Segsz, size))
 		}
 	}
@@ -266,15 +274,15 @@ func (c *cache) attachID(ci cacheInfo, f *os.File, fid fileID, id, key int, size
 		// segment, so `ftpdtls ... remove` refuses it too (removeSegment).
 		unmarked := len(mem) >= headerSize && (*header)(unsafe.Pointer(&mem[0])).Magic.Load() != magicValue
 		unix.SysvShmDetach(mem) // ProFTPD leaked the attachment here (B10)
-		hint := removeHint(k, id)
-		if unmarked || errors.Is(err, ErrForeignSegment) && !errors.Is(err, ErrCorruptSegment) {
-			hint = fmt.Sprintf("if it is stale, remove it using 'ipcrm -m %d', or use another file", id)
+		hint := removeHint(k, id, d.Nattch)
+		if unmarked || errors.Is(err, ErrForeignSegment) {
+			hint = foreignHint(id)
 		}
 		c.notice("refusing shm ID %d (key %#08x) for file '%s': %v; %s", id, uint32(key), ci.path, err, hint)
 		return fail(err)
 	}
 	c.file, c.fid, c.shmid = f, fid, id
-	c.t = newTable(mem, k, id, c.ch)
+	c.t = newTable(mem, k, id, fd, c.ch)
 	c.large = newLargeList()
 	if c.ch.Enabled(9) {
 		c.ch.Msg(9, "using shm ID %d for %s path '%s' (%d %s)", id, k.ctlName, ci.path, c.t.g.capacity(), k.unit)
@@ -292,14 +300,8 @@ func (c *cache) checkKey(key []byte) error {
 
 // noteExceeded counts an entry too large for the segment.
 func (c *cache) noteExceeded(n int) {
-	st := &c.t.h.Stats
 	c.t.count(statExceeded)
-	for {
-		cur := st[statExceededMax].Load()
-		if uint64(n) <= cur || st[statExceededMax].CompareAndSwap(cur, uint64(n)) {
-			return
-		}
-	}
+	c.t.raiseTo(statExceededMax, uint64(n))
 }
 
 // put stores val under key: in the segment, or in this process's
@@ -308,12 +310,12 @@ func (c *cache) put(key, val []byte, when int64) error {
 	if c.t == nil {
 		return ErrClosed
 	}
-	if len(val) > c.k.maxData {
+	if !c.t.fits(key, val) {
 		c.noteExceeded(len(val))
 		if c.k.kind == kindSession {
-			c.tlslog("length of serialized SSL session data (%d) exceeds maximum size (%d), unable to add to shared shmcache, adding to list", len(val), c.k.maxData)
+			c.tlslog("length of serialized SSL session data (%d) exceeds maximum size (%d), unable to add to shared shmcache, adding to list", len(val), c.t.g.maxData)
 		} else {
-			c.tlslog("length of serialized OCSP response data (%d) exceeds maximum size (%d), unable to add to shared shmcache, adding to list", len(val), c.k.maxData)
+			c.tlslog("length of serialized OCSP response data (%d) exceeds maximum size (%d), unable to add to shared shmcache, adding to list", len(val), c.t.g.maxData)
 		}
 		// An older, smaller entry under the key must not shadow this one.
 		if _, err := c.t.delCounting(key, c.now().Unix(), true); err != nil {
@@ -333,7 +335,7 @@ func (c *cache) fetch(key []byte) ([]byte, int64, error) {
 	}
 	if c.large.len() > 0 {
 		if v, when, ok := c.large.get(key, c.now().Unix(), c.k.kind == kindSession); ok {
-			c.t.count(statHits)
+			c.t.countHit()
 			return v, when, nil
 		}
 	}
@@ -410,7 +412,7 @@ func (c *cache) remove() error {
 		c.debug("removed %s shm ID %d", what, c.shmid)
 	}
 	c.detachLocked()
-	unErr := unlinkIfSame(c.path, c.fid)
+	unErr := unlinkUnlessShared(c.path, c.fid, c.k)
 	c.p.release(c.path, true)
 	if rmErr != nil {
 		return fmt.Errorf("remove shmcache shm ID %d: %w", c.shmid, rmErr)

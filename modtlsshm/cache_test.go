@@ -40,7 +40,7 @@ func TestAddGetDelete(t *testing.T) {
 	if _, _, err := s.Get(id); !errors.Is(err, modtls.ErrCacheMiss) {
 		t.Fatalf("get after delete: %v", err)
 	}
-	st, _ := s.Stats()
+	st, _ := s.SegmentStats()
 	if st.Hits != 2 || st.Misses != 2 || st.Stored != 1 || st.Deleted != 1 || st.Current != 0 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -62,7 +62,7 @@ func TestExpiry(t *testing.T) {
 	if _, _, err := s.Get(id); !errors.Is(err, modtls.ErrCacheMiss) {
 		t.Fatalf("at expiry: %v", err)
 	}
-	st, _ := s.Stats()
+	st, _ := s.SegmentStats()
 	if st.Expired != 1 || st.Current != 0 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -195,7 +195,7 @@ func TestLargestEntriesAlwaysFit(t *testing.T) {
 		}
 		checkInvariants(t, s.c.t)
 	}
-	if st, _ := s.Stats(); st.Exceeded != 0 {
+	if st, _ := s.SegmentStats(); st.Exceeded != 0 {
 		t.Fatalf("10 KiB session counted as exceeding: %+v", st)
 	}
 	o := openOCSP(t, path, int(ocspKind.minRequest))
@@ -221,7 +221,7 @@ func TestGeometry(t *testing.T) {
 			if !ok {
 				t.Fatalf("%s %d: no geometry", k.what, req)
 			}
-			if g.dataSize < k.maxRecord() || g.dataOff+g.dataSize > g.segSize || g.dataSize%8 != 0 {
+			if g.dataSize < g.maxRecord() || g.dataOff+g.dataSize > g.segSize || g.dataSize%8 != 0 {
 				t.Fatalf("%s %d: %+v", k.what, req, g)
 			}
 			t.Logf("%s request %d: segment %d, %d buckets, data %d, capacity %d", k.what, req, g.segSize, g.buckets, g.dataSize, g.capacity())
@@ -330,9 +330,10 @@ func TestTracesNeverShowSecrets(t *testing.T) {
 		"<tls.shmcache:9>: getting session from shmcache session cache 0x",
 		"<tls.shmcache:9>: removing session from shmcache session cache 0x",
 		"<tls.shmcache:9>: checking shmcache session cache 0x",
-		fmt.Sprintf("<tls.shmcache:19>: attempting to write-lock shmcache shm ID %d", s.c.shmid),
-		fmt.Sprintf("<tls.shmcache:19>: write-lock of shmcache shm ID %d succeeded", s.c.shmid),
-		fmt.Sprintf("<tls.shmcache:19>: unlock of shmcache shm ID %d succeeded", s.c.shmid),
+		fmt.Sprintf("<tls.shmcache:19>: attempting to write-lock shmcache fd %d", s.c.t.fd),
+		fmt.Sprintf("<tls.shmcache:19>: write-lock of shmcache fd %d succeeded", s.c.t.fd),
+		fmt.Sprintf("<tls.shmcache:19>: attempting to unlock shmcache fd %d", s.c.t.fd),
+		fmt.Sprintf("<tls.shmcache:19>: unlock of shmcache fd %d succeeded", s.c.t.fd),
 	} {
 		if !strings.Contains(traces.String(), want) {
 			t.Errorf("trace lacks %q", want)

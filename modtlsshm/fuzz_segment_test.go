@@ -50,7 +50,7 @@ func fuzzGeometry(seg []byte, k *kindSpec) {
 // trace or logs and a fixed clock.
 func fuzzCache(seg []byte, k *kindSpec) *cache {
 	c := &cache{k: k, p: newProvider(k), timeout: time.Hour, now: func() time.Time { return time.Unix(fuzzNow, 0) }, shmid: -1}
-	c.t = newTable(seg, k, -1, nil)
+	c.t = newTable(seg, k, -1, -1, nil)
 	c.large = newLargeList()
 	return c
 }
@@ -242,18 +242,16 @@ func checkStatusText(t *testing.T, text string, k *kindSpec) {
 	}
 }
 
-// TestWriteFuzzSeeds writes the seed corpora of the fuzz targets to
-// testdata/fuzz/<Target>/ (run with FTPDTLS_WRITE_SEEDS=1); go test reads
-// them on every run, and the fuzzer starts from them.
-func TestWriteFuzzSeeds(t *testing.T) {
-	if os.Getenv("FTPDTLS_WRITE_SEEDS") != "1" {
-		t.Skip("set FTPDTLS_WRITE_SEEDS=1 to rewrite testdata/fuzz")
-	}
-	write := func(target string, i int, vals ...any) {
-		dir := filepath.Join("testdata", "fuzz", target)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
+// TestFuzzSeedCorpus checks that the seed corpora of the fuzz targets
+// in testdata/fuzz/<Target>/ are there and are what the code makes (go
+// test reads them on every run, and the fuzzer starts from them): a
+// missing or stale file fails. With FTPDTLS_WRITE_SEEDS=1 it rewrites
+// them instead:
+//
+//	FTPDTLS_WRITE_SEEDS=1 go test ./modtlsshm/ -run TestFuzzSeedCorpus
+func TestFuzzSeedCorpus(t *testing.T) {
+	files := map[string]string{}
+	add := func(target string, i int, vals ...any) {
 		var b strings.Builder
 		b.WriteString("go test fuzz v1\n")
 		for _, v := range vals {
@@ -272,20 +270,37 @@ func TestWriteFuzzSeeds(t *testing.T) {
 				t.Fatalf("type %T", v)
 			}
 		}
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed%02d", i)), []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		files[filepath.Join("testdata", "fuzz", target, fmt.Sprintf("seed%02d", i))] = b.String()
 	}
 	for i, s := range segmentSeeds() {
-		write("FuzzSegment", i, s)
+		add("FuzzSegment", i, s)
 	}
 	for i, s := range []string{
 		"/file=/var/ftpd/sess_cache&size=1574912", "/file=/tmp/x&size= +20480", "/file=/tmp/x&size=-1",
 		"/file=/tmp/x&size=12abc", "/file=relative", "file=/tmp/x", "/file=/a&b&size=20000",
 	} {
-		write("FuzzParseInfo", i, s)
+		add("FuzzParseInfo", i, s)
 	}
 	for i, s := range statusSeeds() {
-		write("FuzzStatus", i, s.key, s.state, s.when, s.hits, s.errs, s.exceeded, s.verbose, s.ocsp)
+		add("FuzzStatus", i, s.key, s.state, s.when, s.hits, s.errs, s.exceeded, s.verbose, s.ocsp)
+	}
+	write := os.Getenv("FTPDTLS_WRITE_SEEDS") == "1"
+	for path, want := range files {
+		if write {
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		got, err := os.ReadFile(path)
+		switch {
+		case err != nil:
+			t.Errorf("seed corpus file %s: %v (write it with FTPDTLS_WRITE_SEEDS=1 go test ./modtlsshm/ -run TestFuzzSeedCorpus)", path, err)
+		case string(got) != want:
+			t.Errorf("seed corpus file %s is not what the code makes (rewrite it with FTPDTLS_WRITE_SEEDS=1 go test ./modtlsshm/ -run TestFuzzSeedCorpus)", path)
+		}
 	}
 }

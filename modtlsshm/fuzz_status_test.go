@@ -53,8 +53,8 @@ func FuzzStatus(f *testing.F) {
 				t.Fatal(err)
 			}
 		}
+		c.t.mine.Hits.Store(hits)
 		st := &c.t.h.Stats
-		st[statHits].Store(hits)
 		st[statErrors].Store(errs)
 		st[statExceeded].Store(exceeded)
 		st[statExceededMax].Store(exceeded / 3)

@@ -177,7 +177,7 @@ func TestCheckInfo(t *testing.T) {
 		{"directory", "/file=" + dir, []string{fmt.Sprintf("error: unable to open file '%s': Is a directory", dir)}},
 		{"missing parent", "/file=" + dir + "/no/f", []string{fmt.Sprintf("error: unable to open file '%s/no/f': No such file or directory", dir)}},
 		{"symlink", "/file=" + link, []string{"Too many levels of symbolic links"}},
-		{"other size", info(sized, 512000), []string{fmt.Sprintf("existing shm ID %d for file '%s' is 1576960 bytes, not the requested 512000 bytes; nothing is migrated and the cache is not used: remove it using 'ftpdtls sesscache remove'", c.c.shmid, sized)}},
+		{"other size", info(sized, 512000), []string{fmt.Sprintf("existing shm ID %d for file '%s' is 1576960 bytes, not the requested 512000 bytes; nothing is migrated and the cache is not used: to use the new size, stop the server using it (1 process is attached to it), then remove it using 'ftpdtls sesscache remove' with the server's configuration file (-c FILE), or 'ipcrm -m %d'", c.c.shmid, sized, c.c.shmid)}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

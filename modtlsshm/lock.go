@@ -18,16 +18,23 @@ import (
 // processes (a POSIX fcntl lock excludes neither goroutines nor, once any
 // fd of the file is closed, anything), and an uncontended lock/unlock pair
 // costs about 15 ns instead of the 800-1100 ns of flock or an OFD fcntl
-// lock (BenchmarkLockOptions). Readers take no lock: they check the
-// header's Seq before and after reading (see table.get).
+// lock (BenchmarkLockOptions). Readers take no lock (see table).
 //
 // A holder that dies keeps the word set. A waiter that has seen the same
-// holder for deadCheckAfter asks /proc whether that process still exists
-// (and is the same process: the token carries its start time, and a zombie
-// counts as dead); if not, it takes the lock over with a compare-and-swap
-// and checks the index against the log before using it (repair). Holders are
-// assumed to share the waiter's PID namespace, as ProFTPD's F_GETLK
-// reports also assume.
+// holder for deadCheckAfter asks whether that process still exists and is
+// the same process (the token carries its start time; a zombie counts as
+// dead); if not, it takes the lock over with a compare-and-swap and
+// checks the index against the log before using it (repair). Holders may
+// run as other users (privilege-separated workers drop to User after
+// attaching): /proc/PID/stat is readable by every user, and where /proc
+// hides other users' processes (hidepid) kill(pid, 0) decides, EPERM
+// meaning "alive". Holders are assumed to share the waiter's PID
+// namespace, as ProFTPD's F_GETLK reports also assume.
+//
+// The traces name the lock "shmcache fd N" as ProFTPD's do, N being the
+// descriptor of the cache file this handle keeps open (ProFTPD locks that
+// file; here it only names the handle, and stays the same while the cache
+// is open).
 
 var (
 	// ErrLockTimeout: the write lock stayed held by a live process for
@@ -49,15 +56,19 @@ var tokenOnce = sync.OnceValue(func() uint64 {
 // lockToken identifies this process as a lock holder.
 func lockToken() uint64 { return tokenOnce() }
 
+// procRoot is where procStat looks for processes (a test points it
+// elsewhere to act as a /proc that hides other users' processes).
+var procRoot = "/proc"
+
 // procStat reads a process's start time (field 22 of /proc/PID/stat) and
-// whether it is a zombie. exists is false if the process is gone.
+// whether it is a zombie. exists is false if the process is gone. When
+// /proc does not show the process (no /proc, or one mounted with hidepid
+// that hides other users' processes), kill(pid, 0) decides: ESRCH means
+// gone, anything else (EPERM: another user's process) that it exists,
+// with an unknown start time (0).
 func procStat(pid int) (start uint64, zombie, exists bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	b, err := os.ReadFile(procRoot + "/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return 0, false, false
-		}
-		// No /proc: fall back to kill(pid, 0).
 		err := unix.Kill(pid, 0)
 		return 0, false, !errors.Is(err, syscall.ESRCH)
 	}
@@ -76,6 +87,9 @@ func procStat(pid int) (start uint64, zombie, exists bool) {
 }
 
 // holderAlive reports whether the process a lock token names still runs.
+// A process whose start time cannot be read counts as the holder: a lock
+// wrongly kept costs a lock timeout, a lock wrongly taken over could
+// corrupt the table.
 func holderAlive(token uint64) bool {
 	pid := int(token >> 32)
 	if pid <= 0 {
@@ -124,12 +138,12 @@ func (t *table) lockSlow(tok uint64) (bool, error) {
 		}
 		if !traced && t.ch.Enabled(3) {
 			traced = true
-			t.ch.Msg(3, "process ID %d has blocking write-lock on shmcache shm ID %d", cur>>32, t.shmid)
+			t.ch.Msg(3, "process ID %d has blocking write-lock on shmcache fd %d", cur>>32, t.fd)
 		}
 		if cur != tok && now.Sub(seenSince) >= deadCheckAfter {
 			if !holderAlive(cur) && t.h.Lock.CompareAndSwap(cur, tok) {
 				t.count(statRecovered)
-				t.ch.Msg(1, "process ID %d died holding the write-lock on shmcache shm ID %d; lock recovered", cur>>32, t.shmid)
+				t.ch.Msg(1, "process ID %d died holding the write-lock on shmcache fd %d; lock recovered", cur>>32, t.fd)
 				return true, nil
 			}
 			seenSince = now
@@ -150,18 +164,21 @@ func (t *table) unlock() { t.h.Lock.Store(0) }
 // check of the index against the log (repair).
 func (t *table) beginWrite() error {
 	if t.ch.Enabled(19) {
-		t.ch.Msg(19, "attempting to write-lock shmcache shm ID %d", t.shmid)
+		t.ch.Msg(19, "attempting to write-lock shmcache fd %d", t.fd)
 	}
 	recovered, err := t.lock()
 	if err != nil {
-		t.ch.Msg(3, "write-lock of shmcache shm ID %d failed: %v", t.shmid, err)
+		t.ch.Msg(3, "write-lock of shmcache fd %d failed: %v", t.fd, err)
 		return err
 	}
 	if t.ch.Enabled(19) {
-		t.ch.Msg(19, "write-lock of shmcache shm ID %d succeeded", t.shmid)
+		t.ch.Msg(19, "write-lock of shmcache fd %d succeeded", t.fd)
 	}
+	// An atomic add, not a store: on weakly ordered processors a
+	// read-modify-write also keeps the writes that follow from becoming
+	// visible before Seq is odd (see table).
 	if s := t.h.Seq.Load(); s&1 == 0 {
-		t.h.Seq.Store(s + 1)
+		t.h.Seq.Add(1)
 	} else if !recovered {
 		// A previous holder died between its Seq updates and its lock
 		// was recovered by someone who did not repair: repair now.
@@ -184,10 +201,10 @@ func (t *table) endWrite() {
 	}
 	t.h.Seq.Add(1)
 	if t.ch.Enabled(19) {
-		t.ch.Msg(19, "attempting to unlock shmcache shm ID %d", t.shmid)
+		t.ch.Msg(19, "attempting to unlock shmcache fd %d", t.fd)
 	}
 	t.unlock()
 	if t.ch.Enabled(19) {
-		t.ch.Msg(19, "unlock of shmcache shm ID %d succeeded", t.shmid)
+		t.ch.Msg(19, "unlock of shmcache fd %d succeeded", t.fd)
 	}
 }

@@ -166,7 +166,7 @@ func TestMultiProcess(t *testing.T) {
 			t.Fatalf("parent: child %d's session: %v", c, err)
 		}
 	}
-	st, _ := parent.Stats()
+	st, _ := parent.SegmentStats()
 	if st.Stored != children*n || st.Current != children*n ||
 		st.Hits != uint64(hits+children) || st.Misses != uint64(misses) {
 		t.Fatalf("counters %+v; children counted %d hits, %d misses", st, hits, misses)
@@ -221,7 +221,7 @@ func TestKilledLockHolderDoesNotBlockOthers(t *testing.T) {
 	if _, _, err := s.Get(childID(7, 1)); !errors.Is(err, modtls.ErrCacheMiss) {
 		t.Fatalf("half-written session: %v", err)
 	}
-	st, _ := s.Stats()
+	st, _ := s.SegmentStats()
 	if st.LockRecoveries != 1 || st.Current != 2 {
 		t.Fatalf("stats %+v", st)
 	}

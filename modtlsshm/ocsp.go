@@ -126,5 +126,12 @@ func (o *OCSPCache) Close() error { return o.c.close() }
 // (verbose adds nothing, as in ProFTPD).
 func (o *OCSPCache) Status(w io.Writer, verbose bool) error { return o.c.status(w, false) }
 
-// Stats returns the segment's counters.
-func (o *OCSPCache) Stats() (Stats, error) { return o.c.stats() }
+// Stats returns the cache's counters and fill in modtls's terms
+// (modtls.StatsReporter). It takes no lock unless writes keep
+// overlapping its read; it is cheap enough to be scraped often.
+func (o *OCSPCache) Stats() (modtls.Stats, error) { return o.c.stats() }
+
+// SegmentStats returns every counter of the segment (hits and misses
+// summed over all processes), its geometry and fill, and this process's
+// oversize list: what the status prints.
+func (o *OCSPCache) SegmentStats() (Stats, error) { return o.c.segmentStats() }

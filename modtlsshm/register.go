@@ -33,4 +33,13 @@ var (
 	_ modtls.InfoChecker          = (*OCSPProvider)(nil)
 	_ modtls.SessionCache         = (*SessionCache)(nil)
 	_ modtls.OCSPCache            = (*OCSPCache)(nil)
+	_ modtls.StatsReporter        = (*SessionCache)(nil)
+	_ modtls.StatsReporter        = (*OCSPCache)(nil)
+
+	_ modtls.SessionCacheExistingOpener = (*SessionProvider)(nil)
+	_ modtls.OCSPCacheExistingOpener    = (*OCSPProvider)(nil)
+	_ modtls.SessionCacheStatusInfo     = (*SessionProvider)(nil)
+	_ modtls.OCSPCacheStatusInfo        = (*OCSPProvider)(nil)
+	_ modtls.InfoRemover                = (*SessionProvider)(nil)
+	_ modtls.InfoRemover                = (*OCSPProvider)(nil)
 )

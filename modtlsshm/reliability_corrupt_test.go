@@ -206,8 +206,9 @@ func TestDamagedEntryCountedAsError(t *testing.T) {
 			s.Add(id, time.Now().Add(time.Hour), selfValue(id, 1, 300))
 			s.Add(other, time.Now().Add(time.Hour), selfValue(other, 1, 300))
 			tb := s.c.t
-			_, off, rec, ok := tb.find(id, hashKey(tb.seed, id))
-			if !ok {
+			m := tb.lookup(id, hashKey(tb.seed, id))
+			off, rec := m.off, m.rec
+			if !m.found() {
 				t.Fatal("entry not found")
 			}
 			raw, _ := rawSegment(t, path, sessionKind)
@@ -219,7 +220,7 @@ func TestDamagedEntryCountedAsError(t *testing.T) {
 			if v, _, err := s.Get(other); err != nil || !bytes.Equal(v, selfValue(other, 1, 300)) {
 				t.Fatalf("the healthy entry: %v", err)
 			}
-			st, _ := s.Stats()
+			st, _ := s.SegmentStats()
 			if st.Errors != 1 {
 				t.Errorf("errors counted: %d, want 1", st.Errors)
 			}
@@ -255,7 +256,8 @@ func TestDamagedHeaderRefusedWithRemedy(t *testing.T) {
 		remedy string
 	}{
 		{"magic", func(h *header) { h.Magic.Store(h.Magic.Load() ^ 0xff) }, ErrForeignSegment, "ipcrm -m"},
-		{"version", func(h *header) { h.Version++ }, ErrForeignSegment, "ipcrm -m"},
+		{"version", func(h *header) { h.Version++ }, ErrCorruptSegment, "ftpdtls sesscache remove"},
+		{"version, checksum fixed", func(h *header) { h.Version++; h.GeomSum = geomSum(h) }, ErrLayoutVersion, "ftpdtls sesscache remove"},
 		{"kind", func(h *header) { h.Kind = 77 }, ErrForeignSegment, "ipcrm -m"},
 		{"segment size", func(h *header) { h.SegSize ^= 1 << 40 }, ErrCorruptSegment, "ftpdtls sesscache remove"},
 		{"buckets", func(h *header) { h.Buckets ^= 1 << 30 }, ErrCorruptSegment, "ftpdtls sesscache remove"},

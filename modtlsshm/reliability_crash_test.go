@@ -61,7 +61,7 @@ func TestReliabilityCrash(t *testing.T) {
 		ws[i] = spawn(i)
 	}
 	tb := parent.c.t
-	before, _ := parent.Stats()
+	before, _ := parent.SegmentStats()
 	var (
 		lockHeld, seqOdd int
 		maxLat, sumLat   time.Duration
@@ -139,7 +139,7 @@ func TestReliabilityCrash(t *testing.T) {
 	if err := parent.Add([]byte("final-probe-0000000000000000000"), expires, []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	after, _ := parent.Stats()
+	after, _ := parent.SegmentStats()
 	recovered := after.LockRecoveries - before.LockRecoveries
 	t.Logf("%d writers killed with SIGKILL: %d while holding the write lock (Seq odd after %d); %d lock recoveries; add+get after each kill: max %v, mean %v, %d/%d probes read back",
 		kills, lockHeld, seqOdd, recovered, maxLat, sumLat/time.Duration(kills), probeHits, kills)

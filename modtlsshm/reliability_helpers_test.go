@@ -22,7 +22,7 @@ import (
 	"github.com/ftpdtls/ftpdtls/modtls"
 )
 
-// The reliability tests (issue 7) run a short version by default, a few
+// The reliability tests run a short version by default, a few
 // seconds each, and a long one when FTPDTLS_LONG=1; docs/RELIABILITY.md
 // gives the command for each and the figures measured.
 
@@ -291,6 +291,12 @@ func rawSegment(t testing.TB, path string, k *kindSpec) (mem []byte, id int) {
 }
 
 func rawHeader(mem []byte) *header { return (*header)(unsafe.Pointer(&mem[0])) }
+
+// rawStripe is the counter stripe the process pid counts in.
+func rawStripe(mem []byte, pid int) *stripe {
+	h := rawHeader(mem)
+	return (*stripe)(unsafe.Pointer(&mem[h.StripeOff+uint64(pid)%uint64(h.Stripes)*stripeSize]))
+}
 
 // within runs f and fails the test if it does not return within d or
 // panics: the bound on every call into a cache under attack.

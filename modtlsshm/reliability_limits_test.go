@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -17,30 +18,40 @@ import (
 	"github.com/ftpdtls/ftpdtls/modtls"
 )
 
-// The limits tests of issue 7:
+// The limits tests:
 //
 //	go test ./modtlsshm/ -run 'TestLimits' -v
 
-// TestLimitsCountersDoNotWrap sets each header counter next to its
-// maximum through a raw attachment and makes it count on: it stays at the
-// maximum instead of wrapping to a small number, and the status prints
-// the full 64-bit value.
+// TestLimitsCountersDoNotWrap sets each counter next to its maximum
+// through a raw attachment (hits and misses: in this process's stripe)
+// and makes it count on: it stays at the maximum instead of wrapping to a
+// small number, and the status prints the full 64-bit value. For hits
+// and misses another process's stripe is also set near the maximum: the
+// sum of the stripes stops at the maximum too.
 func TestLimitsCountersDoNotWrap(t *testing.T) {
+	header := func(stat int) func([]byte) *atomic.Uint64 {
+		return func(raw []byte) *atomic.Uint64 { return &rawHeader(raw).Stats[stat] }
+	}
 	cases := []struct {
-		name string
-		stat int
-		line string
-		bump func(t *testing.T, s *SessionCache, id []byte)
+		name    string
+		counter func(raw []byte) *atomic.Uint64
+		other   func(raw []byte) *atomic.Uint64 // another process's stripe, or nil
+		line    string
+		bump    func(t *testing.T, s *SessionCache, id []byte)
 	}{
-		{"hits", statHits, "Cache lifetime hits: ", func(t *testing.T, s *SessionCache, id []byte) { s.Get(id) }},
-		{"misses", statMisses, "Cache lifetime misses: ", func(t *testing.T, s *SessionCache, _ []byte) { s.Get(randBytes(t, 32)) }},
-		{"stored", statStored, "Cache lifetime sessions stored: ", func(t *testing.T, s *SessionCache, _ []byte) {
+		{"hits", func(raw []byte) *atomic.Uint64 { return &rawStripe(raw, os.Getpid()).Hits },
+			func(raw []byte) *atomic.Uint64 { return &rawStripe(raw, os.Getpid()+1).Hits },
+			"Cache lifetime hits: ", func(t *testing.T, s *SessionCache, id []byte) { s.Get(id) }},
+		{"misses", func(raw []byte) *atomic.Uint64 { return &rawStripe(raw, os.Getpid()).Misses },
+			func(raw []byte) *atomic.Uint64 { return &rawStripe(raw, os.Getpid()+1).Misses },
+			"Cache lifetime misses: ", func(t *testing.T, s *SessionCache, _ []byte) { s.Get(randBytes(t, 32)) }},
+		{"stored", header(statStored), nil, "Cache lifetime sessions stored: ", func(t *testing.T, s *SessionCache, _ []byte) {
 			s.Add(randBytes(t, 32), time.Now().Add(time.Hour), []byte("x"))
 		}},
-		{"replaced", statReplaced, "Cache lifetime sessions replaced: ", func(t *testing.T, s *SessionCache, id []byte) {
+		{"replaced", header(statReplaced), nil, "Cache lifetime sessions replaced: ", func(t *testing.T, s *SessionCache, id []byte) {
 			s.Add(id, time.Now().Add(time.Hour), []byte("y"))
 		}},
-		{"exceeded", statExceeded, "Cache lifetime sessions exceeding max entry size: ", func(t *testing.T, s *SessionCache, _ []byte) {
+		{"exceeded", header(statExceeded), nil, "Cache lifetime sessions exceeding max entry size: ", func(t *testing.T, s *SessionCache, _ []byte) {
 			s.Add(randBytes(t, 32), time.Now().Add(time.Hour), make([]byte, 10241))
 		}},
 	}
@@ -50,8 +61,13 @@ func TestLimitsCountersDoNotWrap(t *testing.T) {
 			raw, _ := rawSegment(t, path, sessionKind)
 			id := randBytes(t, 32)
 			s.Add(id, time.Now().Add(time.Hour), []byte("state"))
-			c := &rawHeader(raw).Stats[tc.stat]
+			c := tc.counter(raw)
 			c.Store(math.MaxUint64 - 1)
+			if tc.other != nil {
+				if o := tc.other(raw); o != c {
+					o.Store(math.MaxUint64 - 1)
+				}
+			}
 			for i := 0; i < 3; i++ {
 				tc.bump(t, s, id)
 				if v := c.Load(); v < math.MaxUint64-1 {
@@ -88,7 +104,7 @@ func TestLimitsLiveCountCannotUnderflow(t *testing.T) {
 			if err := s.Delete(a); err != nil {
 				t.Fatal(err)
 			}
-			st, _ := s.Stats()
+			st, _ := s.SegmentStats()
 			var out bytes.Buffer
 			s.Status(&out, false)
 			t.Logf("after the damage and a delete: current %d, used bytes %d", st.Current, st.UsedBytes)
@@ -142,7 +158,7 @@ func TestLimitsOversizeEntries(t *testing.T) {
 				add = func() error { return s.Add(id, time.Now().Add(time.Hour), val) }
 				get = func() ([]byte, error) { v, _, err := s.Get(id); return v, err }
 				status = func(b *bytes.Buffer) error { return s.Status(b, false) }
-				stats = s.Stats
+				stats = s.SegmentStats
 			} else {
 				noun = "response"
 				oc, err := NewOCSPProvider().Open(info(path, 0), env)
@@ -155,7 +171,7 @@ func TestLimitsOversizeEntries(t *testing.T) {
 				add = func() error { return o.Add(fp, val, time.Now()) }
 				get = func() ([]byte, error) { v, _, err := o.Get(fp); return v, err }
 				status = func(b *bytes.Buffer) error { return o.Status(b, false) }
-				stats = o.Stats
+				stats = o.SegmentStats
 			}
 			if err := add(); err != nil {
 				t.Fatal(err)
@@ -222,7 +238,7 @@ func TestLimitsMinimumSegment(t *testing.T) {
 			if _, _, err := c.fetch(keys[0]); !errors.Is(err, modtls.ErrCacheMiss) {
 				t.Fatalf("the first entry survived four more of the largest size: %v", err)
 			}
-			st, _ := c.stats()
+			st, _ := c.segmentStats()
 			t.Logf("%d-byte %s segment: %d index slots, %d data bytes, %d evicted of 5 largest entries",
 				roundSize(k.minRequest), k.what, st.IndexSlots, st.DataBytes, st.Evicted)
 			if st.Current != 1 || st.Evicted != 4 || st.Exceeded != 0 {
@@ -286,7 +302,7 @@ func TestLimitsHugeSegments(t *testing.T) {
 			t.Fatalf("status:\n%s", out.String())
 		}
 		rss := shmRSS(t, s.c.shmid)
-		st, _ := s.Stats()
+		st, _ := s.SegmentStats()
 		t.Logf("4 GiB segment: %d index slots, capacity %d sessions; 1000 sessions stored; resident %d KiB", st.IndexSlots, st.Capacity, rss>>10)
 		if rss > 64<<20 {
 			t.Fatalf("1000 sessions made %d MiB of a 4 GiB segment resident", rss>>20)

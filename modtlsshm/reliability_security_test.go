@@ -29,7 +29,7 @@ import (
 	"github.com/ftpdtls/ftpdtls/trace"
 )
 
-// The security tests of issue 7. One command runs them all:
+// The security tests. One command runs them all:
 //
 //	go test ./modtlsshm/ -run 'TestSecurity' -v
 
@@ -329,7 +329,7 @@ func TestSecurityExpiredSessionNeverResumes(t *testing.T) {
 			if srv.handshake(t, client) {
 				t.Fatal("first handshake resumed")
 			}
-			if st, _ := s.Stats(); st.Current == 0 {
+			if st, _ := s.SegmentStats(); st.Current == 0 {
 				t.Fatal("no session stored in the shm cache")
 			}
 			ck.Add(30 * time.Second)
@@ -443,7 +443,8 @@ func TestSecurityTraceHasNoSecrets(t *testing.T) {
 	s.Add(id1, exp, st2) // replaced
 	var status bytes.Buffer
 	s.Status(&status, true)
-	_, off, rec, _ := s.c.t.find(id2, hashKey(s.c.t.seed, id2))
+	m := s.c.t.lookup(id2, hashKey(s.c.t.seed, id2))
+	off, rec := m.off, m.rec
 	s.c.t.data[off+recHdrSize+uint64(rec.KeyLen)] ^= 1 // damaged
 	s.Get(id2)
 	s.Add(id2, ck.Now().Add(time.Second), st1)
@@ -468,7 +469,7 @@ func TestSecurityTraceHasNoSecrets(t *testing.T) {
 
 	texts := map[string]string{"trace": out.String(), "server log": log.String(), "TLSLog": tlslog.String()}
 	if !strings.Contains(texts["trace"], "adding session to shmcache session cache") ||
-		!strings.Contains(texts["trace"], "write-lock of shmcache shm ID") {
+		!strings.Contains(texts["trace"], "write-lock of shmcache fd ") {
 		t.Fatalf("the trace did not capture the cache's level 9-19 lines:\n%s", texts["trace"])
 	}
 	for name, text := range texts {

@@ -53,7 +53,7 @@ func TestReliabilityStress(t *testing.T) {
 				}
 				total.add(rep)
 			}
-			st, err := parent.Stats()
+			st, err := parent.SegmentStats()
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -120,8 +120,10 @@ func TestCorruptHeaderRefused(t *testing.T) {
 		log     string
 	}{
 		{"geometry", func(h *header) { h.DataSize += 4096 }, ErrCorruptSegment, "header checksum mismatch"},
-		{"geometry with matching sum", func(h *header) { h.DataSize += 4096; h.GeomSum = geomSum(h) }, ErrCorruptSegment, "geometry does not match"},
-		{"version", func(h *header) { h.Version = 9 }, ErrForeignSegment, "layout version 9"},
+		{"geometry with matching sum", func(h *header) { h.DataSize += 4096; h.GeomSum = geomSum(h) }, ErrCorruptSegment, "geometry does not fit a 1576960-byte segment: "},
+		{"damaged version", func(h *header) { h.Version = 9 }, ErrCorruptSegment, "header checksum mismatch"},
+		{"another layout version", func(h *header) { h.Version = 9; h.GeomSum = geomSum(h) }, ErrLayoutVersion,
+			"it was made by a release of ftpdtls with segment layout 9; this one reads layout 2, and nothing is migrated; remove it using 'ftpdtls sesscache remove' with the server's configuration file (-c FILE), or 'ipcrm -m "},
 		{"kind", func(h *header) { h.Kind = kindOCSP }, ErrForeignSegment, "not a session cache"},
 		{"never initialised", func(h *header) { h.Magic.Store(0) }, ErrCorruptSegment, "header never initialised"},
 	}
@@ -153,7 +155,7 @@ func TestDamagedLogIsRepaired(t *testing.T) {
 	tb.repair()
 	tb.endWrite()
 	checkInvariants(t, tb)
-	if st, _ := s.Stats(); st.Current != 10 || st.Errors == 0 {
+	if st, _ := s.SegmentStats(); st.Current != 10 || st.Errors == 0 {
 		t.Fatalf("stats after repair %+v", st)
 	}
 }
@@ -168,7 +170,7 @@ func TestDamagedPositionsReset(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkInvariants(t, tb)
-	if st, _ := s.Stats(); st.Current != 1 || st.Errors == 0 {
+	if st, _ := s.SegmentStats(); st.Current != 1 || st.Errors == 0 {
 		t.Fatalf("stats %+v", st)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"syscall"
 	"time"
@@ -23,16 +24,24 @@ var (
 	// ErrForeignSegment: the segment at the file's key is not an ftpdtls
 	// cache of this kind, or belongs to another cache file (ftok collision).
 	ErrForeignSegment = errors.New("shm segment is not this cache's")
-	// ErrInsecureSegment: the segment's owner or mode is not ours / 0600,
-	// or the cache file is not a regular file.
+	// ErrLayoutVersion: the segment is this file's cache, made by a
+	// release of ftpdtls with another segment layout; nothing is migrated.
+	ErrLayoutVersion = errors.New("shm segment has another layout version")
+	// ErrInsecureSegment: the segment is not private to one user (its
+	// owner and creator differ, or its mode is not 0600), or the cache
+	// file is not a regular file.
 	ErrInsecureSegment = errors.New("shm segment or cache file has the wrong owner or mode")
+	// ErrOtherOwner: the segment is private to another user than this
+	// process's (the cache of a server running as that user). The cache
+	// controls run as root may use it; a server may not.
+	ErrOtherOwner = errors.New("shm segment belongs to another user")
 	// ErrCorruptSegment: the segment's header is damaged.
 	ErrCorruptSegment = errors.New("shm segment header is damaged")
 	// ErrClosed: the cache was closed or removed.
 	ErrClosed = errors.New("shmcache is closed")
-	// ErrNoSegment: OpenExisting found no cache file or no segment for it;
-	// nothing was created.
-	ErrNoSegment = fmt.Errorf("no shared memory segment exists yet (%w)", modtls.ErrNoStorage)
+	// ErrNoSegment: OpenExisting or a removal found no cache file or no
+	// segment for it; nothing was created or removed.
+	ErrNoSegment = fmt.Errorf("no shared memory segment exists (%w)", modtls.ErrNoStorage)
 )
 
 // OpenError is the error of a failed Open: what failed, for which file.
@@ -105,17 +114,45 @@ func shmStat(id int) (unix.SysvShmDesc, error) {
 	return d, err
 }
 
-// checkOwner refuses a segment not owned and created by this process's
-// user, or not of mode 0600: another user could read the session secrets
-// in it, or have planted sessions. The creator counts because the kernel
-// keeps granting it access after the owner is changed.
-func checkOwner(id int, d unix.SysvShmDesc) error {
+// Who may use a segment. A cache segment holds session secrets, so it
+// must be private to one user: created and owned by that user, mode 0600
+// (the kernel keeps granting the creator access after a change of owner,
+// so both count). A server uses only a segment private to its own
+// effective user: a segment another user can write could hold sessions
+// that user planted. The cache controls (`ftpdtls sesscache info`, clear,
+// remove) run as root may also act on a segment private to another user:
+// that is the cache of a server running as that user, not damage.
+//
+// Under privilege separation, workers open the caches as root and then
+// drop to User, so the segments belong to root and keep working after
+// the drop (the kernel checks permissions when attaching, not on each
+// access); a server run as a non-root user makes segments that user owns.
+
+// checkOwner applies that rule; controls is set for the cache controls.
+func checkOwner(id int, d unix.SysvShmDesc, controls bool) error {
 	uid := uint32(os.Geteuid())
-	if d.Perm.Uid != uid || d.Perm.Cuid != uid || d.Perm.Mode&0o777 != 0o600 {
-		return fmt.Errorf("%w: shm ID %d has owner UID %d, creator UID %d and mode %04o, expected UID %d and mode 0600",
-			ErrInsecureSegment, id, d.Perm.Uid, d.Perm.Cuid, d.Perm.Mode&0o777, uid)
+	if d.Perm.Uid != d.Perm.Cuid || d.Perm.Mode&0o777 != 0o600 {
+		return fmt.Errorf("%w: shm ID %d has owner UID %d, creator UID %d and mode %04o; a cache segment must be created and owned by one user, with mode 0600",
+			ErrInsecureSegment, id, d.Perm.Uid, d.Perm.Cuid, d.Perm.Mode&0o777)
+	}
+	if d.Perm.Uid != uid && !(controls && uid == 0) {
+		return fmt.Errorf("%w: shm ID %d belongs to UID %d, and this process runs as UID %d", ErrOtherOwner, id, d.Perm.Uid, uid)
 	}
 	return nil
+}
+
+// ownerHint says what to do about a segment checkOwner refused, without
+// ever advising to remove a segment that processes are attached to.
+func ownerHint(k *kindSpec, id int, d unix.SysvShmDesc, err error) string {
+	if errors.Is(err, ErrOtherOwner) {
+		if d.Nattch > 0 {
+			return fmt.Sprintf("it is the cache of a server running as UID %d (%s): run this as UID %d or root, or use another cache file",
+				d.Perm.Uid, attached(d.Nattch), d.Perm.Uid)
+		}
+		return fmt.Sprintf("run this as UID %d or root, or use another cache file; if no server of UID %d uses it any more, %s",
+			d.Perm.Uid, d.Perm.Uid, removeHint(k, id, 0))
+	}
+	return foreignHint(id)
 }
 
 // initHeader writes a new segment's header; the magic goes last so that
@@ -132,12 +169,14 @@ func initHeader(mem []byte, g geometry, k *kindSpec, fid fileID) {
 	h.Seed = binary.LittleEndian.Uint64(seed[:])
 	h.Buckets = g.buckets
 	h.Ways = bucketWays
-	h.IndexOff = headerSize
+	h.IndexOff = g.indexOff
 	h.DataOff = g.dataOff
 	h.DataSize = g.dataSize
-	h.MaxKey = uint32(k.maxKey)
-	h.MaxData = uint32(k.maxData)
+	h.MaxKey = g.maxKey
+	h.MaxData = g.maxData
 	h.Typical = uint32(g.typical)
+	h.Stripes = g.stripes
+	h.StripeOff = g.stripeOff
 	h.GeomSum = geomSum(h)
 	h.Magic.Store(magicValue)
 }
@@ -159,46 +198,106 @@ func checkHeader(mem []byte, k *kindSpec, fid fileID) error {
 	case m != magicValue:
 		return fmt.Errorf("%w: not an ftpdtls shmcache segment (magic %#016x)", ErrForeignSegment, m)
 	}
-	if h.Version != layoutVer {
-		return fmt.Errorf("%w: layout version %d, this program reads version %d", ErrForeignSegment, h.Version, layoutVer)
-	}
 	if h.Kind != k.kind {
 		return fmt.Errorf("%w: segment is of kind %d, not a %s cache", ErrForeignSegment, h.Kind, k.what)
-	}
-	if h.GeomSum != geomSum(h) {
-		return fmt.Errorf("%w: header checksum mismatch", ErrCorruptSegment)
 	}
 	if h.Dev != fid.dev || h.Ino != fid.ino {
 		return fmt.Errorf("%w: it belongs to the cache file with device %d inode %d, not device %d inode %d (SysV key collision)",
 			ErrForeignSegment, h.Dev, h.Ino, fid.dev, fid.ino)
 	}
-	return checkGeometry(h, uint64(len(mem)), k)
+	// The segment is this file's ftpdtls cache (the fields read so far
+	// never move, see header). Its write-once fields must check out
+	// before its version means anything: a damaged version is damage, a
+	// sound other version an old (or newer) cache.
+	if !headerSumOK(mem) {
+		return fmt.Errorf("%w: header checksum mismatch", ErrCorruptSegment)
+	}
+	if h.Version != layoutVer {
+		return fmt.Errorf("%w: it was made by a release of ftpdtls with segment layout %d; this one reads layout %d, and nothing is migrated",
+			ErrLayoutVersion, h.Version, layoutVer)
+	}
+	return checkGeometry(h, uint64(len(mem)))
 }
 
-// checkGeometry checks that the recorded geometry is one this program
-// would have made for the segment, so that every offset derived from it
-// lies inside the segment.
-func checkGeometry(h *header, size uint64, k *kindSpec) error {
-	want, ok := computeGeometry(size, k)
-	if !ok || h.SegSize != size || h.Ways != bucketWays || h.IndexOff != headerSize ||
-		h.Buckets != want.buckets || h.DataOff != want.dataOff || h.DataSize != want.dataSize ||
-		h.MaxKey != uint32(k.maxKey) || h.MaxData != uint32(k.maxData) || uint64(h.Typical) != want.typical {
-		return fmt.Errorf("%w: geometry does not match a %d-byte segment", ErrCorruptSegment, size)
+// headerSumOK checks the checksum of a header's write-once fields where
+// the header's version keeps it: bytes 124..128 over 8..124 from layout 2
+// on, bytes 100..104 over 8..100 in layout 1.
+func headerSumOK(mem []byte) bool {
+	h := (*header)(unsafe.Pointer(&mem[0]))
+	if h.Version == 1 {
+		return binary.NativeEndian.Uint32(mem[100:]) == crc32.Checksum(mem[8:100], castagnoli)
+	}
+	return h.GeomSum == geomSum(h)
+}
+
+// checkGeometry checks the geometry a header records against bounds and
+// invariants, never against what this program would choose (see header):
+// the regions lie inside the segment in order, aligned for their fields,
+// without overlapping; the log holds one record of the recorded largest
+// key and value; record offsets fit a slot. A segment made with other
+// tuning (another bucket ratio, typical size or stripe count) passes.
+func checkGeometry(h *header, size uint64) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: geometry does not fit a %d-byte segment: %s", ErrCorruptSegment, size, fmt.Sprintf(format, args...))
+	}
+	g := geometryOf(h)
+	switch {
+	case g.segSize != size:
+		return bad("it records %d bytes", g.segSize)
+	case h.Ways != bucketWays:
+		return bad("%d slots per bucket", h.Ways)
+	case g.maxKey == 0 || g.maxKey > 255 || g.maxData == 0 || uint64(g.maxData) > size:
+		return bad("longest key %d, longest value %d", g.maxKey, g.maxData)
+	case g.stripes == 0 || g.stripes > maxStripes:
+		return bad("%d counter stripes", g.stripes)
+	case g.stripeOff < headerSize || g.stripeOff%8 != 0 || g.stripeOff > size ||
+		size-g.stripeOff < uint64(g.stripes)*stripeSize:
+		return bad("stripes at %d", g.stripeOff)
+	case g.indexOff < g.stripeOff+uint64(g.stripes)*stripeSize || g.indexOff%8 != 0 || g.indexOff > size:
+		return bad("index at %d", g.indexOff)
+	case g.buckets == 0 || (size-g.indexOff)/bucketSize < uint64(g.buckets):
+		return bad("%d buckets at %d", g.buckets, g.indexOff)
+	case g.dataOff < g.indexOff+uint64(g.buckets)*bucketSize || g.dataOff%8 != 0 || g.dataOff > size:
+		return bad("data log at %d", g.dataOff)
+	case g.dataSize%8 != 0 || g.dataSize > size-g.dataOff || g.dataSize > maxSegment:
+		return bad("%d data bytes at %d", g.dataSize, g.dataOff)
+	case g.dataSize < g.maxRecord():
+		return bad("%d data bytes cannot hold a record of %d", g.dataSize, g.maxRecord())
+	case g.typical < recHdrSize || g.typical > g.dataSize:
+		return bad("typical record of %d bytes", g.typical)
 	}
 	return nil
 }
 
-// removeHint tells how to remove a segment that is in the way.
-func removeHint(k *kindSpec, id int) string {
-	return fmt.Sprintf("remove it using 'ftpdtls %s remove' (or 'ipcrm -m %d')", k.ctlName, id)
+// removeHint tells how to remove a segment that is in the way, and, when
+// processes are attached to it, to stop the server first: a cache in use
+// is never to be removed under a running server.
+func removeHint(k *kindSpec, id int, nattch uint64) string {
+	how := fmt.Sprintf("remove it using 'ftpdtls %s remove' with the server's configuration file (-c FILE), or 'ipcrm -m %d'", k.ctlName, id)
+	if nattch > 0 {
+		return fmt.Sprintf("stop the server using it (%s), then %s", attached(nattch), how)
+	}
+	return how
+}
+
+// attached says how many processes are attached to a segment.
+func attached(n uint64) string {
+	if n == 1 {
+		return "1 process is attached to it"
+	}
+	return fmt.Sprintf("%d processes are attached to it", n)
 }
 
 // RemoveSessionCache removes the session cache segment and file that
-// info ("/file=PATH[&size=N]") names, whatever the segment's size: what
-// `ftpdtls sesscache remove` does when the cache cannot be opened (for
-// example after a size change). A segment that is not this file's
-// ftpdtls session cache is left alone and reported. A missing segment is
-// not an error; the file is removed either way.
+// info ("/file=PATH[&size=N]") names, whatever the segment's size or
+// layout version: what `ftpdtls sesscache remove` does when the cache
+// cannot be opened (for example after a size change). It acts only on a
+// segment it can prove is that file's ftpdtls session cache (magic, kind,
+// device and inode in its header, owner); another is left alone and
+// reported. When there is no such segment (or no file) it removes nothing
+// and returns an error matching ErrNoSegment (and modtls.ErrNoStorage).
+// The file is unlinked only when no other cache segment (the OCSP cache,
+// ProFTPD's) is keyed on it.
 func RemoveSessionCache(info string) error { return removeByInfo(info, sessionKind) }
 
 // RemoveOCSPCache is RemoveSessionCache for the OCSP response cache
@@ -213,7 +312,7 @@ func removeByInfo(info string, k *kindSpec) error {
 	fd, err := unix.Open(ci.path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) {
-			return nil
+			return &OpenError{Path: ci.path, Err: fmt.Errorf("%w for '%s' (no cache file)", ErrNoSegment, ci.path)}
 		}
 		return &OpenError{Path: ci.path, Err: err}
 	}
@@ -227,29 +326,34 @@ func removeByInfo(info string, k *kindSpec) error {
 		return &OpenError{Path: ci.path, Err: fmt.Errorf("%w: not a regular file", ErrInsecureSegment)}
 	}
 	fid := fileID{uint64(st.Dev), st.Ino}
-	id, err := unix.SysvShmGet(ftok(fid, k.proj), 0, 0)
-	if err == nil {
-		if err := removeSegment(id, k, fid); err != nil {
-			return &OpenError{Path: ci.path, Err: err}
-		}
-	} else if !errors.Is(err, unix.ENOENT) {
+	key := ftok(fid, k.proj)
+	id, err := unix.SysvShmGet(key, 0, 0)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return &OpenError{Path: ci.path, Err: fmt.Errorf("%w for '%s' (key %#08x)", ErrNoSegment, ci.path, uint32(key))}
+	case err != nil:
 		return &OpenError{Path: ci.path, Err: err}
 	}
-	if err := unlinkIfSame(ci.path, fid); err != nil {
+	if err := removeSegment(id, k, fid); err != nil {
+		return &OpenError{Path: ci.path, Err: err}
+	}
+	if err := unlinkUnlessShared(ci.path, fid, k); err != nil {
 		return &OpenError{Path: ci.path, Err: err}
 	}
 	return nil
 }
 
 // removeSegment marks segment id for removal after checking that it is
-// the ftpdtls cache of kind k made for the file fid.
+// the ftpdtls cache of kind k made for the file fid, of any layout
+// version (it reads only the fields that never move), private to one
+// user as checkOwner (for the controls) wants.
 func removeSegment(id int, k *kindSpec, fid fileID) error {
 	d, err := shmStat(id)
 	if err != nil {
 		return err
 	}
-	if err := checkOwner(id, d); err != nil {
-		return fmt.Errorf("%w; not removed: %s", err, foreignHint(id))
+	if err := checkOwner(id, d, true); err != nil {
+		return fmt.Errorf("%w; not removed: %s", err, ownerHint(k, id, d, err))
 	}
 	mem, err := unix.SysvShmAttach(id, 0, unix.SHM_RDONLY)
 	if err != nil {
@@ -270,6 +374,26 @@ func removeSegment(id int, k *kindSpec, fid fileID) error {
 	}
 	_, err = unix.SysvShmCtl(id, unix.IPC_RMID, nil)
 	return err
+}
+
+// Project ids that key segments on a cache file: ftpdtls's two and
+// ProFTPD's (247 sessions, 249 OCSP responses).
+var fileProjects = []byte{sessionKind.proj, ocspKind.proj, 247, 249}
+
+// unlinkUnlessShared removes the cache file path, if it still is the
+// file fid, unless a segment other than k's is keyed on it: the other
+// cache on the same file (B26), or ProFTPD's, would be cut off from its
+// file, and a new file would give it another key.
+func unlinkUnlessShared(path string, fid fileID, k *kindSpec) error {
+	for _, proj := range fileProjects {
+		if proj == k.proj {
+			continue
+		}
+		if _, err := unix.SysvShmGet(ftok(fid, proj), 0, 0); err == nil {
+			return nil
+		}
+	}
+	return unlinkIfSame(path, fid)
 }
 
 // foreignHint tells the operator what to do about a segment at the
@@ -298,7 +422,7 @@ func unlinkIfSame(path string, fid fileID) error {
 }
 
 // describeSize is the size-mismatch explanation for a NOTICE.
-func describeSize(k *kindSpec, id int, path string, have, want uint64) string {
-	return fmt.Sprintf("existing shm ID %d for file '%s' is %d bytes, not the requested %d bytes; nothing is migrated and the cache is not used: %s before using a new size",
-		id, path, have, want, removeHint(k, id))
+func describeSize(k *kindSpec, id int, path string, have, want, nattch uint64) string {
+	return fmt.Sprintf("existing shm ID %d for file '%s' is %d bytes, not the requested %d bytes; nothing is migrated and the cache is not used: to use the new size, %s",
+		id, path, have, want, removeHint(k, id, nattch))
 }

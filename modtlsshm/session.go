@@ -125,5 +125,12 @@ func (s *SessionCache) Close() error { return s.c.close() }
 // Status writes ProFTPD's `tls sesscache info` text, then lines of ours.
 func (s *SessionCache) Status(w io.Writer, verbose bool) error { return s.c.status(w, verbose) }
 
-// Stats returns the segment's counters.
-func (s *SessionCache) Stats() (Stats, error) { return s.c.stats() }
+// Stats returns the cache's counters and fill in modtls's terms
+// (modtls.StatsReporter). It takes no lock unless writes keep
+// overlapping its read; it is cheap enough to be scraped often.
+func (s *SessionCache) Stats() (modtls.Stats, error) { return s.c.stats() }
+
+// SegmentStats returns every counter of the segment (hits and misses
+// summed over all processes), its geometry and fill, and this process's
+// oversize list: what the status prints.
+func (s *SessionCache) SegmentStats() (Stats, error) { return s.c.segmentStats() }

@@ -17,8 +17,9 @@ import (
 // statusTime is ProFTPD's pr_strtime3 layout (day zero-padded).
 const statusTime = "Mon Jan 02 15:04:05 2006"
 
-// Stats are the counters kept in a segment's header, shared by every
-// process using it, plus the segment's geometry and fill.
+// Stats are the counters kept in a segment, shared by every process
+// using it, plus the segment's geometry and fill: what the status shows.
+// The modtls.Stats of a cache (its Stats method) are a summary of these.
 type Stats struct {
 	Hits, Misses             uint64
 	Stored, Deleted, Expired uint64
@@ -33,41 +34,59 @@ type Stats struct {
 	Current                  uint64 // entries in the segment now
 	IndexSlots               uint64
 	DataBytes, UsedBytes     uint64
+	CounterStripes           uint64
 	Created                  time.Time
 	Oversize                 int // entries in this process's oversize list
 }
 
-func (c *cache) stats() (Stats, error) {
+// segmentStats reads the counters and the fill without the write lock
+// (unless writes keep overlapping the read of the fill).
+func (c *cache) segmentStats() (Stats, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if c.t == nil {
 		return Stats{}, ErrClosed
 	}
-	if err := c.t.beginWrite(); err != nil {
+	f, err := c.t.readFill()
+	if err != nil {
 		return Stats{}, err
 	}
-	st := c.readStatsLocked()
-	c.t.endWrite()
-	return st, nil
+	return c.statsOf(c.t.readCounters(), f), nil
 }
 
-// readStatsLocked reads the header; the caller holds the write lock (for
-// the fill figures) and c.mu.
-func (c *cache) readStatsLocked() Stats {
-	h := c.t.h
-	s := &h.Stats
+// statsOf assembles the Stats; the caller holds c.mu.
+func (c *cache) statsOf(n counters, f fill) Stats {
+	s := &n.stats
 	return Stats{
-		Hits: s[statHits].Load(), Misses: s[statMisses].Load(),
-		Stored: s[statStored].Load(), Deleted: s[statDeleted].Load(), Expired: s[statExpired].Load(),
-		Errors: s[statErrors].Load(), Exceeded: s[statExceeded].Load(), ExceededMax: s[statExceededMax].Load(),
-		Evicted: s[statEvicted].Load(), Replaced: s[statReplaced].Load(),
-		LockRecoveries: s[statRecovered].Load(), LockTimeouts: s[statLockTimeouts].Load(),
-		Capacity: c.t.g.capacity(), Current: h.Live,
-		IndexSlots: uint64(c.t.g.buckets) * bucketWays,
-		DataBytes:  c.t.g.dataSize, UsedBytes: h.Tail - h.Head,
-		Created:  time.Unix(h.Created, 0),
-		Oversize: c.large.len(),
+		Hits: n.hits, Misses: n.misses,
+		Stored: s[statStored], Deleted: s[statDeleted], Expired: s[statExpired],
+		Errors: s[statErrors], Exceeded: s[statExceeded], ExceededMax: s[statExceededMax],
+		Evicted: s[statEvicted], Replaced: s[statReplaced],
+		LockRecoveries: s[statRecovered], LockTimeouts: s[statLockTimeouts],
+		Capacity: c.t.g.capacity(), Current: f.live,
+		IndexSlots:     uint64(c.t.g.buckets) * bucketWays,
+		DataBytes:      c.t.g.dataSize,
+		UsedBytes:      f.usedBytes,
+		CounterStripes: uint64(c.t.g.stripes),
+		Created:        time.Unix(c.t.h.Created, 0),
+		Oversize:       c.large.len(),
 	}
+}
+
+// stats is the modtls.Stats summary of segmentStats.
+func (c *cache) stats() (modtls.Stats, error) {
+	st, err := c.segmentStats()
+	if err != nil {
+		return modtls.Stats{}, err
+	}
+	return modtls.Stats{
+		Hits: st.Hits, Misses: st.Misses,
+		Stored: st.Stored, Deleted: st.Deleted, Expired: st.Expired, Evicted: st.Evicted,
+		Errors:   addSaturating(st.Errors, st.LockTimeouts),
+		TooLarge: st.Exceeded,
+		Entries:  st.Current,
+		Capacity: st.Capacity,
+	}, nil
 }
 
 // status writes the status text: ProFTPD's lines first, exactly as
@@ -83,7 +102,7 @@ func (c *cache) status(out io.Writer, verbose bool) error {
 		c.debug("error read-locking shmcache: %v", err)
 		return err
 	}
-	st := c.readStatsLocked()
+	st := c.statsOf(c.t.readCounters(), fill{live: c.t.h.Live, usedBytes: c.t.h.Tail - c.t.h.Head})
 	c.t.endWrite()
 	var list []entry
 	if verbose {
@@ -146,8 +165,8 @@ func (c *cache) status(out io.Writer, verbose bool) error {
 	p("Cache lifetime lock recoveries from dead processes: %d", st.LockRecoveries)
 	p("Cache lifetime lock timeouts: %d", st.LockTimeouts)
 	p("%s in this process's oversize list: %d", Nouns, st.Oversize)
-	p("Shared memory layout: ftpdtls version %d, %d index slots, %d data bytes (%d in use)",
-		layoutVer, st.IndexSlots, st.DataBytes, st.UsedBytes)
+	p("Shared memory layout: ftpdtls version %d, %d index slots, %d data bytes (%d in use), %d counter stripes",
+		layoutVer, st.IndexSlots, st.DataBytes, st.UsedBytes, st.CounterStripes)
 	return w.Flush()
 }
 
@@ -236,8 +255,8 @@ func checkInfoProblems(info string, k *kindSpec) []string {
 	if err != nil {
 		return append(out, fmt.Sprintf("unable to stat shm ID %d: %s", id, strerror(err)))
 	}
-	if err := checkOwner(id, d); err != nil {
-		return append(out, fmt.Sprintf("existing shm ID %d for file '%s' would be refused: %v; %s", id, ci.path, err, removeHint(k, id)))
+	if err := checkOwner(id, d, false); err != nil {
+		return append(out, fmt.Sprintf("existing shm ID %d for file '%s' would be refused: %v; %s", id, ci.path, err, ownerHint(k, id, d, err)))
 	}
 	mem, err := unix.SysvShmAttach(id, 0, unix.SHM_RDONLY)
 	if err != nil {
@@ -245,10 +264,14 @@ func checkInfoProblems(info string, k *kindSpec) []string {
 	}
 	defer unix.SysvShmDetach(mem)
 	if err := checkHeaderNow(mem, k, fid); err != nil {
-		return append(out, fmt.Sprintf("existing shm ID %d (key %#08x) for file '%s' would be refused: %v", id, uint32(key), ci.path, err))
+		hint := removeHint(k, id, d.Nattch)
+		if errors.Is(err, ErrForeignSegment) || errors.Is(err, ErrCorruptSegment) && len(mem) >= headerSize && (*header)(unsafe.Pointer(&mem[0])).Magic.Load() != magicValue {
+			hint = foreignHint(id)
+		}
+		return append(out, fmt.Sprintf("existing shm ID %d (key %#08x) for file '%s' would be refused: %v; %s", id, uint32(key), ci.path, err, hint))
 	}
 	if want := roundSize(ci.size); d.Segsz != want && ci.size <= maxSegment {
-		out = append(out, describeSize(k, id, ci.path, d.Segsz, want))
+		out = append(out, describeSize(k, id, ci.path, d.Segsz, want, d.Nattch))
 	}
 	return out
 }

@@ -28,7 +28,7 @@ func TestSessionStatus(t *testing.T) {
 		"Shared memory cache created on: " + stamp,
 		fmt.Sprintf("Shared memory attach count: %d", d.Nattch),
 		"",
-		"Max session cache size: 10651",
+		"Max session cache size: 10596",
 		"Current session cache size: 1",
 		"",
 		"Cache lifetime hits: 1",
@@ -49,7 +49,7 @@ func TestSessionStatus(t *testing.T) {
 		"Cache lifetime lock recoveries from dead processes: 0",
 		"Cache lifetime lock timeouts: 0",
 		"Sessions in this process's oversize list: 1",
-		fmt.Sprintf("Shared memory layout: ftpdtls version 1, 13320 index slots, 1363328 data bytes (%d in use)", 128),
+		fmt.Sprintf("Shared memory layout: ftpdtls version 2, 13248 index slots, 1356288 data bytes (%d in use), 64 counter stripes", 128),
 	}
 	var b bytes.Buffer
 	if err := s.Status(&b, false); err != nil {
@@ -108,7 +108,7 @@ func TestOCSPStatus(t *testing.T) {
 	}
 	rest := []string{
 		"",
-		"Max response cache size: 987",
+		"Max response cache size: 982",
 		"Current response cache size: 1",
 		"",
 		"Cache lifetime hits: 0",

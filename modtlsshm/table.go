@@ -2,9 +2,11 @@ package modtlsshm
 
 import (
 	"bytes"
+	"encoding/binary"
 	"hash/crc32"
 	"math"
 	"runtime"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -12,52 +14,114 @@ import (
 )
 
 // table is the cache proper: the index and data log of one attached
-// segment. Every byte of the segment is treated as untrusted: each offset
-// and length read from it is checked before use, and a record whose
-// checksum does not match is an error and a miss, never a value.
+// segment (index.go, log.go), the counters (counters.go) and, when a
+// writer died half-way, the repair (repair.go). Every byte of the segment
+// is untrusted: each offset and length read from it is checked before
+// use, and a record whose checksum does not match is an error and a miss,
+// never a value.
 //
-// Writers (add, delete, clear) hold the write lock and keep Seq odd while
-// they change anything. get takes no lock: it reads Seq, looks the key
-// up, copies the value, checks the record's checksum and reads Seq again;
-// if Seq moved it tries again, and after a few tries it takes the lock.
+// Writers (add, delete, clear) hold the write lock (lock.go) and keep Seq
+// odd while they change the index or the log. A lookup takes no lock.
+//
+// # The lock-free read
+//
+// getAt reads while writers in other processes may be changing the very
+// record it reads: replacing it, evicting it, or reusing its bytes for
+// another record after the log wrapped. It returns a value only if five
+// things hold; together they mean the value was stored whole under the
+// key asked for.
+//
+//  1. Sequence. A writer makes Seq odd (an atomic add) before its first
+//     change and even (another) after its last. The reader loads Seq
+//     (s1), retries while it is odd, looks up and copies, and loads Seq
+//     again: if it still reads s1, no write overlapped the read, and
+//     every write that ended before s1 was read is visible (the Seq
+//     accesses are sequentially consistent atomics). The loads whose
+//     results are returned, the copy of the record, are atomic 8-byte
+//     loads: plain moves on amd64, load-acquires on arm64, so that they
+//     cannot be satisfied after the second Seq load there either. After
+//     optimisticTries reads that overlapped writes (or with Seq odd for
+//     that long: a writer died holding the lock), the reader takes the
+//     lock, which recovers a dead holder's lock and repairs.
+//  2. Bounds. Every offset and length comes from a local copy (of the
+//     slot, of the record header) that is checked against the log before
+//     it is used, so a torn or hostile value can only select other bytes
+//     of the log, never memory outside it.
+//  3. Key. The slot's tag only selects candidates: the record's key bytes
+//     are compared with the key asked for, in the segment (a filter that
+//     costs no allocation) and again in the copy.
+//  4. Checksum of the copy. The record (header, key, value) is copied out
+//     of the segment once, into a new buffer; the copy's lengths must be
+//     those the copy was sized from, and its CRC-32C must match the copy's
+//     Sum. The value returned is the tail of that buffer: the bytes
+//     checked are the bytes returned, whatever writers do to the segment
+//     afterwards.
+//  5. Early checksum. No field of the record decides anything (the
+//     expiry included) before the checksum has covered it; a record whose
+//     expiry is damaged is damage, not an expired session.
+//
+// What a read that overlaps a write can produce: a retry (Seq moved); a
+// miss (the slot was freed or now points at another key's record); the
+// locked path (the copy does not check out); or the value of an entry
+// that a concurrent delete or replace removes just after: that read is
+// ordered before the write. What it cannot produce: a value of another
+// key (3), bytes from outside the log (2), a mix of two values or a value
+// with another record's expiry (1 and 4: it would take a torn copy that
+// Seq does not catch and whose CRC-32C matches; Seq catches every torn
+// copy on amd64, and the checksum leaves a chance of 2^-32 per torn copy
+// where the processor's ordering is weaker than Go's atomics promise), or
+// a value deleted or replaced before the read began (1: its slot was freed
+// before Seq went even). The race detector cannot see any of this (the
+// segment is not Go memory): TestLockFreeReadInterleavings places a write
+// at each step of a read, and TestLockFreeReadUnderRewrites has writers
+// rewrite, evict and replace the entries readers are reading, the readers
+// checking every value they get.
 type table struct {
-	seg   []byte
-	h     *header
-	slots []slot
-	data  []byte
-	g     geometry
-	seed  uint64
-	k     *kindSpec
-	token uint64
-	shmid int
-	ch    *trace.Channel
+	seg     []byte
+	h       *header
+	stripes []stripe
+	mine    *stripe // the stripe this process counts in
+	slots   []slot
+	data    []byte
+	g       geometry
+	seed    uint64
+	k       *kindSpec
+	token   uint64
+	shmid   int
+	fd      int // the cache file's descriptor, which the lock traces name
+	ch      *trace.Channel
 	// damaged is set by a writer that found the header's counts wrong;
 	// endWrite then repairs. Only the lock holder touches it.
 	damaged bool
 }
 
-// newTable wraps a segment whose header checkGeometry accepted.
-func newTable(seg []byte, k *kindSpec, shmid int, ch *trace.Channel) *table {
+// newTable wraps a segment whose header checkGeometry accepted; fd is the
+// cache file's descriptor (for the traces).
+func newTable(seg []byte, k *kindSpec, shmid, fd int, ch *trace.Channel) *table {
 	h := (*header)(unsafe.Pointer(&seg[0]))
-	g := geometry{
-		segSize:  h.SegSize,
-		buckets:  h.Buckets,
-		dataOff:  h.DataOff,
-		dataSize: h.DataSize,
-		typical:  uint64(h.Typical),
+	g := geometryOf(h)
+	t := &table{
+		seg:     seg,
+		h:       h,
+		stripes: unsafe.Slice((*stripe)(unsafe.Pointer(&seg[g.stripeOff])), int(g.stripes)),
+		slots:   unsafe.Slice((*slot)(unsafe.Pointer(&seg[g.indexOff])), int(g.buckets)*bucketWays),
+		data:    seg[g.dataOff : g.dataOff+g.dataSize],
+		g:       g,
+		seed:    h.Seed,
+		k:       k,
+		token:   lockToken(),
+		shmid:   shmid,
+		fd:      fd,
+		ch:      ch,
 	}
-	return &table{
-		seg:   seg,
-		h:     h,
-		slots: unsafe.Slice((*slot)(unsafe.Pointer(&seg[headerSize])), int(g.buckets)*bucketWays),
-		data:  seg[g.dataOff : g.dataOff+g.dataSize],
-		g:     g,
-		seed:  h.Seed,
-		k:     k,
-		token: lockToken(),
-		shmid: shmid,
-		ch:    ch,
-	}
+	t.mine = &t.stripes[uint64(t.token>>32)%uint64(len(t.stripes))]
+	return t
+}
+
+// fits reports whether an entry with this key and value goes into the
+// segment (the segment records the largest of each it takes).
+func (t *table) fits(key, val []byte) bool {
+	return len(key) <= int(t.g.maxKey) && len(val) <= int(t.g.maxData)
 }
 
 type getResult int
@@ -68,117 +132,6 @@ const (
 	resExpired // found, but expired: now dropped
 	resDamaged // found, but its checksum is wrong: now dropped
 )
-
-// A key may live in either of two buckets (two-choice hashing keeps the
-// buckets evenly filled up to ~95% without a longer probe): the first is
-// chosen by the low 32 bits of the hash, the second by a remix of it.
-func (t *table) bucketOf(h uint64) int {
-	return int((uint64(uint32(h)) * uint64(t.g.buckets)) >> 32)
-}
-
-func (t *table) bucket2Of(h uint64) int {
-	return int((((h * hm3) >> 32) * uint64(t.g.buckets)) >> 32)
-}
-
-// buckets returns the first slot index of the key's two buckets.
-func (t *table) bucketPair(h uint64) (int, int) {
-	return t.bucketOf(h) * bucketWays, t.bucket2Of(h) * bucketWays
-}
-
-func tagOf(h uint64) uint32 { return uint32(h>>32) | 1 }
-
-// recordAt reads the record header at offset off of the data log,
-// checking that it lies inside the log and is self-consistent.
-func (t *table) recordAt(off uint64) (record, bool) {
-	D := uint64(len(t.data))
-	if off%8 != 0 || off > D || D-off < recHdrSize {
-		return record{}, false
-	}
-	r := *(*record)(unsafe.Pointer(&t.data[off]))
-	if r.Size < recHdrSize || r.Size%8 != 0 || uint64(r.Size) > D-off {
-		return record{}, false
-	}
-	switch r.Kind {
-	case recPad:
-	case recEntry:
-		if int(r.KeyLen) > t.k.maxKey || int(r.DataLen) > t.k.maxData ||
-			uint64(r.Size) != align8(uint64(recHdrSize)+uint64(r.KeyLen)+uint64(r.DataLen)) {
-			return record{}, false
-		}
-	default:
-		return record{}, false
-	}
-	return r, true
-}
-
-// find looks key up in its two buckets: at most 16 slots, whatever the
-// fill and the size.
-func (t *table) find(key []byte, h uint64) (si int, off uint64, r record, ok bool) {
-	si, off, r, ok, _ = t.lookup(key, h)
-	return
-}
-
-// lookup is find that also reports, in bad, a slot with the key's tag
-// whose record is not a readable live entry: damage (or, for a reader
-// without the lock, a write in progress), or -1.
-func (t *table) lookup(key []byte, h uint64) (si int, off uint64, r record, ok bool, bad int) {
-	b1, b2 := t.bucketPair(h)
-	// Load the second bucket's first slot now: its cache miss then
-	// overlaps the first bucket's instead of following it.
-	tag2 := t.slots[b2].Tag
-	if si, off, r, ok, bad = t.findIn(b1, key, h); ok || b2 == b1 || tag2 == 0 && t.bucketEmpty(b2) {
-		return
-	}
-	bad1 := bad
-	if si, off, r, ok, bad = t.findIn(b2, key, h); bad < 0 {
-		bad = bad1
-	}
-	return
-}
-
-// bucketEmpty reports whether no slot of the bucket at base is in use.
-func (t *table) bucketEmpty(base int) bool {
-	for i := base; i < base+bucketWays; i++ {
-		if t.slots[i].Tag != 0 {
-			return false
-		}
-	}
-	return true
-}
-
-func (t *table) findIn(base int, key []byte, h uint64) (si int, off uint64, r record, ok bool, bad int) {
-	tag := tagOf(h)
-	bad = -1
-	for i := base; i < base+bucketWays; i++ {
-		s := &t.slots[i]
-		if s.Tag != tag {
-			continue
-		}
-		off := uint64(s.Off) * 8
-		r, ok := t.recordAt(off)
-		if !ok || r.Kind != recEntry || r.Flags&recDead != 0 {
-			bad = i
-			continue
-		}
-		if int(r.KeyLen) != len(key) {
-			continue
-		}
-		k := off + recHdrSize
-		if !bytes.Equal(t.data[k:k+uint64(len(key))], key) {
-			continue
-		}
-		return i, off, r, true, bad
-	}
-	return -1, 0, record{}, false, bad
-}
-
-// dropBad frees a slot whose record is damaged, counting the error.
-func (t *table) dropBad(si int) {
-	if si >= 0 {
-		t.slots[si] = slot{}
-		t.count(statErrors)
-	}
-}
 
 // expired tells whether a record's When counts as expired at now: a
 // session past its expiry, an OCSP response cached over an hour ago (the
@@ -199,11 +152,22 @@ func (t *table) get(key []byte, now int64) ([]byte, int64, getResult, error) {
 	return t.getAt(key, func() time.Time { return time.Unix(now, 0) })
 }
 
+// testHookRead, when set (by tests only), is called at each step of a
+// lock-free read, so that a test can write in between.
+var testHookRead func(step readStep)
+
+type readStep int
+
+const (
+	stepSeqLoaded readStep = iota // after the first Seq load
+	stepLookedUp                  // after the slot and record header were read
+	stepCopied                    // after the record was copied
+)
+
 // getAt is get reading the clock only when a session is found, so that a
-// miss costs no clock read.
+// miss costs no clock read. It is the lock-free read (see table).
 func (t *table) getAt(key []byte, clock func() time.Time) ([]byte, int64, getResult, error) {
 	h := hashKey(t.seed, key)
-	var buf []byte
 	now := int64(math.MinInt64)
 	for try := 0; try < optimisticTries; try++ {
 		s1 := t.h.Seq.Load()
@@ -211,16 +175,36 @@ func (t *table) getAt(key []byte, clock func() time.Time) ([]byte, int64, getRes
 			runtime.Gosched()
 			continue
 		}
-		_, off, r, ok, bad := t.lookup(key, h)
-		if !ok {
-			if t.h.Seq.Load() != s1 {
-				continue
+		if testHookRead != nil {
+			testHookRead(stepSeqLoaded)
+		}
+		m := t.lookup(key, h)
+		if testHookRead != nil {
+			testHookRead(stepLookedUp)
+		}
+		var (
+			val []byte
+			r   record
+			ok  bool
+		)
+		if m.found() {
+			val, r, ok = t.readEntry(m, key)
+			if testHookRead != nil {
+				testHookRead(stepCopied)
 			}
-			if bad >= 0 {
+		}
+		if t.h.Seq.Load() != s1 {
+			continue
+		}
+		if !m.found() {
+			if m.bad >= 0 {
 				break // a damaged slot: drop it under the lock
 			}
-			t.count(statMisses)
+			t.countMiss()
 			return nil, 0, resMiss, nil
+		}
+		if !ok {
+			break // the copy does not check out: confirm and drop under the lock
 		}
 		if t.k.kind == kindSession {
 			if now == math.MinInt64 {
@@ -230,73 +214,93 @@ func (t *table) getAt(key []byte, clock func() time.Time) ([]byte, int64, getRes
 				break // drop it under the lock
 			}
 		}
-		n := uint64(r.DataLen)
-		if uint64(cap(buf)) < n {
-			buf = make([]byte, n)
-		}
-		buf = buf[:n]
-		v := off + recHdrSize + uint64(r.KeyLen)
-		copy(buf, t.data[v:v+n])
-		sum := crc32.Checksum(t.data[off+4:v+n], castagnoli)
-		if t.h.Seq.Load() != s1 {
-			continue
-		}
-		if sum != r.Sum {
-			break // confirm under the lock
-		}
-		t.count(statHits)
-		return buf, r.When, resHit, nil
+		t.countHit()
+		return val, r.When, resHit, nil
 	}
 	if now == math.MinInt64 {
 		now = clock().Unix()
 	}
-	return t.getLocked(key, h, now, buf)
+	return t.getLocked(key, h, now)
 }
 
-func (t *table) getLocked(key []byte, h uint64, now int64, buf []byte) ([]byte, int64, getResult, error) {
+// readEntry copies the record m found for key out of the log, with
+// atomic 8-byte loads, and checks the copy: the lengths the lookup read,
+// a live entry, its checksum, its key. It returns the value, the tail of
+// the copy, and the copy's header; ok is false if a check failed.
+func (t *table) readEntry(m match, key []byte) (val []byte, r record, ok bool) {
+	size := uint64(m.rec.Size) // checked by recordAt: a multiple of 8 inside the log
+	buf := make([]byte, size)
+	src := t.data[m.off : m.off+size]
+	for i := 0; i < len(buf); i += 8 {
+		binary.NativeEndian.PutUint64(buf[i:], atomic.LoadUint64((*uint64)(unsafe.Pointer(&src[i]))))
+	}
+	r = decodeRecord(buf)
+	if r.Size != m.rec.Size || r.KeyLen != m.rec.KeyLen || r.DataLen != m.rec.DataLen || !r.live() {
+		return nil, r, false
+	}
+	k := recHdrSize + uint64(r.KeyLen)
+	end := k + uint64(r.DataLen)
+	if crc32.Checksum(buf[4:end], castagnoli) != r.Sum || !bytes.Equal(buf[recHdrSize:k], key) {
+		return nil, r, false
+	}
+	return buf[k:end:end], r, true
+}
+
+// decodeRecord reads a record header from the first 32 bytes of b.
+func decodeRecord(b []byte) record {
+	e := binary.NativeEndian
+	return record{
+		Sum:     e.Uint32(b[0:]),
+		Size:    e.Uint32(b[4:]),
+		Kind:    b[8],
+		KeyLen:  b[9],
+		Flags:   e.Uint16(b[10:]),
+		DataLen: e.Uint32(b[12:]),
+		When:    int64(e.Uint64(b[16:])),
+		Seq:     e.Uint64(b[24:]),
+	}
+}
+
+// getLocked is the read under the lock: after reads that overlapped
+// writes, and to drop what a lock-free read found damaged or expired.
+func (t *table) getLocked(key []byte, h uint64, now int64) ([]byte, int64, getResult, error) {
 	if err := t.beginWrite(); err != nil {
-		t.count(statMisses)
+		t.countMiss()
 		return nil, 0, resMiss, err
 	}
 	defer t.endWrite()
-	si, off, r, ok, bad := t.lookup(key, h)
-	if !ok {
-		t.count(statMisses)
-		if bad >= 0 {
-			t.dropBad(bad)
+	m := t.lookup(key, h)
+	if !m.found() {
+		t.countMiss()
+		if m.bad >= 0 {
+			t.dropBad(m.bad)
 			return nil, 0, resDamaged, nil
 		}
 		return nil, 0, resMiss, nil
 	}
-	// The checksum covers the expiry too: check it first, so that a
-	// damaged expiry is counted as damage, not as an expired session.
-	v := off + recHdrSize + uint64(r.KeyLen)
-	n := uint64(r.DataLen)
-	if crc32.Checksum(t.data[off+4:v+n], castagnoli) != r.Sum {
-		t.kill(si, off)
+	// The checksum covers the expiry too: readEntry checks it first, so
+	// that a damaged expiry is counted as damage, not as an expired session.
+	val, r, ok := t.readEntry(m, key)
+	if !ok {
+		t.kill(m.slot, m.off, m.rec)
 		t.count(statErrors)
-		t.count(statMisses)
+		t.countMiss()
 		return nil, 0, resDamaged, nil
 	}
 	if t.k.kind == kindSession && r.When <= now {
-		t.kill(si, off)
+		t.kill(m.slot, m.off, m.rec)
 		t.count(statExpired)
-		t.count(statMisses)
+		t.countMiss()
 		return nil, r.When, resExpired, nil
 	}
-	if uint64(cap(buf)) < n {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
-	copy(buf, t.data[v:v+n])
-	t.count(statHits)
-	return buf, r.When, resHit, nil
+	t.countHit()
+	return val, r.When, resHit, nil
 }
 
 // add stores val under key, replacing any entry with that key. It always
 // makes room: it drops deleted and expired records at the head of the log,
 // then the oldest records, and in a full bucket the entry that expires
-// (or was cached) first. The caller has checked the lengths.
+// (or was cached) first. The caller has checked that the entry fits.
 func (t *table) add(key, val []byte, when, now int64) error {
 	need := align8(uint64(recHdrSize + len(key) + len(val)))
 	h := hashKey(t.seed, key)
@@ -304,33 +308,16 @@ func (t *table) add(key, val []byte, when, now int64) error {
 		return err
 	}
 	defer t.endWrite()
-	si, off, _, ok, bad := t.lookup(key, h)
-	if ok {
-		t.kill(si, off)
+	m := t.lookup(key, h)
+	if m.found() {
+		t.kill(m.slot, m.off, m.rec)
 		t.count(statReplaced)
 	}
-	t.dropBad(bad)
+	t.dropBad(m.bad)
 	t.reclaimHead(now, 8)
 	t.reserve(need, now)
-	si = t.freeSlot(h, now)
-
-	off = t.h.Tail % t.g.dataSize
-	p := t.data[off : off+need]
-	r := (*record)(unsafe.Pointer(&p[0]))
-	r.Size = uint32(need)
-	r.Kind = recEntry
-	r.KeyLen = uint8(len(key))
-	r.Flags = 0
-	r.DataLen = uint32(len(val))
-	r.When = when
-	r.Seq = t.h.NextSeq
-	n := copy(p[recHdrSize:], key)
-	n += copy(p[recHdrSize+n:], val)
-	clear(p[recHdrSize+n:])
-	r.Sum = crc32.Checksum(p[4:recHdrSize+n], castagnoli)
-
-	t.h.NextSeq++
-	t.h.Tail += need
+	si := t.freeSlot(h, now)
+	off := t.appendRecord(key, val, when, need)
 	t.slots[si] = slot{Tag: tagOf(h), Off: uint32(off / 8), When: when}
 	t.h.Live++
 	t.h.LiveBytes += need
@@ -353,20 +340,20 @@ func (t *table) delCounting(key []byte, now int64, replaced bool) (found bool, e
 		return false, err
 	}
 	defer t.endWrite()
-	si, off, r, ok, bad := t.lookup(key, h)
-	t.dropBad(bad)
-	if !ok {
+	m := t.lookup(key, h)
+	t.dropBad(m.bad)
+	if !m.found() {
 		return false, nil
 	}
 	switch {
 	case replaced:
 		t.count(statReplaced)
-	case t.expired(r.When, now):
+	case t.expired(m.rec.When, now):
 		t.count(statExpired)
 	default:
 		t.count(statDeleted)
 	}
-	t.kill(si, off)
+	t.kill(m.slot, m.off, m.rec)
 	return true, nil
 }
 
@@ -381,29 +368,17 @@ func (t *table) clearAll() (int, error) {
 	return n, nil
 }
 
-// kill removes the record at off, indexed by slot si: it marks the record
-// dead and zeroes its key and value first, then frees the slot, so that a
-// writer dying in between leaves nothing to resurrect.
-func (t *table) kill(si int, off uint64) {
-	r := (*record)(unsafe.Pointer(&t.data[off]))
-	size := uint64(r.Size)
-	r.Flags |= recDead
-	r.Sum = 0
-	clear(t.data[off+recHdrSize : off+size])
+// kill removes the record r at off, indexed by slot si: it marks the
+// record dead and zeroes its key and value first, then frees the slot, so
+// that a writer dying in between leaves nothing to resurrect. r is the
+// header as recordAt checked it.
+func (t *table) kill(si int, off uint64, r record) {
+	rec := (*record)(unsafe.Pointer(&t.data[off]))
+	rec.Flags |= recDead
+	rec.Sum = 0
+	clear(t.data[off+recHdrSize : off+uint64(r.Size)])
 	t.slots[si] = slot{}
-	t.dropLive(size)
-}
-
-// count adds one to a counter, stopping at the maximum rather than
-// wrapping to a small number.
-func (t *table) count(stat int) {
-	c := &t.h.Stats[stat]
-	for {
-		v := c.Load()
-		if v == ^uint64(0) || c.CompareAndSwap(v, v+1) {
-			return
-		}
-	}
+	t.dropLive(uint64(r.Size))
 }
 
 // dropLive takes one record of size bytes off the live counts. Counts
@@ -418,170 +393,6 @@ func (t *table) dropLive(size uint64) {
 	t.h.LiveBytes -= size
 }
 
-// unindex frees the slot that points at the record at off.
-func (t *table) unindex(h uint64, off uint64) {
-	b1, b2 := t.bucketPair(h)
-	tag := tagOf(h)
-	for _, base := range [2]int{b1, b2} {
-		for i := base; i < base+bucketWays; i++ {
-			if s := &t.slots[i]; s.Tag == tag && uint64(s.Off)*8 == off {
-				*s = slot{}
-				return
-			}
-		}
-	}
-}
-
-// freeSlot returns a free slot in the emptier of h's buckets, emptying
-// the one whose entry expires (or was cached) first if both are full.
-func (t *table) freeSlot(h uint64, now int64) int {
-	b1, b2 := t.bucketPair(h)
-	free1, free2 := -1, -1
-	n1, n2 := 0, 0
-	victim := -1
-	var vw int64
-	for i := 0; i < bucketWays; i++ {
-		if s := &t.slots[b1+i]; s.Tag == 0 {
-			n1++
-			free1 = b1 + i
-		} else if victim < 0 || s.When < vw {
-			victim, vw = b1+i, s.When
-		}
-		if s := &t.slots[b2+i]; s.Tag == 0 {
-			n2++
-			free2 = b2 + i
-		} else if victim < 0 || s.When < vw {
-			victim, vw = b2+i, s.When
-		}
-	}
-	switch {
-	case n1 > 0 && n1 >= n2:
-		return free1
-	case n2 > 0:
-		return free2
-	}
-	off := uint64(t.slots[victim].Off) * 8
-	if r, ok := t.recordAt(off); ok && r.Kind == recEntry && r.Flags&recDead == 0 {
-		if t.expired(r.When, now) {
-			t.count(statExpired)
-		} else {
-			t.count(statEvicted)
-		}
-		t.kill(victim, off)
-	} else {
-		t.slots[victim] = slot{}
-		t.count(statErrors)
-	}
-	return victim
-}
-
-// evictHead drops the oldest record of the log. It returns false if the
-// log is empty.
-func (t *table) evictHead(now int64) bool {
-	hd, tl := t.h.Head, t.h.Tail
-	if hd == tl {
-		return false
-	}
-	D := t.g.dataSize
-	p := hd % D
-	if D-p < recHdrSize {
-		t.h.Head = hd + (D - p)
-		return true
-	}
-	r, ok := t.recordAt(p)
-	if !ok || uint64(r.Size) > tl-hd {
-		// The log is damaged: start over rather than guess.
-		t.count(statErrors)
-		t.reset()
-		return true
-	}
-	if r.Kind == recEntry && r.Flags&recDead == 0 {
-		t.unindex(hashKey(t.seed, t.data[p+recHdrSize:p+recHdrSize+uint64(r.KeyLen)]), p)
-		if t.expired(r.When, now) {
-			t.count(statExpired)
-		} else {
-			t.count(statEvicted)
-		}
-		t.dropLive(uint64(r.Size))
-	}
-	t.h.Head = hd + uint64(r.Size)
-	clear(t.data[p : p+uint64(r.Size)])
-	return true
-}
-
-// reclaimHead drops up to limit dead, padding or expired records from the
-// head of the log, so that expired sessions go away as new ones arrive,
-// not only when the cache is full.
-func (t *table) reclaimHead(now int64, limit int) {
-	D := t.g.dataSize
-	for i := 0; i < limit && t.h.Head != t.h.Tail; i++ {
-		p := t.h.Head % D
-		if D-p >= recHdrSize {
-			r, ok := t.recordAt(p)
-			if !ok || (r.Kind == recEntry && r.Flags&recDead == 0 &&
-				(t.k.kind != kindSession || r.When > now)) {
-				return
-			}
-		}
-		t.evictHead(now)
-	}
-}
-
-// reserve makes need contiguous bytes free at the tail, wrapping to the
-// start of the log (behind a padding record) when the end is too close.
-func (t *table) reserve(need uint64, now int64) {
-	D := t.g.dataSize
-	for {
-		hd, tl := t.h.Head, t.h.Tail
-		p := tl % D
-		if p+need > D {
-			gap := D - p
-			if tl+gap-hd > D {
-				t.evictHead(now)
-				continue
-			}
-			if gap >= recHdrSize {
-				*(*record)(unsafe.Pointer(&t.data[p])) = record{Size: uint32(gap), Kind: recPad}
-			}
-			t.h.Tail = tl + gap
-			continue
-		}
-		if tl+need-hd > D {
-			t.evictHead(now)
-			continue
-		}
-		return
-	}
-}
-
-// scrub zeroes the log between logical positions from and to.
-func (t *table) scrub(from, to uint64) {
-	D := t.g.dataSize
-	if to <= from {
-		return
-	}
-	if to-from >= D {
-		clear(t.data)
-		return
-	}
-	p, q := from%D, to%D
-	if p < q {
-		clear(t.data[p:q])
-	} else {
-		clear(t.data[p:])
-		clear(t.data[:q])
-	}
-}
-
-// clearSlots empties the index, writing only slots in use.
-func (t *table) clearSlots() {
-	for i := range t.slots {
-		if t.slots[i].Tag != 0 || t.slots[i].Off != 0 || t.slots[i].When != 0 {
-			t.slots[i] = slot{}
-		}
-	}
-}
-
 // reset empties and scrubs the whole table.
 func (t *table) reset() {
 	hd, tl := t.h.Head, t.h.Tail
@@ -593,150 +404,6 @@ func (t *table) reset() {
 	t.clearSlots()
 	t.h.Head, t.h.Tail = 0, 0
 	t.h.Live, t.h.LiveBytes = 0, 0
-}
-
-// repair checks the table after a writer died holding the lock, or
-// when the header's positions are damaged. It never brings back a record
-// the index had lost (that could be an older value of a key stored again
-// since): it walks the log from head to tail, cutting it at the first
-// record that cannot be read; keeps each slot only if it points at a live
-// record of that walk whose checksum, tag and bucket agree, and, of two
-// slots with one key, the newer record; then zeroes every live record
-// that no slot kept (such as a record whose writer died before indexing
-// it) and recounts.
-func (t *table) repair() {
-	D := t.g.dataSize
-	hd, tl := t.h.Head, t.h.Tail
-	if hd > tl || tl-hd > D || hd%8 != 0 || tl%8 != 0 {
-		t.count(statErrors)
-		clear(t.data)
-		t.clearSlots()
-		t.h.Head, t.h.Tail, t.h.Live, t.h.LiveBytes = 0, 0, 0, 0
-		return
-	}
-	words := (D/8 + 63) / 64
-	inLog, kept := make([]uint64, words), make([]uint64, words)
-	bit := func(m []uint64, off uint64) bool { return m[off/8/64]&(1<<(off/8%64)) != 0 }
-	set := func(m []uint64, off uint64, on bool) {
-		if on {
-			m[off/8/64] |= 1 << (off / 8 % 64)
-		} else {
-			m[off/8/64] &^= 1 << (off / 8 % 64)
-		}
-	}
-	walk := func(fn func(p uint64, r record)) {
-		for pos := t.h.Head; pos < t.h.Tail; {
-			p := pos % D
-			if D-p < recHdrSize {
-				pos += D - p
-				continue
-			}
-			r, _ := t.recordAt(p)
-			fn(p, r)
-			pos += uint64(r.Size)
-		}
-	}
-	for pos := hd; pos < tl; {
-		p := pos % D
-		if D-p < recHdrSize {
-			pos += D - p
-			continue
-		}
-		r, ok := t.recordAt(p)
-		if !ok || uint64(r.Size) > tl-pos {
-			t.count(statErrors)
-			t.scrub(pos, tl)
-			t.h.Tail = pos
-			break
-		}
-		if r.Kind == recEntry && r.Flags&recDead == 0 {
-			set(inLog, p, true)
-		}
-		pos += uint64(r.Size)
-	}
-
-	var live, liveBytes uint64
-	for i := range t.slots {
-		s := t.slots[i]
-		if s == (slot{}) {
-			continue
-		}
-		off := uint64(s.Off) * 8
-		var r record
-		ok := s.Tag != 0 && off < D && bit(inLog, off) && !bit(kept, off)
-		var h uint64
-		if ok {
-			r, _ = t.recordAt(off)
-			k := off + recHdrSize
-			end := k + uint64(r.KeyLen) + uint64(r.DataLen)
-			h = hashKey(t.seed, t.data[k:k+uint64(r.KeyLen)])
-			ok = crc32.Checksum(t.data[off+4:end], castagnoli) == r.Sum && tagOf(h) == s.Tag &&
-				(t.bucketOf(h) == i/bucketWays || t.bucket2Of(h) == i/bucketWays)
-		}
-		if ok {
-			// Another kept slot for the same key: keep the newer record.
-			if j, offj, rj, dup := t.findKeptOther(i, h, off, kept); dup {
-				if rj.Seq > r.Seq {
-					ok = false
-				} else {
-					t.slots[j] = slot{}
-					set(kept, offj, false)
-					live--
-					liveBytes -= uint64(rj.Size)
-				}
-			}
-		}
-		if !ok {
-			t.slots[i] = slot{}
-			t.count(statErrors)
-			continue
-		}
-		t.slots[i].When = r.When
-		set(kept, off, true)
-		live++
-		liveBytes += uint64(r.Size)
-	}
-	walk(func(p uint64, r record) {
-		if r.Kind == recEntry && r.Flags&recDead == 0 && !bit(kept, p) {
-			rec := (*record)(unsafe.Pointer(&t.data[p]))
-			rec.Flags |= recDead
-			rec.Sum = 0
-			clear(t.data[p+recHdrSize : p+uint64(r.Size)])
-		}
-	})
-	t.h.Live, t.h.LiveBytes = live, liveBytes
-	// Sequence numbers must keep growing for "newer" to mean anything.
-	walk(func(_ uint64, r record) {
-		if r.Kind == recEntry && r.Seq >= t.h.NextSeq {
-			t.h.NextSeq = r.Seq + 1
-		}
-	})
-}
-
-// findKeptOther looks, in the buckets of hash h, for a slot other than
-// si that repair has already kept and whose record has the same key as
-// the record at off.
-func (t *table) findKeptOther(si int, h uint64, off uint64, kept []uint64) (int, uint64, record, bool) {
-	r, _ := t.recordAt(off)
-	key := t.data[off+recHdrSize : off+recHdrSize+uint64(r.KeyLen)]
-	b1, b2 := t.bucketPair(h)
-	for _, base := range [2]int{b1, b2} {
-		for j := base; j < base+bucketWays; j++ {
-			s := t.slots[j]
-			offj := uint64(s.Off) * 8
-			if j == si || s.Tag != tagOf(h) || offj >= t.g.dataSize || kept[offj/8/64]&(1<<(offj/8%64)) == 0 {
-				continue
-			}
-			rj, _ := t.recordAt(offj)
-			if int(rj.KeyLen) == len(key) && bytes.Equal(t.data[offj+recHdrSize:offj+recHdrSize+uint64(rj.KeyLen)], key) {
-				return j, offj, rj, true
-			}
-		}
-		if b2 == b1 {
-			break
-		}
-	}
-	return 0, 0, record{}, false
 }
 
 // entry is a copy of one live record, for status listings.
@@ -753,31 +420,21 @@ func (t *table) entries() ([]entry, error) {
 	}
 	defer t.endWrite()
 	var out []entry
-	D := t.g.dataSize
-	for pos := t.h.Head; pos < t.h.Tail; {
-		p := pos % D
-		if D-p < recHdrSize {
-			pos += D - p
+	for lr := range t.records(t.h.Head, t.h.Tail) {
+		if !lr.rec.live() {
 			continue
 		}
-		r, ok := t.recordAt(p)
-		if !ok {
-			break
+		k := lr.off + recHdrSize
+		v := k + uint64(lr.rec.KeyLen)
+		end := v + uint64(lr.rec.DataLen)
+		if crc32.Checksum(t.data[lr.off+4:end], castagnoli) == lr.rec.Sum {
+			out = append(out, entry{
+				key:  bytes.Clone(t.data[k:v]),
+				val:  bytes.Clone(t.data[v:end]),
+				when: lr.rec.When,
+				seq:  lr.rec.Seq,
+			})
 		}
-		if r.Kind == recEntry && r.Flags&recDead == 0 {
-			k := p + recHdrSize
-			v := k + uint64(r.KeyLen)
-			end := v + uint64(r.DataLen)
-			if crc32.Checksum(t.data[p+4:end], castagnoli) == r.Sum {
-				out = append(out, entry{
-					key:  bytes.Clone(t.data[k:v]),
-					val:  bytes.Clone(t.data[v:end]),
-					when: r.When,
-					seq:  r.Seq,
-				})
-			}
-		}
-		pos += uint64(r.Size)
 	}
 	return out, nil
 }

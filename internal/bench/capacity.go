@@ -111,7 +111,7 @@ func (r *runner) fillSessions(ctx context.Context, size int64, values [][]byte) 
 	id := make([]byte, 32)
 	res, err := fill(ctx, func(i uint64) error {
 		return sc.Add(sessionID(id, i), exp, values[i%uint64(len(values))])
-	}, sc.Stats, uint64(pageRound(size)/16))
+	}, sc.SegmentStats, uint64(pageRound(size)/16))
 	return res, sc, info, err
 }
 
@@ -184,5 +184,5 @@ func (r *runner) fillOCSP(ctx context.Context, size int64, values [][]byte) (fil
 	now := time.Now()
 	return fill(ctx, func(i uint64) error {
 		return oc.Add(fingerprint(i), values[i%uint64(len(values))], now)
-	}, oc.Stats, uint64(pageRound(size)/16))
+	}, oc.SegmentStats, uint64(pageRound(size)/16))
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -114,7 +115,7 @@ func (s *segments) cleanup(prog *progress) []Segment {
 		} else {
 			err = modtlsshm.RemoveSessionCache(seg.Info)
 		}
-		if err != nil {
+		if err != nil && !errors.Is(err, modtls.ErrNoStorage) { // ErrNoStorage: already removed
 			failed++
 			prog.printf("error removing shm segment ID %d: %v", seg.ShmID, err)
 		}

@@ -1,0 +1,178 @@
+package modtlsshm
+
+import (
+	"bytes"
+	"sync/atomic"
+	"unsafe"
+)
+
+// The index: buckets of 8 slots, each pointing at a record of the log.
+//
+// A key may live in either of two buckets (two-choice hashing keeps the
+// buckets evenly filled up to ~95% without a longer probe): the first is
+// chosen by the low 32 bits of the hash, the second by a remix of it. A
+// lookup reads at most those 16 slots, whatever the size and the fill.
+
+func (t *table) bucketOf(h uint64) int {
+	return int((uint64(uint32(h)) * uint64(t.g.buckets)) >> 32)
+}
+
+func (t *table) bucket2Of(h uint64) int {
+	return int((((h * hm3) >> 32) * uint64(t.g.buckets)) >> 32)
+}
+
+// bucketPair returns the first slot index of the key's two buckets.
+func (t *table) bucketPair(h uint64) (int, int) {
+	return t.bucketOf(h) * bucketWays, t.bucket2Of(h) * bucketWays
+}
+
+func tagOf(h uint64) uint32 { return uint32(h>>32) | 1 }
+
+// loadSlot reads the tag and record offset of slot i in one atomic load
+// (writers may be changing it; see table).
+func (t *table) loadSlot(i int) (tag, off uint32) {
+	w := atomic.LoadUint64((*uint64)(unsafe.Pointer(&t.slots[i])))
+	p := (*[2]uint32)(unsafe.Pointer(&w)) // Tag and Off, in the host's order
+	return p[0], p[1]
+}
+
+// match is what a lookup found.
+type match struct {
+	slot int    // the slot pointing at the key's record; -1: not found
+	off  uint64 // the record's offset in the data log
+	rec  record // the record's header, as recordAt read and checked it
+	// bad is a slot with the key's tag whose record is not a readable
+	// live entry (damage, or for a reader without the lock a write in
+	// progress); -1: none.
+	bad int
+}
+
+func (m match) found() bool { return m.slot >= 0 }
+
+// lookup looks key up in its two buckets.
+func (t *table) lookup(key []byte, h uint64) match {
+	b1, b2 := t.bucketPair(h)
+	// Load the second bucket's first slot now: its cache miss then
+	// overlaps the first bucket's instead of following it.
+	tag2, _ := t.loadSlot(b2)
+	m := t.findIn(b1, key, h)
+	if m.found() || b2 == b1 || tag2 == 0 && t.bucketEmpty(b2) {
+		return m
+	}
+	bad1 := m.bad
+	if m = t.findIn(b2, key, h); m.bad < 0 {
+		m.bad = bad1
+	}
+	return m
+}
+
+// bucketEmpty reports whether no slot of the bucket at base is in use.
+func (t *table) bucketEmpty(base int) bool {
+	for i := base; i < base+bucketWays; i++ {
+		if tag, _ := t.loadSlot(i); tag != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (t *table) findIn(base int, key []byte, h uint64) match {
+	tag := tagOf(h)
+	m := match{slot: -1, bad: -1}
+	for i := base; i < base+bucketWays; i++ {
+		stag, soff := t.loadSlot(i)
+		if stag != tag {
+			continue
+		}
+		off := uint64(soff) * 8
+		r, ok := t.recordAt(off)
+		if !ok || !r.live() {
+			m.bad = i
+			continue
+		}
+		if int(r.KeyLen) != len(key) {
+			continue
+		}
+		k := off + recHdrSize
+		if !bytes.Equal(t.data[k:k+uint64(len(key))], key) {
+			continue
+		}
+		m.slot, m.off, m.rec = i, off, r
+		return m
+	}
+	return m
+}
+
+// dropBad frees a slot whose record is damaged, counting the error.
+func (t *table) dropBad(si int) {
+	if si >= 0 {
+		t.slots[si] = slot{}
+		t.count(statErrors)
+	}
+}
+
+// unindex frees the slot that points at the record at off.
+func (t *table) unindex(h uint64, off uint64) {
+	b1, b2 := t.bucketPair(h)
+	tag := tagOf(h)
+	for _, base := range [2]int{b1, b2} {
+		for i := base; i < base+bucketWays; i++ {
+			if s := &t.slots[i]; s.Tag == tag && uint64(s.Off)*8 == off {
+				*s = slot{}
+				return
+			}
+		}
+	}
+}
+
+// freeSlot returns a free slot in the emptier of h's buckets, emptying
+// the one whose entry expires (or was cached) first if both are full.
+func (t *table) freeSlot(h uint64, now int64) int {
+	b1, b2 := t.bucketPair(h)
+	free1, free2 := -1, -1
+	n1, n2 := 0, 0
+	victim := -1
+	var vw int64
+	for i := 0; i < bucketWays; i++ {
+		if s := &t.slots[b1+i]; s.Tag == 0 {
+			n1++
+			free1 = b1 + i
+		} else if victim < 0 || s.When < vw {
+			victim, vw = b1+i, s.When
+		}
+		if s := &t.slots[b2+i]; s.Tag == 0 {
+			n2++
+			free2 = b2 + i
+		} else if victim < 0 || s.When < vw {
+			victim, vw = b2+i, s.When
+		}
+	}
+	switch {
+	case n1 > 0 && n1 >= n2:
+		return free1
+	case n2 > 0:
+		return free2
+	}
+	off := uint64(t.slots[victim].Off) * 8
+	if r, ok := t.recordAt(off); ok && r.live() {
+		if t.expired(r.When, now) {
+			t.count(statExpired)
+		} else {
+			t.count(statEvicted)
+		}
+		t.kill(victim, off, r)
+	} else {
+		t.slots[victim] = slot{}
+		t.count(statErrors)
+	}
+	return victim
+}
+
+// clearSlots empties the index, writing only slots in use.
+func (t *table) clearSlots() {
+	for i := range t.slots {
+		if t.slots[i] != (slot{}) {
+			t.slots[i] = slot{}
+		}
+	}
+}
