@@ -8,7 +8,11 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
+
+	"github.com/ftpdtls/ftpdtls/internal/access"
+	"github.com/ftpdtls/ftpdtls/internal/userfs"
 )
 
 // command is one row of the command table.
@@ -21,10 +25,12 @@ type command struct {
 	// beforeTLS: allowed on the clear control connection even when TLS is
 	// required there (RequireTLSControl).
 	beforeTLS bool
+	// transfer: refused with 450 while a transfer runs (ProFTPD's list).
+	transfer bool
 }
 
 // commands is the command table. It is filled in init because its
-// handlers refer back to the table (FEAT, HELP).
+// handlers refer back to the table (FEAT).
 var commands map[string]command
 
 func init() {
@@ -54,27 +60,28 @@ func init() {
 		"REST": {run: (*session).cmdREST, login: true, arg: true},
 		"ABOR": {run: (*session).cmdABOR, login: true},
 
-		"PASV": {run: (*session).cmdPASV, login: true},
-		"EPSV": {run: (*session).cmdEPSV, login: true},
-		"PORT": {run: (*session).cmdActive, login: true},
-		"EPRT": {run: (*session).cmdActive, login: true},
+		"PASV": {run: (*session).cmdPASV, login: true, transfer: true},
+		"EPSV": {run: (*session).cmdEPSV, login: true, transfer: true},
+		"PORT": {run: (*session).cmdActive, login: true, transfer: true},
+		"EPRT": {run: (*session).cmdActive, login: true, transfer: true},
 
-		"LIST": {run: (*session).cmdLIST, login: true},
-		"NLST": {run: (*session).cmdNLST, login: true},
-		"MLSD": {run: (*session).cmdMLSD, login: true},
+		"LIST": {run: (*session).cmdLIST, login: true, transfer: true},
+		"NLST": {run: (*session).cmdNLST, login: true, transfer: true},
+		"MLSD": {run: (*session).cmdMLSD, login: true, transfer: true},
 		"MLST": {run: (*session).cmdMLST, login: true},
 		"SIZE": {run: (*session).cmdSIZE, login: true, arg: true},
 		"MDTM": {run: (*session).cmdMDTM, login: true, arg: true},
-		"RETR": {run: (*session).cmdRETR, login: true, arg: true},
-		"STOR": {run: (*session).cmdSTOR, login: true, arg: true},
-		"APPE": {run: (*session).cmdAPPE, login: true, arg: true},
+		"MFMT": {run: (*session).cmdMFMT, login: true, arg: true},
+		"RETR": {run: (*session).cmdRETR, login: true, arg: true, transfer: true},
+		"STOR": {run: (*session).cmdSTOR, login: true, arg: true, transfer: true},
+		"APPE": {run: (*session).cmdAPPE, login: true, arg: true, transfer: true},
 		"DELE": {run: (*session).cmdDELE, login: true, arg: true},
 		"MKD":  {run: (*session).cmdMKD, login: true, arg: true},
 		"XMKD": {run: (*session).cmdMKD, login: true, arg: true},
 		"RMD":  {run: (*session).cmdRMD, login: true, arg: true},
 		"XRMD": {run: (*session).cmdRMD, login: true, arg: true},
-		"RNFR": {run: (*session).cmdRNFR, login: true, arg: true},
-		"RNTO": {run: (*session).cmdRNTO, login: true, arg: true},
+		"RNFR": {run: (*session).cmdRNFR, login: true, arg: true, transfer: true},
+		"RNTO": {run: (*session).cmdRNTO, login: true, arg: true, transfer: true},
 	}
 }
 
@@ -126,6 +133,9 @@ func (s *session) cmdAUTH(arg string) {
 		s.reply(431, "Unable to accept security mechanism")
 		return
 	}
+	if ev, ok := ts.(TLSEvents); ok {
+		ev.AuthRequested(mech)
+	}
 	if !s.reply(234, "AUTH "+mech+" successful") {
 		return
 	}
@@ -155,7 +165,8 @@ func (s *session) cmdPROT(arg string) {
 		s.reply(503, "PROT not allowed on insecure control connection")
 		return
 	}
-	switch strings.ToUpper(strings.TrimSpace(arg)) {
+	level := strings.ToUpper(strings.TrimSpace(arg))
+	switch level {
 	case "C":
 		if s.srv.RequireTLSData {
 			s.reply(534, "Unwilling to accept security parameters")
@@ -168,8 +179,13 @@ func (s *session) cmdPROT(arg string) {
 		s.reply(200, "Protection set to Private")
 	case "S", "E":
 		s.reply(536, "PROT "+arg+" unsupported")
+		return
 	default:
 		s.reply(504, "PROT "+arg+" unsupported")
+		return
+	}
+	if ev, ok := s.tls.(TLSEvents); ok {
+		ev.ProtectionSet(level)
 	}
 }
 
@@ -181,11 +197,12 @@ func (s *session) cmdCCC(string) {
 
 // ---- session ----
 
-// features lists FEAT's lines, each sent with a leading space.
+// features lists FEAT's lines, each sent with a leading space, in
+// ProFTPD's order.
 var features = []string{
-	"AUTH TLS", "PBSZ", "PROT",
-	"EPSV", "MDTM", "MLST type*;size*;modify*;perm*;unique*;",
-	"REST STREAM", "SIZE", "UTF8",
+	"AUTH TLS", "EPSV", "MDTM", "MFMT",
+	"MLST modify*;perm*;size*;type*;unique*;UNIX.group*;UNIX.groupname*;UNIX.mode*;UNIX.owner*;UNIX.ownername*;",
+	"PBSZ", "PROT", "REST STREAM", "SIZE", "UTF8",
 }
 
 func (s *session) cmdFEAT(string) {
@@ -211,12 +228,13 @@ func (s *session) cmdOPTS(arg string) {
 		// The fact set is fixed; confirm the facts asked for that exist.
 		var on []string
 		for _, f := range strings.Split(value, ";") {
-			switch strings.ToLower(f) {
-			case "type", "size", "modify", "perm", "unique":
-				on = append(on, strings.ToLower(f))
+			for _, known := range mlstFacts {
+				if strings.EqualFold(f, known) {
+					on = append(on, known)
+				}
 			}
 		}
-		s.reply(200, "OPTS MLST "+strings.Join(on, ";")+";")
+		s.reply(200, "MLST OPTS "+strings.Join(on, ";")+cond(len(on) > 0, ";", ""))
 	default:
 		s.reply(501, "OPTS "+name+" not understood")
 	}
@@ -227,6 +245,13 @@ func cmp(s, def string) string {
 		return def
 	}
 	return s
+}
+
+func cond[T any](c bool, a, b T) T {
+	if c {
+		return a
+	}
+	return b
 }
 
 func (s *session) cmdSYST(string) { s.reply(215, "UNIX Type: L8") }
@@ -260,14 +285,41 @@ func (s *session) cmdPASS(arg string) {
 	acct, err := s.srv.Auth.Login(context.Background(), LoginRequest{
 		User: user, Password: arg, Remote: s.conn.RemoteAddr(), Local: s.real.LocalAddr(),
 	})
+	if err == nil {
+		who := access.Who{User: acct.User, Groups: acct.Groups, Addr: addrOf(s.conn.RemoteAddr()), Home: acct.Home}
+		if !s.srv.policy().LoginAllowed(who) {
+			acct.FS.Close()
+			acct, err = nil, errors.New("denied by <Limit LOGIN>")
+		}
+	}
 	if err != nil {
-		s.log.Infof("USER %s: %v", user, err)
+		s.failures++
+		s.log.Infof("USER %s (Login failed): %v", user, err)
 		// ProFTPD's DelayEngine slows guessing; a fixed pause does too.
 		time.Sleep(200 * time.Millisecond)
 		s.reply(530, "Login incorrect.")
+		if max := s.srv.maxLoginAttempts(); max > 0 && s.failures >= max {
+			s.log.Warnf("Maximum login attempts (%d) exceeded, connection refused", max)
+			s.done = true
+		}
 		return
 	}
+	if a := s.srv.Admission; a != nil {
+		release, err := a.Login(acct.User, s.conn.RemoteAddr())
+		if err != nil {
+			acct.FS.Close()
+			s.refuse(err)
+			s.done = true
+			return
+		}
+		s.releases = append(s.releases, release)
+	}
 	s.acct, s.fs, s.loggedIn, s.cwd = acct, acct.FS, true, cmp(acct.Cwd, "/")
+	s.srv.loggedIn(s)
+	s.lastTransfer = time.Now() // TimeoutNoTransfer counts from the login
+	if !s.typeSet {
+		s.ascii = true
+	}
 	s.log.Infof("USER %s: Login successful.", user)
 	s.reply(230, "User "+user+" logged in")
 }
@@ -282,28 +334,32 @@ func (s *session) cmdPWD(string) {
 // (RFC 959 appendix II).
 func quote(p string) string { return `"` + strings.ReplaceAll(p, `"`, `""`) + `"` }
 
-func (s *session) cmdCWD(arg string) {
+func (s *session) cmdCWD(arg string) { s.changeDir(arg, "CWD") }
+func (s *session) cmdCDUP(string)    { s.changeDir("..", "CDUP") }
+
+func (s *session) changeDir(arg, verb string) {
 	abs := s.abs(arg)
+	if !s.allowed(verb, abs) {
+		// ProFTPD does not tell a refused directory from a missing one.
+		s.reply(550, arg+": No such file or directory")
+		return
+	}
 	fi, err := s.fs.Stat(abs)
 	if err == nil && !fi.IsDir() {
-		err = errors.New("Not a directory")
+		err = syscall.ENOTDIR
 	}
 	if err != nil {
 		s.reply(550, arg+": "+errText(err))
 		return
 	}
 	s.cwd = abs
-	s.reply(250, "CWD command successful")
+	s.reply(250, verb+" command successful")
 }
 
-func (s *session) cmdCDUP(string) { s.cmdCWD("..") }
-
 func (s *session) cmdTYPE(arg string) {
-	// Files are sent as they are in both types, as most servers do for
-	// TYPE A on Unix, where the local line ending already is LF and
-	// clients convert.
 	switch t := strings.ToUpper(strings.Fields(arg)[0]); t {
 	case "A", "I", "L":
+		s.ascii, s.typeSet = t == "A", true
 		if t == "L" {
 			t = "I"
 		}
@@ -332,17 +388,21 @@ func (s *session) cmdSTRU(arg string) {
 func (s *session) cmdALLO(string) { s.reply(202, "No storage allocation necessary") }
 
 func (s *session) cmdREST(arg string) {
-	n, err := strconv.ParseInt(strings.TrimSpace(arg), 10, 64)
-	if err != nil || n < 0 {
+	arg = strings.TrimSpace(arg)
+	n, err := strconv.ParseInt(arg, 10, 64)
+	if err != nil || n < 0 || strings.HasPrefix(arg, "+") {
 		s.reply(501, "REST requires a value greater than or equal to 0")
+		return
+	}
+	if s.ascii && n != 0 {
+		s.reply(501, "REST: Resuming transfers not allowed in ASCII mode")
 		return
 	}
 	s.restart = n
 	s.reply(350, fmt.Sprintf("Restarting at %d. Send STORE or RETRIEVE to initiate transfer", n))
 }
 
-// cmdABOR: transfers run to completion before the next command is read,
-// so there is never a transfer to abort.
+// cmdABOR outside a transfer (ABOR during one is handled by the transfer).
 func (s *session) cmdABOR(string) {
 	s.closePassive()
 	s.reply(226, "Abort successful")
@@ -355,7 +415,16 @@ func (s *session) cmdActive(string) {
 // ---- files ----
 
 func (s *session) cmdSIZE(arg string) {
-	fi, err := s.fs.Stat(s.abs(arg))
+	abs := s.abs(arg)
+	if !s.allowed("SIZE", abs) {
+		s.reply(550, arg+": "+errText(syscall.EPERM))
+		return
+	}
+	if s.ascii {
+		s.reply(550, "SIZE not allowed in ASCII mode")
+		return
+	}
+	fi, err := s.fs.Stat(abs)
 	switch {
 	case err != nil:
 		s.reply(550, arg+": "+errText(err))
@@ -367,19 +436,63 @@ func (s *session) cmdSIZE(arg string) {
 }
 
 func (s *session) cmdMDTM(arg string) {
-	fi, err := s.fs.Stat(s.abs(arg))
-	if err != nil {
-		s.reply(550, arg+": "+errText(err))
+	abs := s.abs(arg)
+	if !s.allowed("MDTM", abs) {
+		s.reply(550, arg+": "+errText(syscall.EPERM))
 		return
 	}
-	s.reply(213, fi.ModTime.UTC().Format("20060102150405"))
+	fi, err := s.fs.Stat(abs)
+	switch {
+	case err != nil:
+		s.reply(550, arg+": "+errText(err))
+	case !fi.IsRegular():
+		s.reply(550, arg+": not a plain file")
+	default:
+		s.reply(213, fi.ModTime.UTC().Format("20060102150405"))
+	}
+}
+
+// cmdMFMT sets a file's modification time: "MFMT YYYYMMDDHHMMSS path"
+// (draft-somers-ftp-mfxx), replying as ProFTPD's mod_facts does.
+func (s *session) cmdMFMT(arg string) {
+	stamp, name, ok := strings.Cut(arg, " ")
+	if !ok || name == "" {
+		s.reply(501, "Invalid number of parameters")
+		return
+	}
+	abs := s.abs(name)
+	if !s.allowed("MFMT", abs) {
+		s.reply(550, "Unable to handle command")
+		return
+	}
+	if len(stamp) < 14 {
+		s.reply(501, stamp+": "+errText(syscall.EINVAL))
+		return
+	}
+	// Fractions of a second are accepted and ignored, as by ProFTPD.
+	digits, _, _ := strings.Cut(stamp, ".")
+	t, err := time.ParseInLocation("20060102150405", digits, time.UTC)
+	if err != nil {
+		s.reply(501, name+": "+errText(syscall.EINVAL))
+		return
+	}
+	if err := s.fs.Chtimes(abs, t); err != nil {
+		s.reply(cond(errors.Is(err, fs.ErrNotExist), 550, 501), name+": "+errText(err))
+		return
+	}
+	s.log.Infof("MFMT %s %s", digits, abs)
+	s.reply(213, "Modify="+digits+"; "+name)
 }
 
 func (s *session) cmdDELE(arg string) {
 	p := s.abs(arg)
+	if !s.allowed("DELE", p) {
+		s.reply(550, arg+": "+errText(syscall.EPERM))
+		return
+	}
 	fi, err := s.fs.Lstat(p)
 	if err == nil && fi.IsDir() {
-		err = errors.New("Is a directory")
+		err = syscall.EISDIR
 	}
 	if err == nil {
 		err = s.fs.Remove(p)
@@ -388,13 +501,18 @@ func (s *session) cmdDELE(arg string) {
 		s.reply(550, arg+": "+errText(err))
 		return
 	}
-	s.log.Infof("DELE %s", s.abs(arg))
+	s.log.Infof("DELE %s", p)
 	s.reply(250, "DELE command successful")
 }
 
 func (s *session) cmdMKD(arg string) {
 	abs := s.abs(arg)
-	if err := s.fs.Mkdir(abs, 0o755); err != nil {
+	if !s.allowed("MKD", abs) {
+		s.reply(550, arg+": "+errText(syscall.EACCES))
+		return
+	}
+	perm := fs.FileMode(0o777 &^ s.dirSettings(abs).DirUmask)
+	if err := s.fs.Mkdir(abs, perm); err != nil {
 		s.reply(550, arg+": "+errText(err))
 		return
 	}
@@ -403,9 +521,13 @@ func (s *session) cmdMKD(arg string) {
 
 func (s *session) cmdRMD(arg string) {
 	p := s.abs(arg)
+	if !s.allowed("RMD", p) {
+		s.reply(550, arg+": "+errText(syscall.EACCES))
+		return
+	}
 	fi, err := s.fs.Lstat(p)
 	if err == nil && !fi.IsDir() {
-		err = errors.New("Not a directory")
+		err = syscall.ENOTDIR
 	}
 	if err == nil {
 		err = s.fs.Rmdir(p)
@@ -419,6 +541,10 @@ func (s *session) cmdRMD(arg string) {
 
 func (s *session) cmdRNFR(arg string) {
 	abs := s.abs(arg)
+	if !s.allowed("RNFR", abs) {
+		s.reply(550, arg+": "+errText(syscall.EPERM))
+		return
+	}
 	if _, err := s.fs.Lstat(abs); err != nil {
 		s.reply(550, arg+": "+errText(err))
 		return
@@ -434,14 +560,26 @@ func (s *session) cmdRNTO(arg string) {
 		s.reply(503, "Bad sequence of commands")
 		return
 	}
-	if err := s.fs.Rename(from, s.abs(arg)); err != nil {
+	to := s.abs(arg)
+	if !s.allowed("RNTO", to) {
+		s.reply(550, arg+": "+errText(syscall.EPERM))
+		return
+	}
+	// Renaming over an existing file replaces it: that needs
+	// AllowOverwrite, as with ProFTPD.
+	if _, err := s.fs.Lstat(to); err == nil && !s.dirSettings(to).AllowOverwrite {
+		s.reply(550, arg+": Rename permission denied")
+		return
+	}
+	if err := s.fs.Rename(from, to); err != nil {
 		s.reply(550, "Rename "+arg+": "+errText(err))
 		return
 	}
+	s.log.Infof("RNTO %s to %s", from, to)
 	s.reply(250, "Rename successful")
 }
 
-// errText is the reply text for a file system error: the bare reason,
+// errText is the reply text for a file system error: strerror's words,
 // without the operation and path that os puts in front of it.
 func errText(err error) string {
 	var pe *fs.PathError
@@ -452,7 +590,14 @@ func errText(err error) string {
 	if errors.As(err, &le) {
 		err = le.Err
 	}
+	var errno syscall.Errno
 	switch {
+	case errors.Is(err, userfs.ErrNotRegular):
+		return "Not a regular file"
+	case errors.Is(err, userfs.ErrOverwrite):
+		return "Overwrite permission denied"
+	case errors.As(err, &errno):
+		return strerror(errno)
 	case errors.Is(err, fs.ErrNotExist):
 		return "No such file or directory"
 	case errors.Is(err, fs.ErrPermission):
@@ -464,7 +609,21 @@ func errText(err error) string {
 	if msg == "" {
 		return "Operation failed"
 	}
-	// Errors from os.Root for paths that leave the root read "path
-	// escapes from parent"; keep them, capitalised like strerror.
+	// os.Root refuses paths that leave the root with "path escapes from
+	// parent": to the client that is a name that does not exist, as
+	// outside a chroot.
+	if strings.Contains(msg, "escapes") {
+		return "No such file or directory"
+	}
+	return strings.ToUpper(msg[:1]) + msg[1:]
+}
+
+// strerror is glibc's text for errno: Go's syscall messages are the same
+// words in lower case.
+func strerror(e syscall.Errno) string {
+	msg := e.Error()
+	if msg == "" {
+		return "Operation failed"
+	}
 	return strings.ToUpper(msg[:1]) + msg[1:]
 }

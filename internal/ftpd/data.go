@@ -1,18 +1,14 @@
 package ftpd
 
 import (
-	"bufio"
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/ftpdtls/ftpdtls/internal/userfs"
 )
 
 // ---- passive listeners ----
@@ -101,44 +97,46 @@ func (s *session) listenPassive() (int, error) {
 // ProFTPD's "425 Unable to build data connection: Operation not permitted".
 var errDataRefused = errors.New("Operation not permitted")
 
+// dataReady checks, before anything is touched, that a transfer could
+// start: PROT P where required, and a passive listener. On failure it
+// has sent the reply.
+func (s *session) dataReady() bool {
+	if s.srv.RequireTLSData && !s.protect {
+		s.reply(522, "SSL/TLS required on the data channel")
+		return false
+	}
+	if s.pasv == nil {
+		s.reply(425, "Unable to build data connection: use PASV or EPSV first")
+		return false
+	}
+	return true
+}
+
 // openData accepts the passive data connection, sends the 150 reply, and
 // for PROT P runs the TLS handshake and the session's reuse check. The
 // handshake follows the 150 reply, as with ProFTPD: several clients
 // (jlaffaye/ftp, curl) only start it once they have read the 150.
 // On failure it has sent the final reply and returns nil.
-func (s *session) openData(what string) net.Conn {
-	if s.srv.RequireTLSData && !s.protect {
-		s.reply(522, "SSL/TLS required on the data channel")
-		return nil
-	}
-	if s.pasv == nil {
-		s.reply(425, "Unable to build data connection: use PASV or EPSV first")
+func (s *session) openData(what string, ascii bool) net.Conn {
+	if !s.dataReady() {
 		return nil
 	}
 	ln := s.pasv
 	s.pasv = nil // one connection per PASV, as with ProFTPD
 	defer ln.Close()
+	s.lastTransfer = time.Now()
 
-	_ = ln.(*net.TCPListener).SetDeadline(time.Now().Add(s.srv.dataTimeout()))
-	conn, err := ln.Accept()
+	conn, err := s.acceptData(ln)
 	if err != nil {
+		if errors.Is(err, ErrServerClosed) {
+			s.reply(426, "Transfer aborted. Data connection closed")
+			return nil
+		}
 		s.log.Infof("%s: no data connection: %v", what, err)
 		s.reply(425, "Unable to build data connection: Connection timed out")
 		return nil
 	}
-	// The data connection must come from the control connection's peer
-	// (the proxy, behind a PROXY protocol balancer), or anyone who can
-	// reach the port could take the transfer.
-	if !sameHost(conn.RemoteAddr(), s.real.RemoteAddr()) {
-		s.log.Warnf("SECURITY VIOLATION: Passive connection from %s rejected.", hostOf(conn.RemoteAddr()))
-		conn.Close()
-		s.reply(425, "Unable to build data connection: "+errDataRefused.Error())
-		return nil
-	}
-	mode := "BINARY"
-	if strings.HasPrefix(what, "file list") {
-		mode = "ASCII"
-	}
+	mode := cond(ascii, "ASCII", "BINARY")
 	if !s.reply(150, fmt.Sprintf("Opening %s mode data connection for %s", mode, what)) {
 		conn.Close()
 		return nil
@@ -156,11 +154,69 @@ func (s *session) openData(what string) net.Conn {
 	return tc
 }
 
+// acceptData waits for the client's data connection. A connection from
+// another address is a third party that found the port: it is dropped
+// and logged, and the wait goes on for the real client (unless
+// AllowForeignAddress), so that nobody who can reach the port range can
+// break or take a transfer.
+func (s *session) acceptData(ln net.Listener) (net.Conn, error) {
+	tl := ln.(*net.TCPListener)
+	_ = tl.SetDeadline(time.Now().Add(s.dataTimeout()))
+	stopped := make(chan struct{})
+	defer close(stopped)
+	interrupted := make(chan struct{})
+	go func() {
+		select {
+		case <-s.srv.stop():
+			close(interrupted)
+			_ = tl.SetDeadline(time.Now())
+		case <-stopped:
+		}
+	}()
+	client := s.real.RemoteAddr()
+	for {
+		conn, err := tl.Accept()
+		if err != nil {
+			select {
+			case <-interrupted:
+				return nil, ErrServerClosed
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && !ne.Timeout() && isTemporary(err) {
+				continue
+			}
+			return nil, err
+		}
+		if sameHost(conn.RemoteAddr(), client) || s.srv.policy().AllowForeignAddress() {
+			return conn, nil
+		}
+		s.log.Warnf("SECURITY VIOLATION: Passive connection from foreign IP address %s rejected (does not match client IP address %s).",
+			hostOf(conn.RemoteAddr()), hostOf(client))
+		if tc, ok := conn.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // a reset: nothing for the intruder to read
+		}
+		conn.Close()
+	}
+}
+
+// dataTimeout is how long the client's data connection is waited for.
+func (s *session) dataTimeout() time.Duration {
+	for _, d := range []time.Duration{timeout(s.srv.DataTimeout, 0), s.srv.noTransferTimeout(), s.srv.stalledTimeout()} {
+		if d > 0 {
+			return d
+		}
+	}
+	return 300 * time.Second
+}
+
 // dataTLS runs a data connection's TLS handshake and the session's check.
 func (s *session) dataTLS(conn net.Conn) (*tls.Conn, error) {
 	tc := tls.Server(conn, s.tls.DataTLSConfig())
-	_ = tc.SetDeadline(time.Now().Add(s.srv.dataTimeout()))
-	if err := tc.Handshake(); err != nil {
+	if d := s.srv.handshakeTimeout(); d > 0 {
+		_ = tc.SetDeadline(time.Now().Add(d))
+	}
+	if err := s.handshake(tc); err != nil {
 		return nil, fmt.Errorf("TLS negotiation failed: %w", err)
 	}
 	_ = tc.SetDeadline(time.Time{})
@@ -171,181 +227,186 @@ func (s *session) dataTLS(conn net.Conn) (*tls.Conn, error) {
 }
 
 func sameHost(a, b net.Addr) bool {
-	ta, ok1 := a.(*net.TCPAddr)
-	tb, ok2 := b.(*net.TCPAddr)
-	return ok1 && ok2 && ta.IP.Equal(tb.IP)
+	return addrOf(a) == addrOf(b) && addrOf(a).IsValid()
 }
 
-// closeData ends a transfer: a TLS close_notify for PROT P, then the
-// close, and the final reply on the control connection.
-func (s *session) closeData(conn net.Conn, n int64, err error, what string) {
-	cerr := conn.Close()
-	if err == nil {
-		err = cerr
+// netConnOf is the TCP connection under a data connection.
+func netConnOf(c net.Conn) net.Conn {
+	if tc, ok := c.(*tls.Conn); ok {
+		return tc.NetConn()
 	}
-	if err != nil {
-		s.log.Infof("%s: transfer aborted after %d bytes: %v", what, n, err)
-		s.reply(426, "Transfer aborted. Data connection closed")
-		return
-	}
-	s.reply(226, "Transfer complete")
+	return c
 }
 
-// deadlineConn sets a fresh deadline before every read and write, so a
-// stalled transfer ends but a long one does not.
-type deadlineConn struct {
-	net.Conn
-	d time.Duration
-}
-
-func (c deadlineConn) Read(p []byte) (int, error) {
-	_ = c.Conn.SetDeadline(time.Now().Add(c.d))
-	return c.Conn.Read(p)
-}
-
-func (c deadlineConn) Write(p []byte) (int, error) {
-	_ = c.Conn.SetDeadline(time.Now().Add(c.d))
-	return c.Conn.Write(p)
-}
-
-// ---- listings ----
-
-// listArg drops ls options ("-a", "-la") that clients send with LIST.
-func listArg(arg string) string {
-	fields := strings.Fields(arg)
-	for len(fields) > 0 && strings.HasPrefix(fields[0], "-") {
-		fields = fields[1:]
+// finishData ends a data connection on which the transfer is complete:
+// a TLS close_notify and a TCP half-close say "that was all" to the
+// client, and the connection is drained for a while before it is closed
+// (a lingering close), so that our close never resets a client that still
+// has data to read. A failure to send the close_notify (the client closed
+// first) is returned for the log only: it is not a transfer error.
+func (s *session) finishData(conn net.Conn) error {
+	raw := netConnOf(conn)
+	_ = raw.SetWriteDeadline(time.Now().Add(s.srv.lingerTimeout() + time.Second))
+	var err error
+	if tc, ok := conn.(*tls.Conn); ok {
+		err = tc.CloseWrite()
 	}
-	return strings.Join(fields, " ")
-}
-
-// listing returns the lines of a LIST, NLST or MLSD of arg.
-func (s *session) listing(arg string, format func(userfs.FileInfo) string) ([]string, error) {
-	p := s.abs(arg)
-	fi, err := s.fs.Stat(p)
-	if err != nil {
-		return nil, err
+	if cw, ok := raw.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
 	}
-	if !fi.IsDir() {
-		return []string{format(fi)}, nil
-	}
-	entries, err := s.fs.ReadDir(p)
-	if err != nil {
-		return nil, err
-	}
-	lines := make([]string, 0, len(entries))
-	for _, e := range entries {
-		lines = append(lines, format(e))
-	}
-	return lines, nil
-}
-
-func (s *session) sendListing(arg, what string, format func(userfs.FileInfo) string) {
-	lines, err := s.listing(arg, format)
-	if err != nil {
-		s.reply(550, cmp(arg, ".")+": "+errText(err))
-		return
-	}
-	conn := s.openData(what)
-	if conn == nil {
-		return
-	}
-	w := bufio.NewWriter(deadlineConn{conn, s.srv.dataTimeout()})
-	var n int64
-	for _, l := range lines {
-		m, _ := w.WriteString(l + "\r\n")
-		n += int64(m)
-	}
-	s.closeData(conn, n, w.Flush(), what)
-}
-
-func (s *session) cmdLIST(arg string) {
-	now := time.Now()
-	s.sendListing(listArg(arg), "file list", func(fi userfs.FileInfo) string { return listLine(fi, now) })
-}
-
-func (s *session) cmdNLST(arg string) {
-	s.sendListing(listArg(arg), "file list", func(fi userfs.FileInfo) string { return fi.Name })
-}
-
-func (s *session) cmdMLSD(arg string) {
-	if fi, err := s.fs.Stat(s.abs(arg)); err == nil && !fi.IsDir() {
-		s.reply(501, arg+": Not a directory")
-		return
-	}
-	s.sendListing(arg, "MLSD", func(fi userfs.FileInfo) string { return factsLine(fi, fi.Name, false) })
-}
-
-func (s *session) cmdMLST(arg string) {
-	abs := s.abs(cmp(arg, "."))
-	fi, err := s.fs.Stat(abs)
-	if err != nil {
-		s.reply(550, cmp(arg, ".")+": "+errText(err))
-		return
-	}
-	line := " " + factsLine(fi, abs, false)
-	s.replyLines(250, "Start of list for "+abs, []string{line}, "End of list")
+	s.srv.linger(conn)
+	return err
 }
 
 // ---- transfers ----
 
-func (s *session) cmdRETR(arg string) {
-	abs := s.abs(arg)
-	f, fi, err := s.fs.Open(abs)
-	if err != nil {
-		s.reply(550, arg+": "+errText(err))
-		return
+// transferOutcome is how a transfer ended besides its own error.
+type transferOutcome int
+
+const (
+	transferRan      transferOutcome = iota
+	transferABOR                     // the client sent ABOR
+	transferQuit                     // the client sent QUIT
+	transferShutdown                 // the server is shutting down
+	transferCtrlLost                 // the control connection failed
+)
+
+// transfer runs body (the copy) while reading the control connection:
+// ABOR aborts the transfer, NOOP is answered, commands that would start
+// another transfer are refused (450, as ProFTPD does), others wait for the
+// transfer's end. Shutdown aborts it too.
+func (s *session) transfer(conn net.Conn, body func() (int64, error)) (int64, error, transferOutcome) {
+	type result struct {
+		n   int64
+		err error
 	}
-	defer f.Close()
-	if s.restart > 0 {
-		_, err = f.Seek(s.restart, io.SeekStart)
+	done := make(chan result, 1)
+	go func() {
+		n, err := body()
+		done <- result{n, err}
+	}()
+	outcome := transferRan
+	ctrlOK := true
+	for {
+		if ctrlOK && outcome == transferRan {
+			s.requestLine()
+		}
+		var lines chan lineResult
+		if s.reading {
+			lines = s.lines
+		}
+		select {
+		case r := <-done:
+			s.lastTransfer, s.lastCommand = time.Now(), time.Now()
+			return r.n, r.err, outcome
+		case l := <-lines:
+			s.reading = false
+			if l.err != nil {
+				ctrlOK = false
+				if outcome == transferRan {
+					outcome = transferCtrlLost
+				}
+				conn.Close()
+				continue
+			}
+			verb, _, _ := strings.Cut(l.line, " ")
+			verb = strings.ToUpper(verb)
+			switch {
+			case verb == "ABOR":
+				outcome = transferABOR
+				conn.Close()
+			case verb == "QUIT":
+				outcome = transferQuit
+				conn.Close()
+			case verb == "NOOP":
+				s.reply(200, "NOOP: data transfer in progress")
+			case commands[verb].transfer:
+				s.reply(450, verb+": data transfer in progress")
+			default:
+				s.pending = append(s.pending, l.line)
+			}
+		case <-s.srv.stop():
+			if outcome == transferRan {
+				outcome = transferShutdown
+				conn.Close()
+			}
+		}
 	}
-	if err != nil {
-		s.reply(550, arg+": "+errText(err))
-		return
-	}
-	what := fmt.Sprintf("%s (%d bytes)", abs, fi.Size)
-	conn := s.openData(what)
-	if conn == nil {
-		return
-	}
-	n, err := io.Copy(deadlineConn{conn, s.srv.dataTimeout()}, f)
-	if err == nil {
-		s.log.Infof("RETR %s: %d bytes sent", abs, n)
-	}
-	s.closeData(conn, n, err, abs)
 }
 
-func (s *session) cmdSTOR(arg string) { s.store(arg, false) }
-func (s *session) cmdAPPE(arg string) { s.store(arg, true) }
+// transferFailed answers a transfer that did not complete, as ProFTPD's
+// pr_data_abort does, and says whether the session goes on.
+func (s *session) transferFailed(what string, n int64, err error, outcome transferOutcome) {
+	switch outcome {
+	case transferABOR:
+		s.log.Infof("%s: transfer aborted by ABOR after %d bytes", what, n)
+		s.reply(426, "Transfer aborted. Data connection closed")
+		s.reply(226, "Abort successful")
+		return
+	case transferQuit:
+		s.log.Infof("%s: transfer aborted by QUIT after %d bytes", what, n)
+		s.reply(426, "Transfer aborted. Data connection closed")
+		s.cmdQUIT("")
+		return
+	case transferShutdown:
+		s.log.Infof("%s: transfer aborted by the server's shutdown after %d bytes", what, n)
+		s.reply(426, "Transfer aborted. Data connection closed")
+		return
+	case transferCtrlLost:
+		s.log.Infof("%s: control connection lost during the transfer, aborted after %d bytes", what, n)
+		s.done = true
+		return
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		// TimeoutStalled: ProFTPD logs it and ends the session.
+		s.log.Warnf("Data transfer stall timeout: %s", seconds(s.srv.stalledTimeout()))
+		s.done = true
+		return
+	}
+	s.log.Infof("%s: transfer aborted after %d bytes: %v", what, n, err)
+	code, msg := abortReply(err)
+	s.reply(code, "Transfer aborted. "+msg)
+}
 
-func (s *session) store(arg string, appendTo bool) {
-	abs := s.abs(arg)
-	opt := userfs.StoreOptions{Mode: userfs.StoreReplace, Overwrite: true, Perm: 0o644}
-	switch {
-	case appendTo:
-		opt.Mode = userfs.StoreAppend
-	case s.restart > 0:
-		opt.Mode, opt.Offset = userfs.StoreRestart, s.restart
+// abortReply is ProFTPD's reply to a transfer that failed with err.
+func abortReply(err error) (int, string) {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return 426, "Data connection closed"
 	}
-	up, err := s.fs.Create(abs, opt)
-	if err != nil {
-		s.reply(550, arg+": "+errText(err))
-		return
+	switch errno {
+	case syscall.ECONNABORTED, syscall.ECONNRESET, syscall.EPIPE:
+		return 426, "Data connection closed"
+	case syscall.ENOSPC:
+		return 452, strerror(errno)
+	case syscall.EDQUOT, syscall.EFBIG:
+		return 552, strerror(errno)
+	case syscall.EAGAIN, syscall.ENOMEM:
+		return 451, "Insufficient memory or file locked"
+	case syscall.ESTALE, syscall.ENOLINK, syscall.ENOLCK, syscall.ENETRESET, syscall.ETIMEDOUT:
+		return 450, "Link to file server lost"
 	}
-	conn := s.openData(abs)
-	if conn == nil {
-		up.Abort()
-		return
+	return 451, strerror(errno)
+}
+
+// stallConn sets a fresh deadline before every read and write, so that a
+// stalled transfer ends (TimeoutStalled) but a long one does not.
+type stallConn struct {
+	net.Conn
+	d time.Duration
+}
+
+func (c stallConn) Read(p []byte) (int, error) {
+	if c.d > 0 {
+		_ = c.Conn.SetReadDeadline(time.Now().Add(c.d))
 	}
-	n, err := io.Copy(up.File(), deadlineConn{conn, s.srv.dataTimeout()})
-	if err == nil {
-		err = up.Commit()
-	} else {
-		up.Abort()
+	return c.Conn.Read(p)
+}
+
+func (c stallConn) Write(p []byte) (int, error) {
+	if c.d > 0 {
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.d))
 	}
-	if err == nil {
-		s.log.Infof("STOR %s: %d bytes received", abs, n)
-	}
-	s.closeData(conn, n, err, abs)
+	return c.Conn.Write(p)
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,8 +13,8 @@ import (
 
 // abs turns a client path into an absolute, clean, slash-separated path
 // under the session's virtual "/". Cleaning removes every "..", so the
-// result never names anything above "/"; os.Root then refuses symbolic
-// links that lead out of the user's directory.
+// result never names anything above "/"; the session's userfs.FS then
+// refuses symbolic links that lead out of the session root.
 func (s *session) abs(p string) string {
 	if !path.IsAbs(p) {
 		p = path.Join(s.cwd, p)
@@ -21,69 +22,171 @@ func (s *session) abs(p string) string {
 	return path.Clean("/" + p)
 }
 
-// rel is an absolute session path as an os.Root name.
-func rel(abs string) string {
-	if abs == "/" {
-		return "."
+var months = [...]string{"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"}
+
+// listLine formats one entry as ProFTPD's mod_ls does for LIST:
+//
+//	-rw-r--r--   1 tester   testers        19 Dec  7 12:15 hello.txt
+//
+// with the owner's and group's names (their numbers when they have
+// none), times in UTC (ProFTPD's TimesGMT default), and the year instead
+// of the time for files modified more than 180 days ago. numeric is ls's
+// -n.
+func listLine(fi userfs.FileInfo, now time.Time, numeric bool) string {
+	t := fi.ModTime.UTC()
+	stamp := fmt.Sprintf("%02d:%02d", t.Hour(), t.Minute())
+	if now.Sub(fi.ModTime) > 180*24*time.Hour {
+		stamp = fmt.Sprintf("%5d", t.Year())
 	}
-	return strings.TrimPrefix(abs, "/")
+	owner, group := fi.Owner, fi.Group
+	if owner == "" || numeric {
+		owner = strconv.FormatUint(uint64(fi.Uid), 10)
+	}
+	if group == "" || numeric {
+		group = strconv.FormatUint(uint64(fi.Gid), 10)
+	}
+	line := fmt.Sprintf("%s %3d %-8s %-8s %8d %s %2d %s %s", modeString(fi.Mode), fi.Nlink,
+		owner, group, fi.Size, months[t.Month()-1], t.Day(), stamp, fi.Name)
+	if fi.Mode&fs.ModeSymlink != 0 && fi.Target != "" {
+		line += " -> " + fi.Target
+	}
+	return line
 }
 
-// listLine formats one entry like "ls -l", the format LIST clients parse.
-// Owner and group are shown as "ftp": the names of the server's accounts
-// are none of the client's business.
-func listLine(fi userfs.FileInfo, now time.Time) string {
-	t := fi.ModTime
-	stamp := t.Format("Jan _2 15:04")
-	// ls shows the year instead of the time for dates more than six
-	// months away.
-	if t.Before(now.AddDate(0, -6, 0)) || t.After(now.AddDate(0, 6, 0)) {
-		stamp = t.Format("Jan _2  2006")
-	}
-	return fmt.Sprintf("%s 1 ftp ftp %12d %s %s", modeString(fi.Mode), fi.Size, stamp, fi.Name)
-}
-
-// modeString is fs.FileMode as ls prints it: ten characters, the first
-// the file type.
+// modeString is a mode as ls prints it: ten characters, the first the
+// file type, with setuid, setgid and sticky bits.
 func modeString(m fs.FileMode) string {
-	s := []byte(m.Perm().String()) // "-rwxr-xr-x"
+	b := []byte("----------")
 	switch {
 	case m.IsDir():
-		s[0] = 'd'
+		b[0] = 'd'
 	case m&fs.ModeSymlink != 0:
-		s[0] = 'l'
+		b[0] = 'l'
 	case m&fs.ModeNamedPipe != 0:
-		s[0] = 'p'
+		b[0] = 'p'
 	case m&fs.ModeSocket != 0:
-		s[0] = 's'
+		b[0] = 's'
 	case m&fs.ModeCharDevice != 0:
-		s[0] = 'c'
+		b[0] = 'c'
 	case m&fs.ModeDevice != 0:
-		s[0] = 'b'
+		b[0] = 'b'
 	}
-	return string(s)
+	const rwx = "rwxrwxrwx"
+	for i := range 9 {
+		if m&(1<<(8-i)) != 0 {
+			b[1+i] = rwx[i]
+		}
+	}
+	special := func(i int, set bool, lower, upper byte) {
+		if set {
+			b[i] = cond(b[i] == 'x', lower, upper)
+		}
+	}
+	special(3, m&fs.ModeSetuid != 0, 's', 'S')
+	special(6, m&fs.ModeSetgid != 0, 's', 'S')
+	special(9, m&fs.ModeSticky != 0, 't', 'T')
+	return string(b)
 }
 
-// factsLine formats one RFC 3659 entry: "fact=value;...; name". cdir
-// marks the listed directory itself (type=cdir).
-func factsLine(fi userfs.FileInfo, name string, cdir bool) string {
-	typ, perm := "file", "adfrw"
+// mlstFacts are the facts MLST and MLSD show, in ProFTPD's order.
+var mlstFacts = []string{"modify", "perm", "size", "type", "unique",
+	"UNIX.group", "UNIX.groupname", "UNIX.mode", "UNIX.owner", "UNIX.ownername"}
+
+// factsLine formats one RFC 3659 entry as ProFTPD's mod_facts does:
+// "fact=value;...; name". typ overrides the type ("cdir", "pdir").
+func (s *session) factsLine(fi userfs.FileInfo, name, typ string) string {
+	var b strings.Builder
+	t := fi.ModTime.UTC()
+	fmt.Fprintf(&b, "modify=%04d%02d%02d%02d%02d%02d;", t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second())
+	fmt.Fprintf(&b, "perm=%s;", s.permFact(fi))
+	if !fi.IsDir() {
+		fmt.Fprintf(&b, "size=%d;", fi.Size)
+	}
+	if typ == "" {
+		typ = cond(fi.IsDir(), "dir", "file")
+	}
+	fmt.Fprintf(&b, "type=%s;", typ)
+	fmt.Fprintf(&b, "unique=%XU%X;", fi.Dev, fi.Ino)
+	fmt.Fprintf(&b, "UNIX.group=%d;", fi.Gid)
+	if fi.Group != "" {
+		fmt.Fprintf(&b, "UNIX.groupname=%s;", strings.ReplaceAll(fi.Group, " ", "_"))
+	}
+	fmt.Fprintf(&b, "UNIX.mode=0%o;", unixMode(fi.Mode))
+	fmt.Fprintf(&b, "UNIX.owner=%d;", fi.Uid)
+	if fi.Owner != "" {
+		fmt.Fprintf(&b, "UNIX.ownername=%s;", strings.ReplaceAll(fi.Owner, " ", "_"))
+	}
+	b.WriteString(" ")
+	b.WriteString(name)
+	return b.String()
+}
+
+// unixMode is the st_mode permission bits (07777) of a FileMode.
+func unixMode(m fs.FileMode) uint32 {
+	u := uint32(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		u |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		u |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		u |= 0o1000
+	}
+	return u
+}
+
+// permFact is RFC 3659's perm fact as ProFTPD computes it from access(2)
+// for the session's user.
+func (s *session) permFact(fi userfs.FileInfo) string {
+	r, w, x := s.access(fi)
+	var p string
+	if !fi.IsDir() {
+		p = cond(r, "adfr", "dfr")
+		if w {
+			p += "w"
+		}
+		return p
+	}
+	if r {
+		p += "fl"
+	}
+	if w {
+		p += "cdmp"
+	}
+	if x {
+		p += "e"
+	}
+	return p
+}
+
+// access answers access(2) for the session's user from a file's mode and
+// owner.
+func (s *session) access(fi userfs.FileInfo) (r, w, x bool) {
+	m := uint32(fi.Mode.Perm())
+	if s.acct == nil {
+		return m&0o004 != 0, m&0o002 != 0, m&0o001 != 0
+	}
+	if s.acct.Uid == 0 {
+		return true, true, m&0o111 != 0
+	}
+	var bits uint32
 	switch {
-	case cdir:
-		typ, perm = "cdir", "flcdmpe"
-	case fi.IsDir():
-		typ, perm = "dir", "flcdmpe"
-	case !fi.IsRegular():
-		typ = "OS.unix=" + modeString(fi.Mode)[:1]
+	case fi.Uid == s.acct.Uid:
+		bits = m >> 6
+	case fi.Gid == s.acct.Gid || (fi.Group != "" && contains(s.acct.Groups, fi.Group)):
+		bits = m >> 3
+	default:
+		bits = m
 	}
-	if fi.Mode.Perm()&0o200 == 0 { // read-only: no write facts
-		perm = strings.NewReplacer("a", "", "w", "", "c", "", "m", "", "p", "").Replace(perm)
-	}
-	return fmt.Sprintf("type=%s;size=%d;modify=%s;perm=%s;unique=%s; %s",
-		typ, fi.Size, fi.ModTime.UTC().Format("20060102150405"), perm, unique(fi), name)
+	return bits&4 != 0, bits&2 != 0, bits&1 != 0
 }
 
-// unique is the RFC 3659 unique fact: device and inode where known.
-func unique(fi userfs.FileInfo) string {
-	return fmt.Sprintf("%xU%x", fi.Dev, fi.Ino)
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
 }

@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -21,6 +23,8 @@ type TLS interface {
 }
 
 // TLSSession is the TLS state of one control connection.
+//
+// A TLSSession may also implement TLSEvents, to log what mod_tls logs.
 type TLSSession interface {
 	// TLSConfig is the configuration the control connection's handshake
 	// uses.
@@ -35,17 +39,40 @@ type TLSSession interface {
 	CheckData(data *tls.Conn) error
 }
 
+// TLSEvents are the moments of a session that mod_tls writes to its
+// TLSLog. The engine calls them when the TLSSession implements them.
+type TLSEvents interface {
+	// AuthRequested: AUTH mech was accepted, the handshake starts.
+	AuthRequested(mech string)
+	// ControlHandshakeDone: the control connection's handshake ended
+	// (err nil: it succeeded).
+	ControlHandshakeDone(conn *tls.Conn, err error)
+	// ProtectionSet: PROT level ("C" or "P") was accepted.
+	ProtectionSet(level string)
+}
+
 // PortRange is ProFTPD's PassivePorts: the ports passive data listeners
 // may use. The zero value lets the kernel choose.
 type PortRange struct{ Min, Max int }
 
 // Server is an FTP server. Set its fields before calling Serve; they must
 // not change afterwards.
+//
+// Durations follow ProFTPD's directives: zero means ProFTPD's default, a
+// negative value means no limit (ProFTPD's "0").
 type Server struct {
 	// Auth checks logins. Required.
 	Auth Authenticator
 	// TLS, when set, enables AUTH TLS; nil offers plain FTP only.
 	TLS TLS
+	// Policy is the access control (<Limit>, <Directory>, Umask,
+	// AllowOverwrite, ...); *access.Policy implements it. Nil applies
+	// ProFTPD's defaults and allows every command.
+	Policy Policy
+	// Admission counts sessions against MaxClients and the like (across
+	// processes, in the daemon); nil sets no limits. See Limits for the
+	// one-process implementation.
+	Admission Admission
 
 	// TLS requirements (ProFTPD's TLSRequired). RequireTLSControl refuses
 	// every command but AUTH, FEAT, SYST, NOOP and QUIT before TLS;
@@ -61,12 +88,42 @@ type Server struct {
 
 	// ServerName appears in the greeting.
 	ServerName string
-	// IdleTimeout closes a control connection idle this long (ProFTPD's
-	// TimeoutIdle, 600 s by default).
+
+	// LoginTimeout (TimeoutLogin, 300 s) bounds the time from the
+	// connection to a successful login.
+	LoginTimeout time.Duration
+	// IdleTimeout (TimeoutIdle, 600 s) closes a control connection on
+	// which no command arrives for this long.
 	IdleTimeout time.Duration
-	// DataTimeout bounds the wait for a passive data connection and each
-	// read or write on it (ProFTPD's TimeoutNoTransfer is similar).
+	// NoTransferTimeout (TimeoutNoTransfer, 300 s) closes a session that
+	// starts no data transfer for this long, whatever else it sends.
+	NoTransferTimeout time.Duration
+	// StalledTimeout (TimeoutStalled, 3600 s) ends a session whose data
+	// transfer makes no progress for this long.
+	StalledTimeout time.Duration
+	// HandshakeTimeout (TLSTimeoutHandshake, 300 s) bounds each TLS
+	// handshake, on the control and on data connections.
+	HandshakeTimeout time.Duration
+	// DataTimeout bounds the wait for the client's passive data
+	// connection; zero waits as long as TimeoutNoTransfer allows.
 	DataTimeout time.Duration
+	// LingerTimeout (TimeoutLinger, 10 s) is how long a data connection
+	// we finished sending on is drained before it is closed.
+	LingerTimeout time.Duration
+
+	// MaxLoginAttempts (3) closes the connection after that many failed
+	// logins; negative means no limit.
+	MaxLoginAttempts int
+	// MaxPreLogin bounds the connections that have not logged in yet. A
+	// new connection beyond it closes the oldest of them, so a flood of
+	// idle or slow connections cannot keep real clients out or use up
+	// the descriptors logged-in sessions need. Zero means a quarter of
+	// the process's descriptor limit (at least 16).
+	MaxPreLogin int
+
+	// TransferLog, if set, receives a line in xferlog(5) format for
+	// every file transfer (ProFTPD's TransferLog).
+	TransferLog io.Writer
 
 	// Log receives the session log: logins, transfers, refusals. Nil
 	// discards.
@@ -75,8 +132,12 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	sessions  map[*session]struct{}
+	preLogin  map[*session]struct{} // sessions not logged in yet
+	lingering map[net.Conn]struct{} // data connections being drained
 	wg        sync.WaitGroup
 	closing   bool
+	stopping  chan struct{} // closed by Shutdown and Close
+	xferMu    sync.Mutex    // serializes TransferLog lines
 }
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -104,9 +165,22 @@ func (srv *Server) Serve(ln net.Listener) error {
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				// Out of descriptors: free one by closing the oldest
+				// connection that has not logged in, so that the
+				// backlog moves and logged-in sessions keep theirs.
+				if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+					if srv.evictPreLogin() {
+						srv.logger().Warnf("accept: %v; closed the oldest connection not logged in", err)
+						delay = 0
+						continue
+					}
+				}
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 				srv.logger().Warnf("accept: %v; retrying in %v", err, delay)
-				time.Sleep(delay)
+				select {
+				case <-time.After(delay):
+				case <-srv.stop():
+				}
 				continue
 			}
 			return fmt.Errorf("ftpd: accept: %w", err)
@@ -149,18 +223,23 @@ func (srv *Server) ServeConn(conn net.Conn) {
 // the PROXY protocol listener's refusals of one connection.
 func isTemporary(err error) bool {
 	var t interface{ Temporary() bool }
-	return errors.As(err, &t) && t.Temporary()
+	if errors.As(err, &t) && t.Temporary() {
+		return true
+	}
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM) ||
+		errors.Is(err, syscall.ECONNABORTED)
 }
 
-// Shutdown closes the listeners, then waits for sessions to end until ctx
-// is done, then cuts the remaining ones. It returns ctx.Err() if it had to
-// cut sessions.
+// Shutdown stops the server: it closes the listeners, aborts running
+// transfers (426; a partial upload is undone as the store rules say) and
+// closes every control connection with 421. It returns when all sessions
+// have ended, or cuts the connections of those still running when ctx is
+// done (a peer that does not read its replies) and then returns
+// ctx.Err().
 func (srv *Server) Shutdown(ctx context.Context) error {
 	srv.mu.Lock()
-	srv.closing = true
-	for ln := range srv.listeners {
-		ln.Close()
-	}
+	srv.beginClosing()
 	srv.mu.Unlock()
 
 	done := make(chan struct{})
@@ -175,18 +254,43 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-// Close closes the listeners and every session at once.
+// Close closes the listeners and every connection at once.
 func (srv *Server) Close() error {
 	srv.mu.Lock()
-	srv.closing = true
-	for ln := range srv.listeners {
-		ln.Close()
-	}
+	srv.beginClosing()
 	for s := range srv.sessions {
 		s.cut()
 	}
+	for c := range srv.lingering {
+		c.Close()
+	}
 	srv.mu.Unlock()
 	return nil
+}
+
+// beginClosing marks the server closing and closes its listeners; mu is
+// held.
+func (srv *Server) beginClosing() {
+	if !srv.closing {
+		srv.closing = true
+		if srv.stopping == nil {
+			srv.stopping = make(chan struct{})
+		}
+		close(srv.stopping)
+	}
+	for ln := range srv.listeners {
+		ln.Close()
+	}
+}
+
+// stop is closed when the server shuts down.
+func (srv *Server) stop() <-chan struct{} {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.stopping == nil {
+		srv.stopping = make(chan struct{})
+	}
+	return srv.stopping
 }
 
 func (srv *Server) isClosing() bool {
@@ -212,11 +316,15 @@ func (srv *Server) trackListener(ln net.Listener, add bool) bool {
 	return true
 }
 
+// trackSession adds a new session (counted as not logged in) or removes
+// an ended one. Adding beyond MaxPreLogin closes the oldest session that
+// has not logged in.
 func (srv *Server) trackSession(s *session, add bool) bool {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	if !add {
 		delete(srv.sessions, s)
+		delete(srv.preLogin, s)
 		srv.wg.Done()
 		return true
 	}
@@ -225,35 +333,135 @@ func (srv *Server) trackSession(s *session, add bool) bool {
 	}
 	if srv.sessions == nil {
 		srv.sessions = make(map[*session]struct{})
+		srv.preLogin = make(map[*session]struct{})
+	}
+	if len(srv.preLogin) >= srv.maxPreLogin() {
+		if old := srv.oldestPreLogin(); old != nil {
+			delete(srv.preLogin, old)
+			old.evict()
+		}
 	}
 	srv.sessions[s] = struct{}{}
+	srv.preLogin[s] = struct{}{}
 	srv.wg.Add(1)
 	return true
+}
+
+// loggedIn takes a session out of the pre-login count.
+func (srv *Server) loggedIn(s *session) {
+	srv.mu.Lock()
+	delete(srv.preLogin, s)
+	srv.mu.Unlock()
+}
+
+// evictPreLogin closes the oldest session that has not logged in; false
+// if there is none.
+func (srv *Server) evictPreLogin() bool {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	old := srv.oldestPreLogin()
+	if old == nil {
+		return false
+	}
+	delete(srv.preLogin, old)
+	old.evict()
+	return true
+}
+
+// oldestPreLogin; mu is held. A linear scan: it runs only when the
+// server is at its limit, and the limit is small.
+func (srv *Server) oldestPreLogin() *session {
+	var old *session
+	for s := range srv.preLogin {
+		if old == nil || s.started.Before(old.started) {
+			old = s
+		}
+	}
+	return old
+}
+
+func (srv *Server) maxPreLogin() int {
+	if srv.MaxPreLogin > 0 {
+		return srv.MaxPreLogin
+	}
+	return defaultMaxPreLogin()
+}
+
+var defaultMaxPreLogin = sync.OnceValue(func() int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<20 {
+		return 1 << 18
+	}
+	return max(16, int(rl.Cur/4))
+})
+
+// linger drains a data connection we are done with for up to
+// LingerTimeout in the background, then closes it: closing a socket that
+// still has unread bytes makes the kernel send a reset, which can destroy
+// data the client has not read yet.
+func (srv *Server) linger(c net.Conn) {
+	srv.mu.Lock()
+	if srv.closing && len(srv.sessions) == 0 {
+		srv.mu.Unlock()
+		c.Close()
+		return
+	}
+	if srv.lingering == nil {
+		srv.lingering = make(map[net.Conn]struct{})
+	}
+	srv.lingering[c] = struct{}{}
+	srv.wg.Add(1)
+	srv.mu.Unlock()
+	go func() {
+		defer srv.wg.Done()
+		_ = c.SetReadDeadline(time.Now().Add(srv.lingerTimeout()))
+		_, _ = io.Copy(io.Discard, io.LimitReader(c, 1<<20))
+		c.Close()
+		srv.mu.Lock()
+		delete(srv.lingering, c)
+		srv.mu.Unlock()
+	}()
 }
 
 func (srv *Server) logger() logrus.FieldLogger {
 	if srv.Log == nil {
 		l := logrus.New()
-		l.Out = discard{}
+		l.Out = io.Discard
 		return l
 	}
 	return srv.Log
 }
 
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
-
-func (srv *Server) idleTimeout() time.Duration {
-	if srv.IdleTimeout > 0 {
-		return srv.IdleTimeout
+// timeout returns d, or def when d is zero, or 0 (none) when d < 0.
+func timeout(d, def time.Duration) time.Duration {
+	switch {
+	case d < 0:
+		return 0
+	case d == 0:
+		return def
 	}
-	return 600 * time.Second
+	return d
 }
 
-func (srv *Server) dataTimeout() time.Duration {
-	if srv.DataTimeout > 0 {
-		return srv.DataTimeout
+func (srv *Server) loginTimeout() time.Duration { return timeout(srv.LoginTimeout, 300*time.Second) }
+func (srv *Server) idleTimeout() time.Duration  { return timeout(srv.IdleTimeout, 600*time.Second) }
+func (srv *Server) noTransferTimeout() time.Duration {
+	return timeout(srv.NoTransferTimeout, 300*time.Second)
+}
+func (srv *Server) stalledTimeout() time.Duration {
+	return timeout(srv.StalledTimeout, 3600*time.Second)
+}
+func (srv *Server) handshakeTimeout() time.Duration {
+	return timeout(srv.HandshakeTimeout, 300*time.Second)
+}
+func (srv *Server) lingerTimeout() time.Duration { return timeout(srv.LingerTimeout, 10*time.Second) }
+
+func (srv *Server) maxLoginAttempts() int {
+	switch {
+	case srv.MaxLoginAttempts < 0:
+		return 0
+	case srv.MaxLoginAttempts == 0:
+		return 3
 	}
-	return 30 * time.Second
+	return srv.MaxLoginAttempts
 }

@@ -1,0 +1,538 @@
+package ftpd
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ftpdtls/ftpdtls/internal/userfs"
+)
+
+// ---- downloads ----
+
+func (s *session) cmdRETR(arg string) {
+	abs := s.abs(arg)
+	if !s.allowed("RETR", abs) {
+		s.reply(550, arg+": "+errText(syscall.EPERM))
+		return
+	}
+	if s.restart > 0 && !s.dirSettings(abs).AllowRetrieveRestart {
+		s.reply(451, arg+": Restart not permitted, try again")
+		return
+	}
+	if !s.dataReady() {
+		return
+	}
+	f, fi, err := s.fs.Open(abs)
+	if err != nil {
+		s.reply(550, arg+": "+errText(err))
+		return
+	}
+	defer f.Close()
+	if s.restart > fi.Size {
+		s.reply(554, "REST: invalid "+arg+" argument")
+		return
+	}
+	if s.restart > 0 {
+		if _, err := f.Seek(s.restart, io.SeekStart); err != nil {
+			s.reply(550, arg+": "+errText(err))
+			return
+		}
+	}
+	start := time.Now()
+	ascii := s.ascii
+	conn := s.openData(fmt.Sprintf("%s (%d bytes)", arg, fi.Size-s.restart), ascii)
+	if conn == nil {
+		s.logTransfer(start, 0, abs, 'o', false)
+		return
+	}
+	n, err, outcome := s.transfer(conn, func() (int64, error) {
+		w := io.Writer(stallConn{conn, s.srv.stalledTimeout()})
+		if ascii {
+			return copyToASCII(w, f)
+		}
+		return io.Copy(w, f)
+	})
+	if err != nil || outcome != transferRan {
+		conn.Close()
+		s.logTransfer(start, n, abs, 'o', false)
+		s.transferFailed(abs, n, err, outcome)
+		return
+	}
+	if err := s.finishData(conn); err != nil {
+		s.log.Debugf("RETR %s: closing the data connection: %v", abs, err)
+	}
+	s.log.Infof("RETR %s: %d bytes sent", abs, n)
+	s.logTransfer(start, n, abs, 'o', true)
+	s.reply(226, "Transfer complete")
+}
+
+// ---- uploads ----
+
+func (s *session) cmdSTOR(arg string) { s.store(arg, "STOR") }
+func (s *session) cmdAPPE(arg string) { s.store(arg, "APPE") }
+
+// store runs STOR and APPE. Every check comes before anything on disk is
+// touched, and the target changes only when every byte has arrived and
+// is on disk (see userfs.Upload): a refused, failed or aborted upload
+// leaves an existing file as it was.
+func (s *session) store(arg, verb string) {
+	abs := s.abs(arg)
+	if !s.allowed(verb, abs) {
+		s.reply(550, arg+": "+errText(syscall.EPERM))
+		return
+	}
+	ds := s.dirSettings(abs)
+	appending := verb == "APPE"
+	fi, statErr := s.fs.Stat(abs)
+	exists := statErr == nil
+	// ProFTPD's checks, in its order.
+	switch {
+	case exists && !appending && !ds.AllowOverwrite:
+		s.reply(550, arg+": Overwrite permission denied")
+		return
+	case exists && !fi.IsRegular():
+		s.reply(550, arg+": Not a regular file")
+		return
+	case exists && (s.restart > 0 || appending) && !ds.AllowStoreRestart:
+		s.reply(451, arg+": Append/Restart not permitted, try again")
+		return
+	case ds.HiddenStores && s.restart > 0:
+		s.reply(501, "REST not compatible with server configuration")
+		return
+	case s.restart > 0 && (!exists || s.restart > fi.Size):
+		s.reply(554, "REST: invalid "+arg+" argument")
+		return
+	case statErr != nil && !errors.Is(statErr, fs.ErrNotExist):
+		s.reply(550, arg+": "+errText(statErr))
+		return
+	}
+	if !s.dataReady() {
+		return
+	}
+	opt := userfs.StoreOptions{
+		Mode:          userfs.StoreReplace,
+		Overwrite:     ds.AllowOverwrite,
+		Perm:          fs.FileMode(0o666 &^ ds.Umask),
+		DeleteAborted: ds.DeleteAbortedStores,
+	}
+	switch {
+	case appending:
+		opt.Mode = userfs.StoreAppend
+	case s.restart > 0:
+		opt.Mode, opt.Offset = userfs.StoreRestart, s.restart
+	case ds.HiddenStores:
+		// HiddenStores is ignored for APPE, as by ProFTPD.
+		opt.Hidden, opt.DeleteAborted = true, ds.DeleteAbortedHidden
+		opt.HiddenPrefix = strings.ReplaceAll(ds.HiddenPrefix, "%P", fmt.Sprint(os.Getpid()))
+		opt.HiddenSuffix = strings.ReplaceAll(ds.HiddenSuffix, "%P", fmt.Sprint(os.Getpid()))
+	}
+	up, err := s.fs.Create(abs, opt)
+	if err != nil {
+		s.createFailed(arg, err)
+		return
+	}
+	start := time.Now()
+	ascii := s.ascii
+	conn := s.openData(arg, ascii)
+	if conn == nil {
+		s.abortUpload(abs, up)
+		s.logTransfer(start, 0, abs, 'i', false)
+		return
+	}
+	n, err, outcome := s.transfer(conn, func() (int64, error) {
+		r := io.Reader(stallConn{conn, s.srv.stalledTimeout()})
+		if ascii {
+			return copyFromASCII(up.File(), r)
+		}
+		return io.Copy(onlyWriter{up.File()}, r)
+	})
+	if err != nil || outcome != transferRan {
+		conn.Close()
+		s.abortUpload(abs, up)
+		s.logTransfer(start, n, abs, 'i', false)
+		s.transferFailed(abs, n, err, outcome)
+		return
+	}
+	// Every byte arrived (EOF, or the TLS close_notify). How the client
+	// closes from here on does not matter any more.
+	if err := up.Commit(); err != nil {
+		conn.Close()
+		s.log.Warnf("%s %s: %d bytes received, not stored: %v", verb, abs, n, err)
+		s.logTransfer(start, n, abs, 'i', false)
+		code := 550
+		if errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EFBIG) {
+			code = 552
+		}
+		s.reply(code, arg+": "+errText(err))
+		return
+	}
+	if err := s.finishData(conn); err != nil {
+		s.log.Debugf("%s %s: closing the data connection: %v", verb, abs, err)
+	}
+	s.log.Infof("%s %s: %d bytes received", verb, abs, n)
+	s.logTransfer(start, n, abs, 'i', true)
+	s.reply(226, "Transfer complete")
+}
+
+// createFailed answers a refused Create.
+func (s *session) createFailed(arg string, err error) {
+	switch {
+	case errors.Is(err, userfs.ErrInvalidOffset):
+		s.reply(554, "REST: invalid "+arg+" argument")
+	case errors.Is(err, userfs.ErrBusy):
+		s.reply(450, arg+": "+errText(err))
+	default:
+		s.reply(550, arg+": "+errText(err))
+	}
+}
+
+func (s *session) abortUpload(abs string, up userfs.Upload) {
+	if err := up.Abort(); err != nil {
+		s.log.Warnf("aborted upload of %s: %v", abs, err)
+	}
+}
+
+// onlyWriter hides os.File's ReadFrom, whose copy_file_range and splice
+// paths do not apply to network sources and would read on in its own
+// way; the plain loop writes what each read returns.
+type onlyWriter struct{ w io.Writer }
+
+func (o onlyWriter) Write(p []byte) (int, error) { return o.w.Write(p) }
+
+// ---- listings ----
+
+// listOptions are the ls options LIST and NLST accept ("-la", "-a").
+type listOptions struct {
+	all, almostAll, dirOnly, numeric, reverse, byTime bool
+}
+
+// parseList splits a LIST/NLST argument into ls options and the path.
+func parseList(arg string) (listOptions, string) {
+	var o listOptions
+	fields := strings.Fields(arg)
+	for len(fields) > 0 && strings.HasPrefix(fields[0], "-") && len(fields[0]) > 1 {
+		for _, c := range fields[0][1:] {
+			switch c {
+			case 'a':
+				o.all = true
+			case 'A':
+				o.almostAll = true
+			case 'd':
+				o.dirOnly = true
+			case 'n':
+				o.numeric = true
+			case 'r':
+				o.reverse = true
+			case 't':
+				o.byTime = true
+			}
+		}
+		fields = fields[1:]
+	}
+	return o, strings.Join(fields, " ")
+}
+
+// listEntries returns what a LIST or NLST of p shows: the entries of a
+// directory (dot files only with -a/-A, entries the policy refuses left
+// out), or the one file.
+func (s *session) listEntries(verb, p string, o listOptions) ([]userfs.FileInfo, error) {
+	fi, err := s.fs.Stat(p)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.IsDir() || o.dirOnly {
+		if fi, err := s.fs.Lstat(p); err == nil {
+			fi.Name = path.Base(p)
+			return []userfs.FileInfo{fi}, nil
+		}
+		return []userfs.FileInfo{fi}, nil
+	}
+	entries, err := s.fs.ReadDir(p)
+	if err != nil {
+		return nil, err
+	}
+	var out []userfs.FileInfo
+	if o.all {
+		if dot, err := s.fs.Stat(p); err == nil {
+			dot.Name = "."
+			out = append(out, dot)
+		}
+		if dotdot, err := s.fs.Stat(path.Dir(p)); err == nil {
+			dotdot.Name = ".."
+			out = append(out, dotdot)
+		}
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name, ".") && !o.all && !o.almostAll {
+			continue
+		}
+		if !s.allowed(verb, path.Join(p, e.Name)) {
+			continue
+		}
+		out = append(out, e)
+	}
+	if o.byTime {
+		sortByTime(out)
+	}
+	if o.reverse {
+		for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+			out[i], out[j] = out[j], out[i]
+		}
+	}
+	return out, nil
+}
+
+func sortByTime(fis []userfs.FileInfo) {
+	for i := 1; i < len(fis); i++ {
+		for j := i; j > 0 && fis[j].ModTime.After(fis[j-1].ModTime); j-- {
+			fis[j], fis[j-1] = fis[j-1], fis[j]
+		}
+	}
+}
+
+func (s *session) cmdLIST(arg string) {
+	o, p := parseList(arg)
+	abs := s.abs(cmp(p, "."))
+	var lines []string
+	// A refused directory lists as empty, as with ProFTPD.
+	if s.allowed("LIST", abs) {
+		entries, err := s.listEntries("LIST", abs, o)
+		if err != nil {
+			s.reply(450, cmp(p, ".")+": "+errText(err))
+			return
+		}
+		now := time.Now()
+		for _, e := range entries {
+			lines = append(lines, listLine(e, now, o.numeric))
+		}
+	}
+	s.sendLines(lines, "file list")
+}
+
+func (s *session) cmdNLST(arg string) {
+	o, p := parseList(arg)
+	abs := s.abs(cmp(p, "."))
+	if !s.allowed("NLST", abs) {
+		s.reply(450, cmp(p, ".")+": No such file or directory")
+		return
+	}
+	entries, err := s.listEntries("NLST", abs, o)
+	if err != nil {
+		s.reply(450, cmp(p, ".")+": "+errText(err))
+		return
+	}
+	lines := make([]string, 0, len(entries))
+	for _, e := range entries {
+		if p != "" && (len(entries) == 1 && e.Name == path.Base(abs)) {
+			lines = append(lines, p)
+			continue
+		}
+		lines = append(lines, e.Name)
+	}
+	s.sendLines(lines, "file list")
+}
+
+func (s *session) cmdMLSD(arg string) {
+	abs := s.abs(cmp(strings.TrimSpace(arg), "."))
+	if !s.allowed("MLSD", abs) {
+		s.reply(550, "Unable to handle command")
+		return
+	}
+	fi, err := s.fs.Stat(abs)
+	if err != nil {
+		s.reply(550, cmp(arg, ".")+": "+errText(err))
+		return
+	}
+	if !fi.IsDir() {
+		s.reply(550, cmp(arg, ".")+": Not a directory")
+		return
+	}
+	entries, err := s.fs.ReadDir(abs)
+	if err != nil {
+		s.reply(550, cmp(arg, ".")+": "+errText(err))
+		return
+	}
+	lines := []string{s.factsLine(fi, ".", "cdir")}
+	for _, e := range entries {
+		if !s.allowed("MLSD", path.Join(abs, e.Name)) {
+			continue
+		}
+		if e.Mode&fs.ModeSymlink != 0 {
+			// Facts of what the link points to, as ProFTPD shows them.
+			if t, err := s.fs.Stat(path.Join(abs, e.Name)); err == nil {
+				t.Name = e.Name
+				e = t
+			}
+		}
+		lines = append(lines, s.factsLine(e, e.Name, ""))
+	}
+	if parent, err := s.fs.Stat(path.Dir(abs)); err == nil {
+		lines = append(lines, s.factsLine(parent, "..", "pdir"))
+	}
+	s.sendLines(lines, "MLSD")
+}
+
+func (s *session) cmdMLST(arg string) {
+	arg = strings.TrimSpace(arg)
+	abs := s.abs(cmp(arg, "."))
+	if !s.allowed("MLST", abs) {
+		s.reply(550, "Unable to handle command")
+		return
+	}
+	fi, err := s.fs.Stat(abs)
+	if err != nil {
+		s.reply(550, cmp(arg, ".")+": "+errText(err))
+		return
+	}
+	line := " " + s.factsLine(fi, abs, "")
+	s.replyLines(250, "Start of list for "+cmp(arg, "."), []string{line}, "End of list")
+}
+
+// sendLines sends a listing over a data connection. The lines are made
+// before the data connection opens, so that a refusal gets its reply
+// instead of a 150.
+func (s *session) sendLines(lines []string, what string) {
+	var buf bytes.Buffer
+	for _, l := range lines {
+		buf.WriteString(l)
+		buf.WriteString("\r\n")
+	}
+	conn := s.openData(what, s.ascii)
+	if conn == nil {
+		return
+	}
+	n, err, outcome := s.transfer(conn, func() (int64, error) {
+		w := bufio.NewWriter(stallConn{conn, s.srv.stalledTimeout()})
+		n, err := w.Write(buf.Bytes())
+		if err == nil {
+			err = w.Flush()
+		}
+		return int64(n), err
+	})
+	if err != nil || outcome != transferRan {
+		conn.Close()
+		s.transferFailed(what, n, err, outcome)
+		return
+	}
+	if err := s.finishData(conn); err != nil {
+		s.log.Debugf("%s: closing the data connection: %v", what, err)
+	}
+	s.reply(226, "Transfer complete")
+}
+
+// ---- ASCII mode ----
+
+// copyToASCII sends a file in TYPE A: every LF not preceded by CR
+// becomes CRLF, as ProFTPD converts.
+func copyToASCII(w io.Writer, r io.Reader) (int64, error) {
+	in := make([]byte, 32*1024)
+	out := make([]byte, 0, 64*1024)
+	var n int64
+	var prev byte
+	for {
+		m, rerr := r.Read(in)
+		out = out[:0]
+		for _, c := range in[:m] {
+			if c == '\n' && prev != '\r' {
+				out = append(out, '\r')
+			}
+			out = append(out, c)
+			prev = c
+		}
+		if len(out) > 0 {
+			k, err := w.Write(out)
+			n += int64(k)
+			if err != nil {
+				return n, err
+			}
+		}
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+}
+
+// copyFromASCII receives a file in TYPE A: CR before LF is dropped; the
+// returned count is of bytes received.
+func copyFromASCII(w io.Writer, r io.Reader) (int64, error) {
+	in := make([]byte, 32*1024)
+	out := make([]byte, 0, 32*1024+1)
+	var n int64
+	pendingCR := false
+	for {
+		m, rerr := r.Read(in)
+		n += int64(m)
+		out = out[:0]
+		for _, c := range in[:m] {
+			if pendingCR {
+				pendingCR = false
+				if c != '\n' {
+					out = append(out, '\r')
+				}
+			}
+			if c == '\r' {
+				pendingCR = true
+				continue
+			}
+			out = append(out, c)
+		}
+		if len(out) > 0 {
+			if _, err := w.Write(out); err != nil {
+				return n, err
+			}
+		}
+		if rerr == io.EOF {
+			if pendingCR {
+				if _, err := w.Write([]byte{'\r'}); err != nil {
+					return n, err
+				}
+			}
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+}
+
+// ---- TransferLog ----
+
+// logTransfer writes one xferlog(5) line, as ProFTPD's TransferLog:
+//
+//	Mon Dec 07 13:41:35 2026 0 127.0.0.1 6 /srv/ftp/hello.txt b _ o r tester ftp 0 * c
+//
+// (local time, whole seconds, client address, bytes, real path with
+// white space as "_", type, action flags, direction, access mode, user,
+// protocol, authentication method, user id, completion).
+func (s *session) logTransfer(start time.Time, n int64, abs string, direction byte, complete bool) {
+	if s.srv.TransferLog == nil {
+		return
+	}
+	name := []byte(s.realPath(abs))
+	for i, c := range name {
+		if c <= ' ' || c == 0x7f {
+			name[i] = '_'
+		}
+	}
+	line := fmt.Sprintf("%s %d %s %d %s %c _ %c r %s %s 0 * %c\n",
+		time.Now().Format("Mon Jan 02 15:04:05 2006"), int64(time.Since(start)/time.Second),
+		hostOf(s.conn.RemoteAddr()), n, name, cond(s.ascii, 'a', 'b'), direction,
+		s.userName(), cond(s.tls != nil, "ftps", "ftp"), cond(complete, 'c', 'i'))
+	s.srv.xferMu.Lock()
+	defer s.srv.xferMu.Unlock()
+	if _, err := io.WriteString(s.srv.TransferLog, line); err != nil {
+		s.log.Warnf("TransferLog: %v", err)
+	}
+}
