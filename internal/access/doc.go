@@ -37,7 +37,7 @@
 //	AllowUser, DenyUser                   names, comma lists, "!" negation, OR over the names (also "OR")
 //	AllowGroup, DenyGroup                 names, comma lists, "!" negation, AND over the names (also "OR")
 //	Allow from, Deny from                 all, none, addresses, address/prefix, "10.1.2." prefixes,
-//	                                      IP globs (10.1.*); several entries and lines
+//	                                      IP globs (10.1.*, 10.0.0.[12]); several entries and lines
 //	AllowAll, DenyAll (in <Limit>)        yes
 //	Order allow,deny | deny,allow         yes (default allow,deny)
 //	<Directory path>                      absolute paths, "/*" suffix, globs ('*' also matches '/'),
@@ -58,8 +58,8 @@
 // Each with its file and line and "not supported by ftpdtls serve (why)",
 // an *directives.Error wrapping ErrNotSupported: <Anonymous>, <Class>,
 // AllowClass, DenyClass, AllowFilter, DenyFilter, IgnoreHidden; host
-// names and DNS patterns in Allow/Deny (they need reverse DNS); IP globs
-// with '[' or '{'; the AND and regex forms of AllowUser & co (ProFTPD
+// names and DNS patterns in Allow/Deny (they need reverse DNS);
+// the AND and regex forms of AllowUser & co (ProFTPD
 // 1.3.8 builds the AND list wrongly); <Limit> naming a command ProFTPD
 // never checks (SYST, TYPE, REST, ...), an unknown command, OPTS_*, or
 // LOGIN inside <Directory> (never consulted); AllowAll or DenyAll

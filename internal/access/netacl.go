@@ -80,9 +80,6 @@ func parseNetACL(s string) (*netACL, error) {
 		if !hasGlob || hasNonHexLetter(body) {
 			return nil, errHostname
 		}
-		if strings.ContainsAny(body, "{[") {
-			return nil, fmt.Errorf("IP glob '%s' with '[' or '{'", body)
-		}
 		a.kind, a.pattern = aclIPGlob, body
 		return a, nil
 	}

@@ -72,9 +72,16 @@ func Check(cfg *directives.Config) []*directives.Error {
 	for _, e := range errs {
 		out = append(out, e.err)
 	}
+	// Files in the order they first appear, lines in order within each.
+	rank := map[string]int{}
+	for _, e := range out {
+		if _, ok := rank[e.File]; !ok {
+			rank[e.File] = len(rank)
+		}
+	}
 	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].File != out[j].File {
-			return false
+		if ri, rj := rank[out[i].File], rank[out[j].File]; ri != rj {
+			return ri < rj
 		}
 		return out[i].Line < out[j].Line
 	})
