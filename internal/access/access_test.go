@@ -210,7 +210,7 @@ func TestAddresses(t *testing.T) {
 		{"CWD", "/x", with(anna, netip.MustParseAddr("::ffff:10.9.9.9")), true}, // mapped addresses match IPv4 rules
 		{"CWD", "/x", with(anna, netip.MustParseAddr("2001:db9::1")), false},
 		{"STOR", "/x", with(anna, netip.MustParseAddr("::ffff:10.1.2.9")), false},
-		{"STOR", "/x", with(anna, lan), false},                                  // trailing dot: a prefix
+		{"STOR", "/x", with(anna, lan), false}, // trailing dot: a prefix
 		{"STOR", "/x", anna, true},
 		{"DELE", "/x", with(anna, lan), false}, // IP glob
 		{"DELE", "/x", with(anna, netip.MustParseAddr("10.1.2.4")), true},
@@ -664,9 +664,9 @@ DefaultRoot /
 		root   string
 		chroot bool
 	}{
-		{anna, "/home/anna", true},          // staff, not guests
-		{cleo, "/srv/pub", true},            // guests
-		{ben, "/home/ben/sub", true},        // users
+		{anna, "/home/anna", true},   // staff, not guests
+		{cleo, "/srv/pub", true},     // guests
+		{ben, "/home/ben/sub", true}, // users
 		{Who{User: "dan", Groups: []string{"ftp"}}, "/data/dan", true},
 		{Who{User: "eve", Groups: []string{"other"}}, "", false}, // "/": no chroot
 	} {
