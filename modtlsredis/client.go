@@ -160,7 +160,10 @@ func describe(o *redis.UniversalOptions) string {
 func describeClient(client redis.UniversalClient) string {
 	switch c := client.(type) {
 	case *redis.Client:
-		return c.Options().Addr
+		if addr := c.Options().Addr; addr != "FailoverClient" { // go-redis's name for sentinel-backed clients
+			return addr
+		}
+		return "master via Sentinel"
 	case *redis.ClusterClient:
 		return "cluster " + strings.Join(c.Options().Addrs, ", ")
 	}

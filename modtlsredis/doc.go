@@ -1,9 +1,20 @@
-// Package modtlsredis is ProFTPD's mod_redis and mod_tls_redis for
-// ftpdtls: the "redis" TLSSessionCache and TLSStaplingCache, which let
-// many machines share TLS sessions and OCSP responses through one Redis,
-// and the Redis* directives that say which Redis.
+// Package modtlsredis keeps TLS sessions and OCSP responses in Redis, so
+// that every server using the same Redis resumes the sessions of the
+// others and staples the responses they fetched: the Redis caches of
+// ProFTPD's mod_tls_redis, with mod_redis's directives.
 //
-// A program enables it by importing it for its side effect, the Go
+// From Go, on a go-redis client the program already has (a Client, a
+// sentinel-backed failover Client or a ClusterClient):
+//
+//	sessions, err := modtlsredis.NewSessionCache(client, modtlsredis.Options{})
+//
+// The result is a modtls.SessionCache and a modtls.StatsReporter;
+// NewOCSPCache makes the modtls.OCSPCache. Options bound every operation
+// (so a slow Redis delays a handshake by at most Options.Timeout), say
+// whether the constructor may succeed while Redis is down, and who closes
+// the client.
+//
+// From proftpd.conf, importing the package for its side effect is the Go
 // spelling of "LoadModule mod_redis.c" and "LoadModule mod_tls_redis.c":
 //
 //	import _ "github.com/ftpdtls/ftpdtls/modtlsredis"
@@ -15,18 +26,20 @@
 //	TLSSessionCache redis: 1800
 //	TLSStaplingCache redis:
 //
-// modtls opens the caches through the provider registry; the provider
-// reads the main server's mod_redis settings from Env.Config, so the
-// caller of modtls.Open must put the parsed configuration there (without
-// it there is no RedisServer and the open fails with ErrNoServer).
-// OpenSessionCache and OpenOCSPCache open caches from explicit Settings.
+// and modtls opens the "redis" caches with the main server's mod_redis
+// settings, read from Env.Config. That route is the same as the first:
+// Settings.ClientOptions turns the directives into one
+// redis.UniversalOptions (one RedisServer: a plain Redis; several: a
+// Redis Cluster; RedisSentinel: a master found through Sentinels), and
+// OpenSessionCache and OpenOCSPCache call NewSessionCache and NewOCSPCache
+// with the client made from it.
 //
 // go-redis logs every failed dial through its package logger (to stderr
 // by default); a program may quiet it with redis.SetLogger. This package
 // does not, since that logger is global. It logs the start and the end of
-// a Redis outage itself, once each, to Env.Log.
+// a Redis outage itself, once each, to Options.Log.
 //
-// # Compatibility
+// # Compatibility with ProFTPD
 //
 // The keys, values and counters are mod_tls_redis's to the byte (see
 // entry.go and counters.go), so ProFTPD and ftpdtls nodes can share one
@@ -35,85 +48,50 @@
 // encoding, an OpenSSL DER SSL_SESSION from ProFTPD and crypto/tls
 // SessionState bytes from ftpdtls. Each side reads the other's entries
 // without harm but cannot resume them; ftpdtls counts a ProFTPD entry as
-// an error and a miss, and the client makes a full handshake. (Clients
-// that a load balancer sends to both kinds of node therefore resume only
-// on the kind that made the session.)
+// an error and a miss, and the client makes a full handshake.
 //
-// # Differences from ProFTPD
+// The defects of mod_tls_redis 0.1 that this package fixes are listed in
+// docs/DIVERGENCES.md under R1 to R8 (real expiries for sessions and OCSP
+// responses, checked replies, counted misses, decimal status counters,
+// clear and remove that act on Redis, no secrets in traces). Beyond
+// those:
 //
-// mod_tls_redis 0.1 has bugs that this package does not copy:
-//
-//   - Sessions get a real Redis expiry, "SET key value EXAT expires", at
-//     the time the value's "expires" field names; ProFTPD sends that
-//     absolute time as a relative SETEX TTL (about 57 years), so its
-//     entries never leave Redis.
-//   - OCSP responses expire too: at the response's nextUpdate, or an hour
-//     after they were obtained when they have none (ProFTPD: never).
-//   - Replies are checked: a SET answered with an error (NOAUTH, READONLY,
-//     OOM) is a failure, not "stored".
-//   - Misses are counted: a missing, expired or undecodable entry adds
-//     to cache_misses (ProFTPD counts almost none of them).
 //   - Counter increments are gathered in the process and sent as one
-//     pipelined INCRBY per counter every 100 ms (and before a status is
-//     read, and at close), so a lookup or store costs one round trip, not
-//     two, and busy nodes do not all queue on the seven counter keys.
-//     Other nodes see a process's counts up to 100 ms late; increments
-//     that fail to reach Redis are kept for the next attempt. There is no
-//     delete of a doubly prefixed key after the first increment (R4).
-//   - The status prints the counters as the decimals Redis holds (ProFTPD
-//     prints the ASCII bytes as a binary number: "3" shows as 51), names
-//     the server after "Redis server:", and cache_max_*_len is kept as a
-//     decimal maximum.
-//   - clear and remove act on Redis: clear unlinks the cache's entries
-//     (SCAN MATCH "<namespace>{*" and UNLINK, bounded in time, on every
-//     master of a cluster) and returns their number; remove also unlinks
-//     the seven counters and closes the cache. ProFTPD's do nothing.
-//   - Expired session entries found by a lookup (only ProFTPD's live
-//     that long) are unlinked.
+//     pipelined INCRBY per counter every 100 ms (and before the counters
+//     are read, and at close), so a lookup or store costs one round trip;
+//     other nodes see a process's counts up to 100 ms late.
+//   - The status names the server after "Redis server:" and ends with the
+//     number of operations of this process that failed for want of Redis.
 //   - Entries larger than the limits (10240 bytes of session, 4096 of
 //     response) are counted and not cached at all; ProFTPD keeps them in a
 //     list private to one process.
-//   - Nothing secret is traced: channel "tls.redis" carries ProFTPD's
-//     messages at ProFTPD's levels where the behaviour matches, but never
-//     a value (ProFTPD's "redis" channel prints whole GET replies, session
-//     keys included, at level 7).
-//   - The connection follows the main server's RedisTimeouts,
-//     RedisSentinel and RedisOptions, and RedisServer lines in <Global>;
-//     ProFTPD applies only a "server config" RedisServer to its caches,
-//     with fixed 500 ms timeouts, no Sentinel and always reconnecting.
-//   - Connections are a goroutine-safe pool that reconnects with backoff,
-//     and a command that failed on a broken connection is retried once
-//     (not with RedisOptions NoReconnect) within the operation's time
-//     limit. ProFTPD shares one socket between all its processes (which
-//     read each other's replies), and after a Redis restart its daemon's
-//     socket stays dead.
-//   - A Redis that cannot be reached when the cache opens does not fail
-//     the open: every operation fails fast until it is back, the handshake
-//     goes on without the cache (a full handshake), the failures are
-//     counted per process (Stats.Failures, and a last status line) and the
-//     first one of an outage is logged; sessions are shared again as soon
-//     as Redis answers, without a restart. A Redis that rejects the
-//     password or database does fail the open, as in ProFTPD.
-//   - Every operation is bounded: connect timeout plus twice the I/O
-//     timeout (1.5 s by default), retries included; clear and remove by a
-//     minute. A RedisTimeouts value of 0 means the 500 ms default rather
-//     than no timeout.
+//   - The caches follow the main server's RedisTimeouts, RedisSentinel and
+//     RedisOptions, and RedisServer lines in <Global>; ProFTPD applies
+//     only a "server config" RedisServer to its caches, with fixed 500 ms
+//     timeouts, no Sentinel and always reconnecting. A RedisTimeouts value
+//     of 0 means the 500 ms default rather than no timeout, and every
+//     operation is bounded by the connect timeout plus twice the I/O
+//     timeout, retries included (clear and remove by a minute).
+//   - Connections are a goroutine-safe pool that reconnects with backoff;
+//     a command that failed on a broken connection is retried once (not
+//     with RedisOptions NoReconnect). ProFTPD shares one socket between
+//     all its processes, and after a Redis restart its daemon's socket
+//     stays dead.
+//   - A Redis that cannot be reached when the server starts does not stop
+//     it: operations fail fast until Redis is back, handshakes go on in
+//     full, and sessions are shared again as soon as Redis answers. A
+//     Redis that rejects the password or database fails the open, as in
+//     ProFTPD.
 //   - Sentinel: the Sentinels are asked in order until one answers (ProFTPD
 //     asks all of them and keeps the last answer), and the master is
-//     followed across failovers while running. With no "master NAME", the
-//     first master of the first Sentinel that answers is used.
-//   - Several RedisServer lines in one server name the seed nodes of a
-//     Redis Cluster (which must all use database 0); ProFTPD keeps the
-//     last line and has no cluster support.
-//   - "RedisServer host secret" is still, as in ProFTPD, a username with
-//     no password (so no AUTH); ftpdtls check warns about it. A db-index
-//     that is not a number is a warning at check time and makes the open
-//     fail; ProFTPD fails at SELECT.
-//   - ssl:true works (crypto/tls); Debian's hiredis 0.14 cannot do TLS, so
-//     a ProFTPD built on Debian ignores it.
-//   - The info string after "redis:" is ignored, as in ProFTPD; ftpdtls
-//     check warns when it is anything but empty or "/json".
-//   - RedisLog, RedisLogOnCommand, RedisLogOnEvent and RedisLogFormatExtra
-//     are checked as ProFTPD checks them and kept in Settings, but ftpdtls
-//     does not log FTP commands to Redis.
+//     followed across failovers while running. Several RedisServer lines
+//     name the seed nodes of a Redis Cluster (database 0 only); ProFTPD
+//     keeps the last line.
+//   - ssl:true works (crypto/tls); Debian's hiredis 0.14 cannot do TLS.
+//   - "RedisServer host secret" is, as in ProFTPD, a username with no
+//     password (so no AUTH); ftpdtls check warns about it, and about an
+//     info string after "redis:" other than "" or "/json" (ignored, as in
+//     ProFTPD). RedisLog, RedisLogOnCommand, RedisLogOnEvent and
+//     RedisLogFormatExtra are checked as ProFTPD checks them and kept in
+//     Settings, but ftpdtls does not log FTP commands to Redis.
 package modtlsredis

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -329,8 +330,8 @@ func setRedisSentinel(cmd *directives.Cmd) error {
 			continue
 		}
 		host, port := splitHostPort(arg, DefaultSentinelPort)
-		if !resolvable(host) {
-			cmd.Warnf("%s: unable to resolve '%s' (No such file or directory), ignoring", cmd.Name, host)
+		if why := unresolvable(host, useIPv6(cmd)); why != "" {
+			cmd.Warnf("%s: unable to resolve '%s' (%s), ignoring", cmd.Name, host, why)
 			continue
 		}
 		addrs = append(addrs, net.JoinHostPort(host, strconv.Itoa(port)))
@@ -398,12 +399,32 @@ func atoi(s string) int {
 	return n
 }
 
-func resolvable(host string) bool {
-	if net.ParseIP(host) != nil {
-		return true
+// useIPv6 reports whether IPv6 is enabled where cmd stands: UseIPv6 (a
+// "server config" directive, on by default) as the lines before it set
+// it, since ProFTPD resolves addresses while it parses.
+func useIPv6(cmd *directives.Cmd) bool {
+	return cmd.Config == nil || cmd.Config.Main == nil || cmd.Config.Main.UseIPv6
+}
+
+// unresolvable says why host cannot be resolved as mod_redis resolves it
+// (pr_netaddr_get_addr), in glibc's words, or "" when it can. With IPv6
+// off, an IPv6 address is "Address family not supported by protocol"
+// (an IPv4-mapped one is IPv4) and names resolve to IPv4 only.
+func unresolvable(host string, ipv6 bool) string {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if ip.Is6() && !ip.Is4In6() && !ipv6 {
+			return "Address family not supported by protocol"
+		}
+		return ""
+	}
+	network := "ip"
+	if !ipv6 {
+		network = "ip4"
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	addrs, err := net.DefaultResolver.LookupHost(ctx, host)
-	return err == nil && len(addrs) > 0
+	if addrs, err := net.DefaultResolver.LookupIP(ctx, network, host); err != nil || len(addrs) == 0 {
+		return "No such file or directory"
+	}
+	return ""
 }

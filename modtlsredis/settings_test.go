@@ -1,12 +1,18 @@
 package modtlsredis
 
 import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ftpdtls/ftpdtls/directives"
+	"github.com/ftpdtls/ftpdtls/internal/testpeers"
 )
 
 // parse parses a configuration that loads mod_redis as Debian's ProFTPD
@@ -224,4 +230,96 @@ func TestParseMillis(t *testing.T) {
 			t.Errorf("parseMillis(%q) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.ok)
 		}
 	}
+}
+
+// TestSentinelNoticesMatchProFTPD: RedisSentinel addresses that cannot be
+// resolved are ignored with mod_redis's notice, IPv6 ones included when
+// UseIPv6 is off where the line stands. want holds what Debian's proftpd
+// 1.3.8 printed for `proftpd -t` on the same lines (timestamp prefix
+// removed); when proftpd is installed the test checks that again.
+func TestSentinelNoticesMatchProFTPD(t *testing.T) {
+	const noFamily, noHost = "Address family not supported by protocol", "No such file or directory"
+	notice := func(host, why string) string {
+		return "RedisSentinel: unable to resolve '" + host + "' (" + why + "), ignoring"
+	}
+	tests := []struct {
+		name      string
+		lines     []string
+		want      []string
+		sentinels []string // of the main server
+	}{
+		{"IPv6 off", []string{"UseIPv6 off", "RedisSentinel [::1]"}, []string{notice("::1", noFamily)}, nil},
+		{"IPv6 off, with a master", []string{"UseIPv6 off", "RedisSentinel 127.0.0.1 [::1]:26380 master mymaster"},
+			[]string{notice("::1", noFamily)}, []string{"127.0.0.1:26379"}},
+		{"IPv6 on by default", []string{"RedisSentinel [::1]:26380"}, nil, []string{"[::1]:26380"}},
+		{"only the lines after UseIPv6 off", []string{
+			"RedisSentinel [::1]:26380", "UseIPv6 off", "RedisSentinel [::2]:26380 10.0.0.1",
+			"<VirtualHost 127.0.0.1>", "RedisSentinel [::3]", "</VirtualHost>",
+			"<Global>", "RedisSentinel [::4]", "</Global>",
+		}, []string{notice("::2", noFamily), notice("::3", noFamily), notice("::4", noFamily)}, []string{"10.0.0.1:26379"}},
+		{"IPv4-mapped is IPv4", []string{"UseIPv6 off", "RedisSentinel [::ffff:10.0.0.1]"}, nil, []string{"[::ffff:10.0.0.1]:26379"}},
+		{"unbracketed IPv6 splits at the last colon", []string{"UseIPv6 off", "RedisSentinel ::1"}, []string{notice(":", noHost)}, nil},
+		{"scoped IPv6 off", []string{"UseIPv6 off", "RedisSentinel [fe80::1%lo]"}, []string{notice("fe80::1%lo", noFamily)}, nil},
+		{"scoped IPv6 on", []string{"UseIPv6 on", "RedisSentinel [fe80::1%lo]:5"}, nil, []string{"[fe80::1%lo]:5"}},
+		{"bracketed IPv4", []string{"RedisSentinel [127.0.0.1]"}, []string{notice("[127.0.0.1]", noHost)}, nil},
+	}
+	proftpd := ""
+	if p, err := exec.LookPath("proftpd"); err == nil {
+		proftpd = p
+	} else if _, err := os.Stat("/usr/sbin/proftpd"); err == nil {
+		proftpd = "/usr/sbin/proftpd"
+	} else if testpeers.Required() {
+		t.Fatal("proftpd is not installed, and FTPDTLS_REQUIRE_PEERS=1 requires it")
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := parse(t, tt.lines...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, w := range cfg.Warnings {
+				got = append(got, w.Msg)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("notices\n got %q\nwant %q", got, tt.want)
+			}
+			if s := SettingsOf(cfg.Main); !slices.Equal(s.Sentinels, tt.sentinels) {
+				t.Errorf("main server's Sentinels %q, want %q", s.Sentinels, tt.sentinels)
+			}
+			if proftpd != "" {
+				if real := proftpdNotices(t, proftpd, tt.lines); !slices.Equal(real, tt.want) {
+					t.Errorf("proftpd -t printed\n%q\nthe test expects\n%q", real, tt.want)
+				}
+			}
+		})
+	}
+}
+
+// proftpdNotices runs `proftpd -t` on a minimal configuration loading
+// mod_redis with lines, and returns its RedisSentinel notices without
+// their timestamp prefix.
+func proftpdNotices(t *testing.T, proftpd string, lines []string) []string {
+	t.Helper()
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "proftpd.conf")
+	text := "ServerType standalone\nPort 0\nDefaultAddress 127.0.0.1\nUser nobody\nGroup nogroup\n" +
+		"PidFile " + dir + "/proftpd.pid\nScoreboardFile " + dir + "/proftpd.scoreboard\nWtmpLog off\nUseReverseDNS off\n" +
+		"ModulePath /usr/lib/proftpd\nLoadModule mod_redis.c\n" + strings.Join(lines, "\n") + "\n"
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, proftpd, "-t", "-c", conf).CombinedOutput()
+	if err != nil {
+		t.Fatalf("proftpd -t: %v\n%s", err, out)
+	}
+	var notices []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if _, msg, ok := strings.Cut(l, "]: "); ok && strings.HasPrefix(msg, "RedisSentinel: ") {
+			notices = append(notices, msg)
+		}
+	}
+	return notices
 }
