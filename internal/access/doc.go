@@ -88,9 +88,45 @@
 //	SITE_HELP                            the current directory               none
 //
 // ALL applies to all of them but EPRT, EPSV, PASV, PORT, PROT and
-// SITE_HELP. A refusal is "550 <arg>: Permission denied" for most
-// (ProFTPD's strerror(EACCES)); see the conformance test's recorded
-// replies for each command.
+// SITE_HELP. Commands not in this table (USER, PASS, SYST, TYPE, REST,
+// ABOR, QUIT, ...) never consult <Limit>.
+//
+// # ProFTPD's replies
+//
+// What ProFTPD 1.3.8 answers (the differential test checks each of these;
+// <arg> is the command's argument as the client sent it):
+//
+//	Refused by                  Reply
+//	<Limit> RETR STOR APPE      550 <arg>: Operation not permitted
+//	  DELE RNFR RNTO SIZE MDTM
+//	<Limit> MKD XMKD RMD XRMD   550 <arg>: Permission denied
+//	<Limit> CWD                 550 <arg>: No such file or directory
+//	<Limit> LIST                226, with an empty listing (no refusal)
+//	<Limit> NLST                450 <arg>: No such file or directory
+//	<Limit> MLSD MLST           550 Unable to handle command
+//	<Limit> SITE_CHMOD          550 CHMOD <mode> <path>: Permission denied
+//	<Limit> PWD                 550 PWD: Permission denied
+//	<Limit> NOOP                550 Operation not permitted
+//	<Limit> FEAT                550 FEAT: Operation not permitted
+//	<Limit> HELP                501 HELP: Permission denied
+//	<Limit> STAT                500 STAT: Operation not permitted
+//	<Limit> PASV EPSV           501 PASV: Operation not permitted (EPSV: ...)
+//	<Limit LOGIN> at login      530 Login incorrect.
+//	<Limit LOGIN> at connection the connection is closed, no greeting
+//	AllowOverwrite off          550 <arg>: Overwrite permission denied (STOR on an existing file,
+//	                            also after REST)
+//	AllowStoreRestart off       451 <arg>: Append/Restart not permitted, try again (REST+STOR or
+//	                            APPE on an existing file; checked after AllowOverwrite)
+//	HiddenStores with REST      501 REST not compatible with server configuration (checked last)
+//	AllowRetrieveRestart off    451 <arg>: Restart not permitted, try again (REST+RETR)
+//
+// ProFTPD's Order is not Apache's: with "Order deny,allow" a matching Deny
+// (DenyAll, DenyUser, Deny from ...) decides and the Allow lines are not
+// looked at; with "allow,deny" (the default) a matching Allow decides.
+// A section in which neither matches makes no decision ("deny,allow":
+// it denies), and the search goes on outwards. A line with a negated
+// address ("Allow from !10.0.0.1") never matches in ProFTPD 1.3.8 and
+// stops the search of that directive's lines: it is applied so.
 //
 // # Differences from ProFTPD
 //

@@ -88,7 +88,7 @@ var diffScenarios = []diffScenario{
   DenyUser !bob,!carol
 </Limit>
 <Limit RNTO>
-  DenyGroup staff,ftpusers
+  DenyGroup staff
 </Limit>
 `},
 	{name: "directories", conf: `
@@ -319,6 +319,10 @@ HiddenStores on
 </Directory>
 <Directory @SRV@/home/*>
   AllowOverwrite off
+  HiddenStores off
+</Directory>
+<Directory @SRV@/private>
+  AllowStoreRestart off
   HiddenStores off
 </Directory>
 `},
@@ -703,22 +707,22 @@ func (r *diffRun) session(user string, from netip.Addr) {
 	}
 	// Commands acting on the current directory.
 	code, msg, _ = f.cmd("PWD")
-	r.cmdCheck("PWD", cwd, code, msg)
+	r.cmdCheck("PWD", cwd, "", code, msg)
 	if code == 257 && !strings.Contains(msg, `"`+vcwd+`"`) {
 		t.Errorf("%s: PWD %q, want %q", user, msg, vcwd)
 	}
 	code, msg, _ = f.cmd("NOOP")
-	r.cmdCheck("NOOP", cwd, code, msg)
+	r.cmdCheck("NOOP", cwd, "", code, msg)
 	code, msg, _ = f.cmd("FEAT")
-	r.cmdCheck("FEAT", cwd, code, msg)
+	r.cmdCheck("FEAT", cwd, "", code, msg)
 	code, msg, _ = f.cmd("HELP")
-	r.cmdCheck("HELP", cwd, code, msg)
+	r.cmdCheck("HELP", cwd, "", code, msg)
 	code, msg, _ = f.cmd("STAT")
-	r.cmdCheck("STAT", cwd, code, msg)
+	r.cmdCheck("STAT", cwd, "", code, msg)
 	code, msg, _ = f.cmd("EPSV")
-	r.cmdCheck("EPSV", cwd, code, msg)
+	r.cmdCheck("EPSV", cwd, "", code, msg)
 	code, msg, _ = f.cmd("PASV")
-	r.cmdCheck("PASV", cwd, code, msg)
+	r.cmdCheck("PASV", cwd, "", code, msg)
 	// Without PASV there is no data connection: the data commands are
 	// then left out for this user.
 	r.pasv = code == 227
@@ -737,12 +741,49 @@ func (r *diffRun) keep(cmd, msg string) {
 	}
 }
 
-func (r *diffRun) cmdCheck(cmd, real string, code int, msg string) {
+// cmdCheck compares ProFTPD's answer to cmd on real (arg is the
+// argument as sent) with Policy's, and a refusal by <Limit> with the
+// reply documented in the package doc.
+func (r *diffRun) cmdCheck(cmd, real, arg string, code int, msg string) {
 	ok := code > 0 && code < 400
-	if !ok {
-		r.keep(cmd, msg)
+	allowed := r.pol.Allowed(cmd, real, r.who)
+	r.check(cmd+" "+real, ok, allowed, msg)
+	if ok || allowed {
+		return
 	}
-	r.check(cmd+" "+real, ok, r.pol.Allowed(cmd, real, r.who), msg)
+	r.keep(cmd, msg)
+	format, known := limitRefusals[cmd]
+	want := format
+	if strings.Contains(format, "%s") {
+		want = fmt.Sprintf(format, arg)
+	}
+	r.n++
+	if !known || msg != want {
+		r.failures++
+		r.t.Errorf("%s refused by <Limit>: ProFTPD replied %q, the package doc says %q", cmd, msg, want)
+	}
+}
+
+// limitRefusals are ProFTPD 1.3.8's replies to a command refused by
+// <Limit> (%s: the command's argument), as the package doc lists them.
+var limitRefusals = map[string]string{
+	"RETR": "550 %s: Operation not permitted", "STOR": "550 %s: Operation not permitted",
+	"APPE": "550 %s: Operation not permitted", "DELE": "550 %s: Operation not permitted",
+	"RNFR": "550 %s: Operation not permitted", "RNTO": "550 %s: Operation not permitted",
+	"SIZE": "550 %s: Operation not permitted", "MDTM": "550 %s: Operation not permitted",
+	"MKD": "550 %s: Permission denied", "XMKD": "550 %s: Permission denied", "RMD": "550 %s: Permission denied",
+	"CWD":        "550 %s: No such file or directory",
+	"NLST":       "450 %s: No such file or directory",
+	"MLSD":       "550 Unable to handle command",
+	"MLST":       "550 Unable to handle command",
+	"SITE_CHMOD": "550 CHMOD 0644 %s: Permission denied",
+	"PWD":        "550 PWD: Permission denied",
+	"NOOP":       "550 Operation not permitted",
+	"FEAT":       "550 FEAT: Operation not permitted",
+	"HELP":       "501 HELP: Permission denied",
+	"STAT":       "500 STAT: Operation not permitted",
+	"PASV":       "501 PASV: Operation not permitted",
+	"EPSV":       "501 EPSV: Operation not permitted",
 }
 
 func (r *diffRun) fileProbes(real string) {
@@ -757,21 +798,21 @@ func (r *diffRun) fileProbes(real string) {
 	if r.pasv {
 		code, msg, _, err := f.transfer("RETR "+v, nil, nil)
 		r.must(err)
-		r.cmdCheck("RETR", real, code, msg)
+		r.cmdCheck("RETR", real, v, code, msg)
 	}
 
 	code, msg, err := f.cmd("SIZE %s", v)
 	r.must(err)
-	r.cmdCheck("SIZE", real, code, msg)
+	r.cmdCheck("SIZE", real, v, code, msg)
 	code, msg, err = f.cmd("MLST %s", v)
 	r.must(err)
-	r.cmdCheck("MLST", real, code, msg)
+	r.cmdCheck("MLST", real, v, code, msg)
 	code, msg, err = f.cmd("SITE CHMOD 0644 %s", v)
 	r.must(err)
-	r.cmdCheck("SITE_CHMOD", real, code, msg)
+	r.cmdCheck("SITE_CHMOD", real, v, code, msg)
 	code, msg, err = f.cmd("MDTM %s", v)
 	r.must(err)
-	r.cmdCheck("MDTM", real, code, msg)
+	r.cmdCheck("MDTM", real, v, code, msg)
 
 	dir := r.pol.Dir(real, r.who)
 	for _, cmd := range []string{"STOR", "APPE"} {
@@ -792,7 +833,7 @@ func (r *diffRun) fileProbes(real string) {
 			}
 		})
 		r.must(err)
-		r.cmdCheck(cmd, real, code, msg)
+		r.cmdCheck(cmd, real, v, code, msg)
 		if code == 226 {
 			st, err := os.Stat(real)
 			if err != nil {
@@ -817,18 +858,18 @@ func (r *diffRun) fileProbes(real string) {
 	e.ensureFile(t, real)
 	code, msg, err = f.cmd("DELE %s", v)
 	r.must(err)
-	r.cmdCheck("DELE", real, code, msg)
+	r.cmdCheck("DELE", real, v, code, msg)
 
 	e.ensureFile(t, real)
 	dst := real + ".ren"
 	e.ensureAbsent(t, dst)
 	code, msg, err = f.cmd("RNFR %s", v)
 	r.must(err)
-	r.cmdCheck("RNFR", real, code, msg)
+	r.cmdCheck("RNFR", real, v, code, msg)
 	if code == 350 {
 		code, msg, err = f.cmd("RNTO %s", v+".ren")
 		r.must(err)
-		r.cmdCheck("RNTO", dst, code, msg)
+		r.cmdCheck("RNTO", dst, v+".ren", code, msg)
 	}
 	e.ensureAbsent(t, dst)
 	e.ensureFile(t, real)
@@ -844,12 +885,23 @@ func (r *diffRun) fileProbes(real string) {
 		cmd   string
 		want  bool
 		write []byte
+		reply string // ProFTPD's refusal when <Limit> allows the command
+	}
+	overwrite := "550 " + v + ": Overwrite permission denied"
+	appendRestart := "451 " + v + ": Append/Restart not permitted, try again"
+	restStor := overwrite
+	switch {
+	case !dir.AllowOverwrite:
+	case !dir.AllowStoreRestart:
+		restStor = appendRestart
+	case dir.HiddenStores:
+		restStor = "501 REST not compatible with server configuration"
 	}
 	for _, c := range []rule{
-		{"STOR over an existing file (AllowOverwrite)", false, "STOR", allowed("STOR") && dir.AllowOverwrite, payload},
-		{"REST+STOR (AllowOverwrite, AllowStoreRestart, not HiddenStores)", true, "STOR", allowed("STOR") && dir.AllowOverwrite && dir.AllowStoreRestart && !dir.HiddenStores, payload},
-		{"APPE to an existing file (AllowStoreRestart)", false, "APPE", allowed("APPE") && dir.AllowStoreRestart, payload},
-		{"REST+RETR (AllowRetrieveRestart)", true, "RETR", allowed("RETR") && dir.AllowRetrieveRestart, nil},
+		{"STOR over an existing file (AllowOverwrite)", false, "STOR", allowed("STOR") && dir.AllowOverwrite, payload, overwrite},
+		{"REST+STOR (AllowOverwrite, AllowStoreRestart, not HiddenStores)", true, "STOR", allowed("STOR") && dir.AllowOverwrite && dir.AllowStoreRestart && !dir.HiddenStores, payload, restStor},
+		{"APPE to an existing file (AllowStoreRestart)", false, "APPE", allowed("APPE") && dir.AllowStoreRestart, payload, appendRestart},
+		{"REST+RETR (AllowRetrieveRestart)", true, "RETR", allowed("RETR") && dir.AllowRetrieveRestart, nil, "451 " + v + ": Restart not permitted, try again"},
 	} {
 		e.ensureFile(t, real)
 		if c.rest {
@@ -862,10 +914,15 @@ func (r *diffRun) fileProbes(real string) {
 		code, msg, _, err = f.transfer(c.cmd+" "+v, c.write, nil)
 		r.must(err)
 		ok := code == 226
-		if !ok {
-			r.keep(c.what, msg)
-		}
 		r.check(c.what+" "+real, ok, c.want, msg)
+		if !ok && !c.want && allowed(c.cmd) {
+			r.keep(c.what+" "+msg[:3], msg)
+			r.n++
+			if msg != c.reply {
+				r.failures++
+				t.Errorf("%s: %s %s: ProFTPD replied %q, the package doc says %q", r.who.User, c.what, v, msg, c.reply)
+			}
+		}
 	}
 	e.ensureFile(t, real)
 }
@@ -878,7 +935,7 @@ func (r *diffRun) dirProbes(real string) {
 	}
 	code, msg, err := f.cmd("CWD %s", v)
 	r.must(err)
-	r.cmdCheck("CWD", real, code, msg)
+	r.cmdCheck("CWD", real, v, code, msg)
 	for _, cmd := range []string{"LIST", "NLST", "MLSD"} {
 		if !r.pasv {
 			break
@@ -890,7 +947,7 @@ func (r *diffRun) dirProbes(real string) {
 			// listing and 226, so compare the listing instead.
 			r.n++
 		} else {
-			r.cmdCheck(cmd, real, code, msg)
+			r.cmdCheck(cmd, real, v, code, msg)
 		}
 		if code != 226 {
 			continue
@@ -907,7 +964,7 @@ func (r *diffRun) dirProbes(real string) {
 	e.ensureAbsent(t, nd)
 	code, msg, err = f.cmd("MKD %s", joinV(v, "newd"))
 	r.must(err)
-	r.cmdCheck("MKD", nd, code, msg)
+	r.cmdCheck("MKD", nd, joinV(v, "newd"), code, msg)
 	if code == 257 {
 		want := fs.FileMode(0o777 &^ r.pol.Dir(nd, r.who).DirUmask)
 		r.n++
@@ -918,13 +975,13 @@ func (r *diffRun) dirProbes(real string) {
 	e.ensureAbsent(t, nd)
 	code, msg, err = f.cmd("XMKD %s", joinV(v, "newd"))
 	r.must(err)
-	r.cmdCheck("XMKD", nd, code, msg)
+	r.cmdCheck("XMKD", nd, joinV(v, "newd"), code, msg)
 	e.ensureAbsent(t, nd)
 	ed := filepath.Join(real, "emptyd")
 	e.mkdir(t, ed)
 	code, msg, err = f.cmd("RMD %s", joinV(v, "emptyd"))
 	r.must(err)
-	r.cmdCheck("RMD", ed, code, msg)
+	r.cmdCheck("RMD", ed, joinV(v, "emptyd"), code, msg)
 	e.ensureAbsent(t, ed)
 }
 
