@@ -14,12 +14,12 @@ import (
 func init() {
 	register(&command{
 		name:    "serve",
-		summary: "run the FTPS daemon: serve [-c proftpd.conf] [-workers N]",
+		summary: "run the FTPS daemon: serve [-c proftpd.conf] [-workers N] [-grace D]",
 		run:     runServe,
 	})
 }
 
-const serveUsage = `usage: ftpdtls serve [-c proftpd.conf] [-workers N] [-print-default]
+const serveUsage = `usage: ftpdtls serve [-c proftpd.conf] [-workers N] [-grace D] [-print-default]
 
 Runs an FTPS daemon with mod_tls's session and OCSP caches.
 
@@ -34,18 +34,38 @@ directory and the cache segments, is removed when it stops.
 
 With -c it serves that proftpd.conf: Port, DefaultAddress, PassivePorts,
 MasqueradeAddress, ServerName, the TLS* directives, Trace/TraceLog/
-TraceOptions, AuthUserFile (passwd format with $6$ SHA-512 crypt hashes;
-the home field is the user's root) and mod_proxy_protocol's ProxyProtocol*
+TraceOptions, AuthUserFile (passwd format with $6$ SHA-512 crypt hashes)
+and AuthGroupFile, User, Group, RootLogin, DefaultRoot, the Max* limits,
+and mod_proxy_protocol's ProxyProtocol*
 directives, plus ProxyProtocolTrustedSources (required with
 ProxyProtocolEngine on). Modules ftpdtls links count as compiled in, so
 LoadModule lines are optional.
 
--workers N runs N worker processes that share the listening socket under
-a master that restarts them; 0 serves in this process.
+Processes: started as root, a master process stays root, never reads
+what clients send, validates the whole configuration before it starts
+anything, accepts connections and hands them to worker processes, checks
+passwords and counts MaxInstances, MaxClients, MaxClientsPerHost,
+MaxClientsPerUser and MaxHostsPerUser across the workers. Workers load
+certificates, keys, logs and caches as root, then run as User/Group for
+good (nobody/nogroup when not configured; root is refused). Each user's
+files are handled by a process with the uid, gid and groups of the user's
+AuthUserFile (and AuthGroupFile) entry. -workers N (default 1 as root)
+sets the number of workers. Not started as root, every session acts as
+the invoking user and users whose uid differs are refused at login;
+-workers 0 then serves in this one process.
 
-Signals: SIGINT/SIGTERM stop (sessions get 10 s to finish; cache segments
-stay, so sessions survive a restart); SIGHUP re-reads the configuration
-and keeps the old one if the new one does not load.
+Supervision: a worker that fails while starting stops serve with its
+error (exit status 1). Workers that die later are restarted after a
+growing delay; after 5 restarts within a minute serve gives up and exits
+with status 1. Connections are accepted only while a worker can serve
+them.
+
+Signals: SIGINT/SIGTERM stop: no new connections, transfers are aborted
+(426), sessions closed, and whatever still runs after the grace period
+(-grace, 10 s) is cut; cache segments stay, so sessions survive a
+restart. SIGHUP re-reads the configuration: if it is good, new workers
+run it and the old ones finish their sessions; if not, it is refused and
+logged, and workers replaced later run the last good configuration.
 
 Flags:
 `
@@ -54,7 +74,8 @@ func runServe(args []string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(os.Stderr)
 	conf := fs.String("c", "", "the proftpd.conf to serve (default: the built-in configuration)")
-	workers := fs.Int("workers", 0, "worker processes sharing the listener (0: serve in this process)")
+	workers := fs.Int("workers", 0, "worker processes (0: one as root; none, serving in this process, otherwise)")
+	grace := fs.Duration("grace", daemon.ShutdownGrace, "how long a shutdown may take before what still runs is cut")
 	printDefault := fs.Bool("print-default", false, "print the built-in configuration and exit")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), serveUsage)
@@ -79,7 +100,11 @@ func runServe(args []string) int {
 		fmt.Fprintln(os.Stderr, "ftpdtls serve: -workers must be 0 or more")
 		return 2
 	}
-	err := daemon.Run(context.Background(), daemon.Options{ConfigPath: *conf, Workers: *workers})
+	if *grace <= 0 {
+		fmt.Fprintln(os.Stderr, "ftpdtls serve: -grace must be positive")
+		return 2
+	}
+	err := daemon.Run(context.Background(), daemon.Options{ConfigPath: *conf, Workers: *workers, Grace: *grace})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ftpdtls serve: %v\n", err)
 		return 1

@@ -3,9 +3,11 @@
 //
 //	name:hash:uid:gid:gecos:home:shell
 //
-// (ftpasswd writes such files). ftpdtls uses the name, the hash and the
-// home directory, which becomes the user's root, as with "DefaultRoot ~".
-// The uid, gid and shell are not used: the daemon does not switch users.
+// (ftpasswd writes such files). The uid and gid are the identity the
+// user's sessions act with; the home directory is where they start (and
+// their root with "DefaultRoot ~"). The shell is kept, not checked.
+// AuthGroupFile, in /etc/group format, gives the supplementary groups
+// and the group names (LoadGroups).
 //
 // Only SHA-512 crypt ("$6$", the ftpasswd and glibc default) hashes are
 // accepted; lines with other hashes are reported by Load and never match.
@@ -17,13 +19,18 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
 
 // User is one line of the file.
 type User struct {
-	Name, Hash, Home string
+	Name, Hash string
+	Uid, Gid   uint32
+	Gecos      string
+	Home       string
+	Shell      string
 }
 
 // File is a loaded AuthUserFile. It is read once; SIGHUP reloads the
@@ -54,7 +61,14 @@ func Load(path string) (*File, []string, error) {
 			warnings = append(warnings, fmt.Sprintf("%s line %d: want 7 ':'-separated fields, got %d", path, n, len(fields)))
 			continue
 		}
-		u := User{Name: fields[0], Hash: fields[1], Home: fields[5]}
+		u := User{Name: fields[0], Hash: fields[1], Gecos: fields[4], Home: fields[5], Shell: fields[6]}
+		uid, uerr := strconv.ParseUint(fields[2], 10, 32)
+		gid, gerr := strconv.ParseUint(fields[3], 10, 32)
+		if uerr != nil || gerr != nil {
+			warnings = append(warnings, fmt.Sprintf("%s line %d: user %s: bad uid %q or gid %q", path, n, u.Name, fields[2], fields[3]))
+			continue
+		}
+		u.Uid, u.Gid = uint32(uid), uint32(gid)
 		if !strings.HasPrefix(u.Hash, "$6$") {
 			warnings = append(warnings, fmt.Sprintf("%s line %d: user %s: %v", path, n, u.Name, ErrUnsupportedHash))
 			continue
@@ -74,20 +88,38 @@ var ErrLoginIncorrect = errors.New("login incorrect")
 
 // Authenticate checks password and returns the user's home directory.
 func (f *File) Authenticate(name, password string) (string, error) {
+	u, err := f.Check(name, password)
+	return u.Home, err
+}
+
+// Check checks password and returns the user's entry.
+func (f *File) Check(name, password string) (User, error) {
 	u, ok := f.users[name]
 	if !ok {
 		// Spend the same time on unknown users as on known ones.
 		_, _ = CheckPassword(dummyHash, password)
-		return "", fmt.Errorf("no such user %q in %s: %w", name, f.Path, ErrLoginIncorrect)
+		return User{}, fmt.Errorf("no such user %q in %s: %w", name, f.Path, ErrLoginIncorrect)
 	}
 	match, err := CheckPassword(u.Hash, password)
 	if err != nil {
-		return "", err
+		return User{}, err
 	}
 	if !match {
-		return "", fmt.Errorf("user %q: wrong password: %w", name, ErrLoginIncorrect)
+		return User{}, fmt.Errorf("user %q: wrong password: %w", name, ErrLoginIncorrect)
 	}
-	return u.Home, nil
+	return u, nil
+}
+
+// Names returns the user names by uid (the first line of each uid wins),
+// for listings.
+func (f *File) Names() map[uint32]string {
+	m := make(map[uint32]string, len(f.users))
+	for _, u := range f.users {
+		if old, ok := m[u.Uid]; !ok || u.Name < old {
+			m[u.Uid] = u.Name
+		}
+	}
+	return m
 }
 
 var dummyHash = "$6$ftpdtlsdummysalt$"
@@ -98,11 +130,16 @@ func (f *File) Users() int { return len(f.users) }
 // Line formats an AuthUserFile line for name with a fresh SHA-512 crypt
 // hash of password, uid and gid 65534 and the given home.
 func Line(name, password, home string) (string, error) {
+	return LineFor(name, password, 65534, 65534, home)
+}
+
+// LineFor is Line with the given uid and gid.
+func LineFor(name, password string, uid, gid uint32, home string) (string, error) {
 	hash, err := SHA512Crypt(password, "$6$"+RandomString(16))
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%s:%s:65534:65534:ftpdtls user:%s:/bin/false", name, hash, home), nil
+	return fmt.Sprintf("%s:%s:%d:%d:ftpdtls user:%s:/bin/false", name, hash, uid, gid, home), nil
 }
 
 // RandomString returns n random characters of the crypt alphabet.

@@ -93,7 +93,6 @@ type controlCache interface {
 	Close() error
 }
 
-
 // SessionCacheHandle returns the configuration's TLSSessionCache for the
 // controls: nil and no error when no shared cache is configured; an
 // error matching modtls.ErrNotFound when its provider is not linked.

@@ -13,7 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/ftpdtls/ftpdtls/directives"
-	"github.com/ftpdtls/ftpdtls/internal/authfile"
+	"github.com/ftpdtls/ftpdtls/internal/access"
 	"github.com/ftpdtls/ftpdtls/internal/ftpd"
 	"github.com/ftpdtls/ftpdtls/internal/proxyprotocol"
 	"github.com/ftpdtls/ftpdtls/modtls"
@@ -68,15 +68,51 @@ type Config struct {
 	FTP   *ftpd.Server
 	Proxy *proxyprotocol.Wrapper // nil when ProxyProtocolEngine is off
 
+	// Source is the text that was parsed.
+	Source *source
+	// Identity says who serves: User/Group, and whether sessions get
+	// their users' uids (started as root).
+	Identity identity
+	// Limits are MaxInstances and the Max* limits of logins.
+	Limits limitSettings
+	// Policy is the access control (<Limit>, <Directory>, DefaultRoot).
+	Policy *access.Policy
+
+	users *userDB // nil in a worker: logins go to the master
+
 	closers   []io.Closer
 	closeOnce sync.Once
 	closeErr  error
 }
 
+// loadMode says which process loads a configuration.
+type loadMode int
+
+const (
+	// inProcess: a server without workers; it checks passwords itself.
+	inProcess loadMode = iota
+	// asMaster: the master validates everything a worker will open, and
+	// keeps the user file; it serves nothing.
+	asMaster
+	// asWorker: the user file is not read; logins go to the master.
+	asWorker
+)
+
 // Load parses the configuration and opens what it names: the user file,
 // the TLS caches (modtls.Open), the trace log. log is the system log.
+// The configuration serves in this process (no workers).
 func Load(path, home string, log logrus.FieldLogger) (*Config, error) {
-	dirs, err := Parse(path, home)
+	src, err := readSource(path, home)
+	if err != nil {
+		return nil, err
+	}
+	return load(src, inProcess, os.Geteuid(), log)
+}
+
+// load parses src and opens what it names, as mode says; euid decides
+// whether the daemon can give sessions their users' identities.
+func load(src *source, mode loadMode, euid int, log logrus.FieldLogger) (*Config, error) {
+	dirs, err := src.parse()
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +120,7 @@ func Load(path, home string, log logrus.FieldLogger) (*Config, error) {
 		log.Warn(w.String())
 	}
 	main := dirs.Main
-	c := &Config{Path: path, Dirs: dirs, Addr: net.JoinHostPort(firstOr(main.Addrs, ""), strconv.Itoa(main.Port))}
+	c := &Config{Path: src.Path, Dirs: dirs, Source: src, Addr: net.JoinHostPort(firstOr(main.Addrs, ""), strconv.Itoa(main.Port))}
 	ok := false
 	defer func() {
 		if !ok {
@@ -92,9 +128,23 @@ func Load(path, home string, log logrus.FieldLogger) (*Config, error) {
 		}
 	}()
 
-	auth, err := loadUsers(main, log)
-	if err != nil {
+	if c.Identity, err = resolveIdentity(main, euid); err != nil {
 		return nil, err
+	}
+	if c.Limits, err = limitsOf(dirs); err != nil {
+		return nil, err
+	}
+	policy, errs := access.Compile(dirs, main)
+	if len(errs) > 0 {
+		return nil, errs[0]
+	}
+	c.Policy = policy
+	var auth ftpd.Authenticator
+	if mode != asWorker {
+		if c.users, err = loadUserDB(dirs, policy, c.Identity, log); err != nil {
+			return nil, err
+		}
+		auth = &localAuth{db: c.users, names: c.users.names()}
 	}
 	if c.Proxy, err = proxyprotocol.NewWrapper(proxyprotocol.SettingsOf(main)); err != nil {
 		return nil, err
@@ -106,9 +156,13 @@ func Load(path, home string, log logrus.FieldLogger) (*Config, error) {
 
 	srv := &ftpd.Server{
 		Auth:         auth,
+		Policy:       policy,
 		ServerName:   main.Name,
 		PassivePorts: ftpd.PortRange{Min: main.PassivePorts.Min, Max: main.PassivePorts.Max},
 		Log:          log,
+	}
+	if mode == inProcess {
+		srv.Admission = localAdmission{newCounter(c.Limits)}
 	}
 	if m := main.MasqueradeAddress; m != "" {
 		ip, err := resolveIPv4(m)
@@ -159,36 +213,6 @@ type controls struct {
 
 func (c controls) NewSession(net.Conn) (ftpd.TLSSession, error) {
 	return c.t.NewControl(c.srv), nil
-}
-
-// loadUsers reads the main server's AuthUserFile.
-func loadUsers(main *directives.Server, log logrus.FieldLogger) (ftpd.Authenticator, error) {
-	nodes := main.Directives("AuthUserFile")
-	if len(nodes) == 0 || len(nodes[0].Args) == 0 {
-		return nil, errors.New("no users: ftpdtls serve needs an AuthUserFile (passwd format, $6$ SHA-512 crypt hashes)")
-	}
-	f, warnings, err := authfile.Load(nodes[0].Args[0])
-	if err != nil {
-		return nil, err
-	}
-	for _, w := range warnings {
-		log.Warn(w)
-	}
-	if f.Users() == 0 {
-		return nil, fmt.Errorf("AuthUserFile %s: no usable users", f.Path)
-	}
-	return ftpd.LocalAuth{Check: userFile{f}.Authenticate}, nil
-}
-
-// userFile turns authfile's errors into the engine's.
-type userFile struct{ f *authfile.File }
-
-func (u userFile) Authenticate(user, password string) (string, error) {
-	home, err := u.f.Authenticate(user, password)
-	if errors.Is(err, authfile.ErrLoginIncorrect) {
-		return "", fmt.Errorf("%w: %v", ftpd.ErrLoginIncorrect, err)
-	}
-	return home, err
 }
 
 func resolveIPv4(host string) (net.IP, error) {

@@ -1,25 +1,57 @@
 // Package daemon turns a proftpd.conf into a running FTPS server: the
 // engine of `ftpdtls serve`.
 //
-// Load parses a configuration (or the embedded default) and opens what it
-// names: the AuthUserFile, mod_tls with its session and OCSP caches, the
-// PROXY protocol settings. Run binds the control listener and serves until
-// it is told to stop:
+// # Processes
 //
-//   - SIGINT or SIGTERM: close the listener, let sessions finish for a
-//     grace period, then cut them, and close the caches. The shared
+// Started as root, serve runs as ProFTPD does, in processes that each
+// hold only the privileges they need (see internal/privsep for the
+// channels between them):
+//
+//   - The master stays root and never reads what clients send. It
+//     validates the whole configuration (users, certificates and keys,
+//     caches, logs: each opened once) before it starts anything, binds
+//     the listener, accepts connections and hands each to a worker, checks
+//     passwords, counts MaxInstances and the Max* login limits across all
+//     workers, and starts the brokers. The shm cache segments are created
+//     by the master, owned by root with mode 0600.
+//   - Workers (-workers N, at least one) are this program executed again.
+//     Each loads the configuration the master validated (its text, not
+//     the file again), opens certificates, keys, logs and cache segments
+//     as root, then drops for good to User/Group (nobody/nogroup by
+//     default; root is refused) and speaks FTP and TLS with the clients.
+//   - A broker per uid, started at its user's first login with the uid,
+//     gid and groups of the AuthUserFile entry (and AuthGroupFile), does
+//     every file operation of that user's sessions, each confined to its
+//     session root, and passes the opened files back to the worker. No
+//     broker runs as root (an entry with uid 0 logs in only under
+//     RootLogin on, as in ProFTPD).
+//
+// Not started as root, serve cannot change identity: every session acts
+// as the invoking user, and users whose AuthUserFile uid differs are
+// refused at login (ProFTPD cannot switch to them either). Without
+// -workers it serves in one process; with -workers N it runs a master
+// and workers as above, without brokers.
+//
+// # Signals
+//
+//   - SIGINT or SIGTERM: stop accepting; running transfers are aborted
+//     (426, a partial upload handled as the store rules say) and sessions
+//     closed (421); whatever still runs after the grace period
+//     (Options.Grace, 10 s by default) is cut or killed. The cache
 //     segments stay, so TLS sessions survive a restart.
-//   - SIGHUP: read the configuration again. New sessions use the new
-//     configuration and running ones finish under the old. If the new one
-//     does not load, the old stays in force and the error is logged. A
-//     changed Port or DefaultAddress needs a restart.
+//   - SIGHUP: read and validate the configuration again. If it is good, a
+//     new generation of workers runs it and the old workers finish their
+//     sessions; if not, nothing changes and the error is logged. Workers
+//     that die are replaced from the last good configuration. A changed
+//     Port or DefaultAddress needs a restart.
 //
-// With Workers > 0, Run is a master that re-executes the program N times.
-// The workers inherit the listening socket (file descriptor 3) and accept
-// from it in turn, so consecutive connections of one client may land on
-// different workers; their TLS sessions still resume there, through the
-// shared cache. The master restarts a worker that dies and forwards
-// SIGHUP and SIGTERM to them.
+// # Supervision
+//
+// A worker that fails while the first generation starts stops the master
+// with that worker's error. Workers that die later are replaced after a
+// growing delay; after Options.RestartBudget restarts within
+// Options.RestartWindow the master gives up and exits with an error. The
+// listener accepts only while some worker can take the connection.
 package daemon
 
 import (
@@ -30,23 +62,17 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/ftpdtls/ftpdtls/internal/privsep"
 )
 
-// Environment variables by which a master tells a worker what it is.
-const (
-	workerEnv     = "FTPDTLS_WORKER"      // the worker's number, 1..N
-	workerHomeEnv = "FTPDTLS_WORKER_HOME" // the default configuration's directory
-	listenerFD    = 3                     // the inherited listener (ExtraFiles[0])
-)
-
-// ShutdownGrace is how long sessions may go on after SIGTERM before they
-// are cut.
+// ShutdownGrace is the default of Options.Grace: how long sessions may go
+// on after SIGTERM before they are cut.
 var ShutdownGrace = 10 * time.Second
 
 // Options configure Run.
@@ -54,7 +80,8 @@ type Options struct {
 	// ConfigPath is the proftpd.conf to serve; "" runs the embedded
 	// default (DefaultConf) in a new temporary directory.
 	ConfigPath string
-	// Workers > 0 runs a master and that many worker processes.
+	// Workers > 0 runs a master and that many worker processes. As root
+	// there is always a master and at least one worker.
 	Workers int
 	// Stdout receives the banner of the default configuration; Stderr
 	// the system log. Nil means os.Stdout and os.Stderr.
@@ -66,6 +93,20 @@ type Options struct {
 	Signals <-chan os.Signal
 	// Ready, if set, is called with the listener's address once serving.
 	Ready func(net.Addr)
+
+	// Grace bounds a shutdown: transfers are aborted at once, sessions
+	// closed, and what still runs after Grace is cut (0: ShutdownGrace).
+	Grace time.Duration
+	// RestartBudget is how many workers may be restarted within
+	// RestartWindow before the master gives up (0: 5 within 60 s).
+	// Restart delays start at RestartDelay (0: 500 ms) and double.
+	RestartBudget int
+	RestartWindow time.Duration
+	RestartDelay  time.Duration
+	// StartTimeout bounds the start of a generation of workers (0: 60 s).
+	StartTimeout time.Duration
+	// BrokerIdle is how long a broker without sessions lives on (0: 30 s).
+	BrokerIdle time.Duration
 }
 
 func (o *Options) defaults() {
@@ -75,34 +116,50 @@ func (o *Options) defaults() {
 	if o.Stderr == nil {
 		o.Stderr = os.Stderr
 	}
+	if o.Grace <= 0 {
+		o.Grace = ShutdownGrace
+	}
+	if o.RestartBudget <= 0 {
+		o.RestartBudget = 5
+	}
+	if o.RestartWindow <= 0 {
+		o.RestartWindow = time.Minute
+	}
+	if o.RestartDelay <= 0 {
+		o.RestartDelay = 500 * time.Millisecond
+	}
+	if o.StartTimeout <= 0 {
+		o.StartTimeout = time.Minute
+	}
+	if o.BrokerIdle <= 0 {
+		o.BrokerIdle = 30 * time.Second
+	}
 }
 
-// IsWorker reports whether this process was started as a worker by a
-// master.
-func IsWorker() bool { return os.Getenv(workerEnv) != "" }
+// IsChild reports whether this process is a worker or a broker started
+// by a master; Run then plays that part whatever the options say.
+func IsChild() bool { return IsWorker() || privsep.IsBroker() }
 
-// Run serves until ctx is done or a SIGINT or SIGTERM arrives. In a worker
-// process (IsWorker) it serves the inherited listener whatever o says
-// about workers.
+// Run serves until ctx is done or a SIGINT or SIGTERM arrives. In a
+// worker or broker process (IsChild) it plays that part.
 func Run(ctx context.Context, o Options) error {
 	o.defaults()
+	if privsep.IsBroker() {
+		if status := privsep.BrokerMain(o.Stderr); status != 0 {
+			return fmt.Errorf("broker exited with status %d", status)
+		}
+		return nil
+	}
 	log := newSystemLog(o.Stderr)
+	if IsWorker() {
+		return runWorker(log)
+	}
 	sigs := o.Signals
 	if sigs == nil {
 		ch := make(chan os.Signal, 4)
-		if IsWorker() {
-			// A terminal's ^C reaches the whole process group; workers
-			// leave it to the master, which stops them with SIGTERM.
-			signal.Ignore(syscall.SIGINT)
-			signal.Notify(ch, syscall.SIGTERM, syscall.SIGHUP)
-		} else {
-			signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-		}
+		signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 		defer signal.Stop(ch)
 		sigs = ch
-	}
-	if IsWorker() {
-		return runWorker(ctx, o, log, sigs)
 	}
 
 	var home *Home
@@ -114,7 +171,7 @@ func Run(ctx context.Context, o Options) error {
 		home = h
 		defer home.cleanup(log)
 	}
-	if o.Workers > 0 {
+	if o.Workers > 0 || os.Geteuid() == 0 {
 		return runMaster(ctx, o, home, log, sigs)
 	}
 	cfg, err := Load(o.ConfigPath, home.dir(), log)
@@ -134,40 +191,30 @@ func Run(ctx context.Context, o Options) error {
 	return serve(ctx, o, cfg, ln, home.dir(), log, sigs)
 }
 
-// runWorker serves the listener inherited from the master.
-func runWorker(ctx context.Context, o Options, log *logrus.Logger, sigs <-chan os.Signal) error {
-	f := os.NewFile(listenerFD, "listener")
-	ln, err := net.FileListener(f)
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("worker %s: inherited listener: %w", os.Getenv(workerEnv), err)
-	}
-	home := os.Getenv(workerHomeEnv)
-	cfg, err := Load(o.ConfigPath, home, log)
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	log.Infof("worker %s serving %s", os.Getenv(workerEnv), ln.Addr())
-	return serve(ctx, o, cfg, ln, home, log, sigs)
-}
-
-// server is one process's serving state: the listener and the
+// server is a single process's serving state: the listener and the
 // configuration in force, plus those retired by reloads whose sessions
 // have not ended yet.
 type server struct {
-	ln   net.Listener
-	log  *logrus.Logger
-	path string
-	home string
+	ln      net.Listener
+	log     *logrus.Logger
+	path    string
+	home    string
+	grace   time.Duration
+	counter *counter // the limits, across reloads
 
 	mu      sync.Mutex
 	cur     *Config
-	retired map[*Config]struct{}
+	retired map[*Config]struct{} // replaced, with sessions still running
+	active  map[*Config]int      // sessions by configuration
 }
 
 func serve(ctx context.Context, o Options, cfg *Config, ln net.Listener, home string, log *logrus.Logger, sigs <-chan os.Signal) error {
-	s := &server{ln: ln, log: log, path: o.ConfigPath, home: home, cur: cfg, retired: map[*Config]struct{}{}}
+	s := &server{ln: ln, log: log, path: o.ConfigPath, home: home, grace: o.Grace, cur: cfg, retired: map[*Config]struct{}{},
+		active: map[*Config]int{}, counter: newCounter(cfg.Limits)}
+	cfg.FTP.Admission = localAdmission{s.counter}
+	id := cfg.Identity
+	log.Infof("notice: not started as root: every session acts as uid %d gid %d; AuthUserFile users with another uid are refused at login",
+		id.Self.Uid, id.Self.Gid)
 	accepted := make(chan error, 1)
 	go func() { accepted <- s.acceptLoop() }()
 	log.Infof("ftpdtls %s: listening on %s", describe(o.ConfigPath), ln.Addr())
@@ -213,9 +260,7 @@ func (s *server) acceptLoop() error {
 			if errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
-				errors.Is(err, syscall.ECONNABORTED) {
+			if isTemporary(err) {
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 				s.log.Warnf("accept: %v; retrying in %v", err, delay)
 				time.Sleep(delay)
@@ -226,13 +271,29 @@ func (s *server) acceptLoop() error {
 		delay = 0
 		s.mu.Lock()
 		cfg := s.cur
+		s.active[cfg]++
 		s.mu.Unlock()
-		go cfg.FTP.ServeConn(cfg.Proxy.Wrap(conn))
+		go func() {
+			cfg.FTP.ServeConn(cfg.Proxy.Wrap(conn))
+			s.mu.Lock()
+			s.active[cfg]--
+			_, retired := s.retired[cfg]
+			last := retired && s.active[cfg] == 0
+			if last {
+				delete(s.retired, cfg)
+				delete(s.active, cfg)
+			}
+			s.mu.Unlock()
+			if last {
+				cfg.Close()
+			}
+		}()
 	}
 }
 
 // reload loads the configuration again and, if it loads, makes it the
-// one new sessions get.
+// one new sessions get; sessions of the old one go on under it, and its
+// caches are closed when the last has ended.
 func (s *server) reload() {
 	s.log.Info("received SIGHUP -- master server reparsing configuration file")
 	cfg, err := Load(s.path, s.home, s.log)
@@ -240,31 +301,33 @@ func (s *server) reload() {
 		s.log.Errorf("error reloading configuration, keeping the current one: %v", err)
 		return
 	}
+	cfg.FTP.Admission = localAdmission{s.counter}
+	s.counter.setLimits(cfg.Limits)
 	s.mu.Lock()
 	old := s.cur
 	if cfg.Addr != old.Addr {
 		s.log.Warnf("listening address changed from %s to %s: restart ftpdtls for it to take effect", old.Addr, cfg.Addr)
 	}
 	s.cur = cfg
-	s.retired[old] = struct{}{}
+	idle := s.active[old] == 0
+	if idle {
+		delete(s.active, old)
+	} else {
+		s.retired[old] = struct{}{}
+	}
 	s.mu.Unlock()
-	s.log.Info("configuration reloaded")
-	go func() {
-		// Sessions of the old configuration end on their own (QUIT,
-		// idle timeout); then its caches are closed.
-		old.FTP.Shutdown(context.Background())
+	if idle {
 		old.Close()
-		s.mu.Lock()
-		delete(s.retired, old)
-		s.mu.Unlock()
-	}()
+	}
+	s.log.Info("configuration reloaded")
 }
 
-// shutdown closes the listener, gives sessions ShutdownGrace to finish,
-// cuts the rest and closes the configurations.
+// shutdown closes the listener, aborts transfers and closes sessions,
+// cutting what still runs after the grace period, and closes the
+// configurations.
 func (s *server) shutdown() {
 	s.ln.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
+	ctx, cancel := context.WithTimeout(context.Background(), s.grace)
 	defer cancel()
 	s.mu.Lock()
 	all := []*Config{s.cur}
@@ -276,7 +339,7 @@ func (s *server) shutdown() {
 	for _, c := range all {
 		wg.Go(func() {
 			if err := c.FTP.Shutdown(ctx); err != nil {
-				s.log.Infof("cut sessions still running after %v", ShutdownGrace)
+				s.log.Infof("cut sessions still running after %v", s.grace)
 			}
 		})
 	}
@@ -307,175 +370,4 @@ func (h *Home) cleanup(log logrus.FieldLogger) {
 		}
 	}
 	os.RemoveAll(h.Dir)
-}
-
-// ---- master ----
-
-func runMaster(ctx context.Context, o Options, home *Home, log *logrus.Logger, sigs <-chan os.Signal) error {
-	// Parse (without opening caches) to refuse a bad configuration before
-	// any worker starts, and to learn the address.
-	dirs, err := Parse(o.ConfigPath, home.dir())
-	if err != nil {
-		return err
-	}
-	ln := o.Listener
-	if ln == nil {
-		addr := net.JoinHostPort(firstOr(dirs.Main.Addrs, ""), strconv.Itoa(dirs.Main.Port))
-		if ln, err = net.Listen("tcp", addr); err != nil {
-			return fmt.Errorf("listen: %w", err)
-		}
-	}
-	defer ln.Close()
-	tl, ok := ln.(*net.TCPListener)
-	if !ok {
-		return fmt.Errorf("workers need a TCP listener, not %T", ln)
-	}
-	lnFile, err := tl.File()
-	if err != nil {
-		return fmt.Errorf("listener file: %w", err)
-	}
-	defer lnFile.Close()
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("workers: %w", err)
-	}
-	if home != nil {
-		fmt.Fprint(o.Stdout, home.Banner(ln.Addr().String()))
-	}
-	log.Infof("ftpdtls master: %s on %s, %d workers", describe(o.ConfigPath), ln.Addr(), o.Workers)
-
-	m := &master{exe: exe, args: os.Args[1:], lnFile: lnFile, home: home.dir(), log: log, stderr: o.Stderr,
-		procs: make(map[int]*os.Process), exited: make(chan exit), stopped: make(chan struct{})}
-	for id := 1; id <= o.Workers; id++ {
-		if err := m.start(id); err != nil {
-			m.stop()
-			return err
-		}
-	}
-	if o.Ready != nil {
-		o.Ready(ln.Addr())
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			m.stop()
-			return nil
-		case sig := <-sigs:
-			if sig == syscall.SIGHUP {
-				if _, err := Parse(o.ConfigPath, home.dir()); err != nil {
-					log.Errorf("error reloading configuration, workers keep the current one: %v", err)
-					continue
-				}
-				m.signal(syscall.SIGHUP)
-				continue
-			}
-			log.Infof("received %v, stopping workers", sig)
-			m.stop()
-			return nil
-		case e := <-m.exited:
-			m.restart(e)
-		}
-	}
-}
-
-type exit struct {
-	id      int
-	pid     int
-	err     error
-	started time.Time
-}
-
-type master struct {
-	exe    string
-	args   []string
-	lnFile *os.File
-	home   string
-	log    *logrus.Logger
-	stderr io.Writer
-
-	mu       sync.Mutex
-	procs    map[int]*os.Process
-	stopping bool
-	exited   chan exit     // unexpected exits, read by the master's loop
-	stopped  chan struct{} // closed by stop: nobody reads exited any more
-	wg       sync.WaitGroup
-}
-
-// start runs worker id.
-func (m *master) start(id int) error {
-	cmd := execWorker(m.exe, m.args, id, m.home, m.lnFile, m.stderr)
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start worker %d: %w", id, err)
-	}
-	m.mu.Lock()
-	m.procs[id] = cmd.Process
-	m.mu.Unlock()
-	m.log.Infof("worker %d (pid %d) started", id, cmd.Process.Pid)
-	started := time.Now()
-	m.wg.Go(func() {
-		err := cmd.Wait()
-		m.mu.Lock()
-		delete(m.procs, id)
-		stopping := m.stopping
-		m.mu.Unlock()
-		if !stopping {
-			select {
-			case m.exited <- exit{id: id, pid: cmd.Process.Pid, err: err, started: started}:
-			case <-m.stopped:
-			}
-		}
-	})
-	return nil
-}
-
-// restart starts a worker that died again, after a pause if it died
-// young, so that a worker that cannot start does not spin.
-func (m *master) restart(e exit) {
-	m.log.Warnf("worker %d (pid %d) exited: %v; restarting it", e.id, e.pid, e.err)
-	if time.Since(e.started) < time.Second {
-		time.Sleep(time.Second)
-	}
-	m.mu.Lock()
-	stopping := m.stopping
-	m.mu.Unlock()
-	if stopping {
-		return
-	}
-	if err := m.start(e.id); err != nil {
-		m.log.Errorf("%v", err)
-		go func() {
-			time.Sleep(5 * time.Second)
-			select {
-			case m.exited <- e:
-			case <-m.stopped:
-			}
-		}()
-	}
-}
-
-func (m *master) signal(sig os.Signal) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, p := range m.procs {
-		p.Signal(sig)
-	}
-}
-
-// stop sends SIGTERM to every worker and waits for them, killing those
-// still running after the shutdown grace period and a little more.
-func (m *master) stop() {
-	m.mu.Lock()
-	m.stopping = true
-	m.mu.Unlock()
-	close(m.stopped)
-	m.signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { m.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(ShutdownGrace + 5*time.Second):
-		m.signal(syscall.SIGKILL)
-		<-done
-	}
-	m.log.Info("all workers stopped")
 }

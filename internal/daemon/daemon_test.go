@@ -97,7 +97,7 @@ func TestLoadErrors(t *testing.T) {
 	h := testHome(t)
 	for _, tc := range []struct{ name, conf, want string }{
 		{"no users", "Port 2121\n", "no users"},
-		{"missing user file", "AuthUserFile /nonexistent/passwd\n", "no such file"},
+		{"missing user file", "AuthUserFile /nonexistent/passwd\n", "No such file"},
 		{"proxy without trust", "AuthUserFile " + h.Dir + "/ftpd.passwd\nProxyProtocolEngine on\n", "ProxyProtocolTrustedSources"},
 		{"bad masquerade", "AuthUserFile " + h.Dir + "/ftpd.passwd\nMasqueradeAddress ::1\n", "IPv4"},
 		{"parse error", "TLSSessionCache\n", "TLSSessionCache"},

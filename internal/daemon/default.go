@@ -83,7 +83,23 @@ func (h *Home) populate() error {
 	if err := writeThrowawayCert(filepath.Join(h.Dir, "cert.pem"), filepath.Join(h.Dir, "key.pem")); err != nil {
 		return fmt.Errorf("throwaway certificate: %w", err)
 	}
-	line, err := authfile.Line(h.User, h.Password, ftp)
+	// The user is the invoking one when not root (the only identity
+	// sessions can have then), else nobody, who gets the served
+	// directory; the home is made traversable for the user's broker.
+	uid, gid := uint32(os.Getuid()), uint32(os.Getgid())
+	if os.Geteuid() == 0 {
+		uid, gid = 65534, 65534
+		if err := os.Chown(ftp, int(uid), int(gid)); err != nil {
+			return err
+		}
+		if err := os.Chown(filepath.Join(ftp, "README"), int(uid), int(gid)); err != nil {
+			return err
+		}
+		if err := os.Chmod(h.Dir, 0o711); err != nil {
+			return err
+		}
+	}
+	line, err := authfile.LineFor(h.User, h.Password, uid, gid, ftp)
 	if err != nil {
 		return err
 	}

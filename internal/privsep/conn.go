@@ -216,6 +216,9 @@ func parseRights(oob []byte) ([]*os.File, error) {
 // SetReadDeadline bounds the wait of Recv.
 func (c *Conn) SetReadDeadline(t time.Time) error { return c.uc.SetReadDeadline(t) }
 
+// SetWriteDeadline bounds the wait of Send when the peer does not read.
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.uc.SetWriteDeadline(t) }
+
 // Close closes this end; the peer's Recv returns io.EOF.
 func (c *Conn) Close() error { return c.uc.Close() }
 

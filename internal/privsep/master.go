@@ -2,10 +2,11 @@ package privsep
 
 // The master channel joins a worker to the master: a socketpair made by
 // the master, whose worker end is the worker's file descriptor 3. The
-// master hands accepted connections to the worker and answers its login
-// requests; the worker says when it is ready and when a connection ends.
-// Requests carry a non-zero id; the master's LoginReply carries the id of
-// the Login it answers. Other records use id 0.
+// master hands accepted connections to the worker, checks passwords and
+// counts sessions against the limits; the worker says when it is ready,
+// when a counted session ends and when a connection ends. Requests (Login,
+// Admit) carry a non-zero id, which their reply repeats; other records
+// use id 0.
 //
 //	type  name        direction  descriptor
 //	1     Ready       W -> M     -
@@ -16,6 +17,9 @@ package privsep
 //	6     Closed      W -> M     -
 //	7     Drain       M -> W     -
 //	8     Shutdown    M -> W     -
+//	9     Admit       W -> M     -
+//	10    AdmitReply  M -> W     -
+//	11    Release     W -> M     -
 
 // Record types of the master channel.
 const (
@@ -27,6 +31,9 @@ const (
 	TypeClosed     = 6
 	TypeDrain      = 7
 	TypeShutdown   = 8
+	TypeAdmit      = 9
+	TypeAdmitReply = 10
+	TypeRelease    = 11
 )
 
 // Ready: the worker has loaded its configuration, dropped its privileges
@@ -78,33 +85,30 @@ func (m *NewConn) decode(d *decoder) {
 	m.Local = d.str(MaxAddr)
 }
 
-// Login asks the master to check a password (USER and PASS) for
-// connection Conn. Remote is the client as the worker sees it (after the
-// PROXY protocol, if configured); the master counts per-host limits by it.
+// Login asks the master to check a password (USER and PASS) and open the
+// session. Remote is the client as the worker sees it (after the PROXY
+// protocol, if configured): <Limit>-style decisions (DefaultRoot with
+// group expressions) are the master's.
 //
 //	struct {
-//	    uint64 conn;
 //	    string<MaxName> user;
 //	    string<MaxPassword> password;
 //	    string<MaxAddr> remote;
 //	    string<MaxAddr> local;
 //	} Login;
 type Login struct {
-	Conn           uint64
 	User, Password string
 	Remote, Local  string
 }
 
 func (*Login) Type() uint8 { return TypeLogin }
 func (m *Login) encode(e *encoder) {
-	e.u64(m.Conn)
 	e.str(m.User, MaxName)
 	e.str(m.Password, MaxPassword)
 	e.str(m.Remote, MaxAddr)
 	e.str(m.Local, MaxAddr)
 }
 func (m *Login) decode(d *decoder) {
-	m.Conn = d.u64()
 	m.User = d.str(MaxName)
 	m.Password = d.str(MaxPassword)
 	m.Remote = d.str(MaxAddr)
@@ -117,19 +121,17 @@ const (
 	// channel to the user's broker (none when the master runs without
 	// privileges and the worker opens the files itself).
 	LoginOK = 0
-	// LoginIncorrect: unknown user, wrong password, or an account that
-	// may not log in: "530 Login incorrect.".
+	// LoginIncorrect: unknown user, wrong password, an account that may
+	// not log in, or a session root that cannot be opened: "530 Login
+	// incorrect."; Reply says why, for the worker's log.
 	LoginIncorrect = 1
-	// LoginRefused: a limit (MaxClients, ...) refuses the session:
-	// "530 " + Reply, then the connection is closed.
-	LoginRefused = 2
 )
 
 // LoginReply answers a Login.
 //
 //	struct {
-//	    uint8 status;                            // LoginOK, LoginIncorrect, LoginRefused
-//	    string<MaxText> reply;                   // LoginRefused: the 530 reply's text
+//	    uint8 status;                            // LoginOK, LoginIncorrect
+//	    string<MaxText> reply;                   // LoginIncorrect: why, for the log
 //	    string<MaxName> user;                    // LoginOK: the account
 //	    uint32 uid;
 //	    uint32 gid;
@@ -152,7 +154,7 @@ type LoginReply struct {
 func (*LoginReply) Type() uint8 { return TypeLoginReply }
 func (m *LoginReply) encode(e *encoder) {
 	e.u8(m.Status)
-	e.str(m.Reply, MaxText)
+	e.str(Truncate(m.Reply, MaxText), MaxText)
 	e.str(m.User, MaxName)
 	e.u32(m.Uid)
 	e.u32(m.Gid)
@@ -163,7 +165,7 @@ func (m *LoginReply) encode(e *encoder) {
 }
 func (m *LoginReply) decode(d *decoder) {
 	m.Status = d.u8()
-	if m.Status > LoginRefused {
+	if m.Status > LoginIncorrect {
 		d.fail("login status %d", m.Status)
 	}
 	m.Reply = d.str(MaxText)
@@ -208,6 +210,91 @@ type Shutdown struct{ GraceMillis uint32 }
 func (*Shutdown) Type() uint8         { return TypeShutdown }
 func (m *Shutdown) encode(e *encoder) { e.u32(m.GraceMillis) }
 func (m *Shutdown) decode(d *decoder) { m.GraceMillis = d.u32() }
+
+// What an Admit counts.
+const (
+	// AdmitConnect: a connection, before the greeting
+	// (MaxConnectionsPerHost; MaxInstances the master counts itself when
+	// it accepts).
+	AdmitConnect = 1
+	// AdmitLogin: a session whose password was accepted, before "230"
+	// (MaxClients, MaxClientsPerHost, MaxClientsPerUser, MaxHostsPerUser).
+	AdmitLogin = 2
+)
+
+// Admit asks the master to count a connection or a session against the
+// limits, which hold across all workers.
+//
+//	struct {
+//	    uint8 kind;                // AdmitConnect, AdmitLogin
+//	    string<MaxName> user;      // AdmitLogin
+//	    string<MaxAddr> remote;    // the client, after the PROXY protocol
+//	} Admit;
+type Admit struct {
+	Kind   uint8
+	User   string
+	Remote string
+}
+
+func (*Admit) Type() uint8 { return TypeAdmit }
+func (m *Admit) encode(e *encoder) {
+	e.u8(m.Kind)
+	e.str(m.User, MaxName)
+	e.str(m.Remote, MaxAddr)
+}
+func (m *Admit) decode(d *decoder) {
+	m.Kind = d.u8()
+	if m.Kind != AdmitConnect && m.Kind != AdmitLogin {
+		d.fail("admit kind %d", m.Kind)
+	}
+	m.User = d.str(MaxName)
+	m.Remote = d.str(MaxAddr)
+}
+
+// AdmitReply answers an Admit: a non-zero ticket admits (Release gives
+// it back when the session ends); otherwise a limit refuses, and the
+// client gets "code msg" (nothing when code is 0) and is disconnected.
+//
+//	struct {
+//	    uint64 ticket;
+//	    uint32 code;
+//	    string<MaxText> msg;
+//	    string<MaxText> log;       // the refusal, as ProFTPD logs it
+//	} AdmitReply;
+type AdmitReply struct {
+	Ticket uint64
+	Code   uint32
+	Msg    string
+	Log    string
+}
+
+func (*AdmitReply) Type() uint8 { return TypeAdmitReply }
+func (m *AdmitReply) encode(e *encoder) {
+	e.u64(m.Ticket)
+	e.u32(m.Code)
+	e.str(Truncate(m.Msg, MaxText), MaxText)
+	e.str(Truncate(m.Log, MaxText), MaxText)
+}
+func (m *AdmitReply) decode(d *decoder) {
+	m.Ticket = d.u64()
+	m.Code = d.u32()
+	if m.Code > 999 {
+		d.fail("reply code %d", m.Code)
+	}
+	m.Msg = d.str(MaxText)
+	m.Log = d.str(MaxText)
+}
+
+// Release gives back what an admitted ticket counted: the session ended.
+//
+//	struct {
+//	    uint64 ticket;
+//	} Release;
+type Release struct{ Ticket uint64 }
+
+func (*Release) Type() uint8         { return TypeRelease }
+func (m *Release) encode(e *encoder) { e.u64(m.Ticket) }
+func (m *Release) decode(d *decoder) { m.Ticket = d.u64() }
 
 // Truncate cuts s to at most n bytes, for texts (errors) that may be
 // longer than their field allows.

@@ -51,9 +51,13 @@ func TestMessagesRoundTrip(t *testing.T) {
 		&Ready{PID: 42},
 		&Fatal{Err: "no users"},
 		&NewConn{Conn: 7, Remote: "127.0.0.1:5000", Local: "127.0.0.1:21"},
-		&Login{Conn: 7, User: "alice", Password: "p\x00ss", Remote: "[::1]:1", Local: "[::1]:21"},
+		&Login{User: "alice", Password: "p\x00ss", Remote: "[::1]:1", Local: "[::1]:21"},
 		&LoginReply{Status: LoginOK, User: "alice", Uid: 1001, Gid: 1002, Groups: []string{"staff", "ftp"}, Home: "/srv/a", Root: "/srv/a", Cwd: "/"},
-		&LoginReply{Status: LoginRefused, Reply: "Sorry, the maximum number of allowed clients (2) are already connected."},
+		&LoginReply{Status: LoginIncorrect, Reply: "no such user"},
+		&Admit{Kind: AdmitLogin, User: "alice", Remote: "192.0.2.1:4"},
+		&AdmitReply{Code: 530, Msg: "Sorry, the maximum number of allowed clients (2) are already connected.", Log: "Connection refused (MaxClients 2)"},
+		&AdmitReply{Ticket: 99},
+		&Release{Ticket: 99},
 		&Closed{Conn: 7},
 		&Drain{},
 		&Shutdown{GraceMillis: 1500},
@@ -80,6 +84,12 @@ func TestMessagesRoundTrip(t *testing.T) {
 			got = &NewConn{}
 		case *Login:
 			got = &Login{}
+		case *Admit:
+			got = &Admit{}
+		case *AdmitReply:
+			got = &AdmitReply{}
+		case *Release:
+			got = &Release{}
 		case *LoginReply:
 			got = &LoginReply{}
 		case *Closed:
@@ -209,7 +219,9 @@ func TestWireLimits(t *testing.T) {
 		body []byte
 		m    Message
 	}{
-		{"long user", append(append([]byte{0, 0, 0, 0, 0, 0, 0, 1}, 0x01, 0x01), make([]byte, 257)...), &Login{}},
+		{"long user", append([]byte{0x01, 0x01}, make([]byte, 257)...), &Login{}},
+		{"admit kind", []byte{3, 0, 0, 0, 0}, &Admit{}},
+		{"reply code", []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0}, &AdmitReply{}},
 		{"trailing", []byte{0, 0, 0, 1, 9}, &Ready{}},
 		{"bool", append(make([]byte, 1+2+2+4+8+4+1+8), 7), &FSRequest{}},
 		{"op", append([]byte{99}, make([]byte, 40)...), &FSRequest{}},
@@ -235,7 +247,7 @@ func FuzzDecode(f *testing.F) {
 		f.Add(m.Type(), e.b)
 	}
 	f.Fuzz(func(t *testing.T, typ uint8, body []byte) {
-		for _, m := range []Message{&Ready{}, &Fatal{}, &NewConn{}, &Login{}, &LoginReply{}, &Closed{}, &Shutdown{}, &OpenSession{}, &SessionOpened{}, &FSRequest{}, &FSReply{}} {
+		for _, m := range []Message{&Ready{}, &Fatal{}, &NewConn{}, &Login{}, &LoginReply{}, &Closed{}, &Shutdown{}, &Admit{}, &AdmitReply{}, &Release{}, &OpenSession{}, &SessionOpened{}, &FSRequest{}, &FSReply{}} {
 			r := &Record{Type: m.Type(), body: body}
 			if err := r.Decode(m); err == nil {
 				// What decodes re-encodes to the same bytes.
