@@ -75,7 +75,8 @@
 //	Command                              path given to Allowed               group
 //	CWD XCWD CDUP XCUP                   the new directory                    DIRS
 //	LIST NLST MLSD STAT(arg) MLST        the path listed; also each entry     DIRS
-//	                                     (entries not allowed are left out)
+//	                                     (entries not allowed are left out;
+//	                                     LIST and NLST hide dot files)
 //	STAT (no arg) PWD XPWD               the current directory               DIRS
 //	MDTM                                 the file                            DIRS
 //	RETR SIZE                            the file                            READ
@@ -102,6 +103,7 @@
 //	<Limit> MKD XMKD RMD XRMD   550 <arg>: Permission denied
 //	<Limit> CWD                 550 <arg>: No such file or directory
 //	<Limit> LIST                226, with an empty listing (no refusal)
+//	<Limit> STAT <path>         212 (213 for a file), with an empty listing
 //	<Limit> NLST                450 <arg>: No such file or directory
 //	<Limit> MLSD MLST           550 Unable to handle command
 //	<Limit> SITE_CHMOD          550 CHMOD <mode> <path>: Permission denied
@@ -109,7 +111,7 @@
 //	<Limit> NOOP                550 Operation not permitted
 //	<Limit> FEAT                550 FEAT: Operation not permitted
 //	<Limit> HELP                501 HELP: Permission denied
-//	<Limit> STAT                500 STAT: Operation not permitted
+//	<Limit> STAT (no argument)  500 STAT: Operation not permitted
 //	<Limit> PASV EPSV           501 PASV: Operation not permitted (EPSV: ...)
 //	<Limit LOGIN> at login      530 Login incorrect.
 //	<Limit LOGIN> at connection the connection is closed, no greeting
@@ -123,10 +125,11 @@
 // ProFTPD's Order is not Apache's: with "Order deny,allow" a matching Deny
 // (DenyAll, DenyUser, Deny from ...) decides and the Allow lines are not
 // looked at; with "allow,deny" (the default) a matching Allow decides.
-// A section in which neither matches makes no decision ("deny,allow":
-// it denies), and the search goes on outwards. A line with a negated
-// address ("Allow from !10.0.0.1") never matches in ProFTPD 1.3.8 and
-// stops the search of that directive's lines: it is applied so.
+// When neither matches, an "allow,deny" section makes no decision and the
+// search goes on outwards, while a "deny,allow" section denies. An entry
+// with "!" ("Allow from !10.0.0.1") makes ProFTPD 1.3.8 answer "no match"
+// for all the Allow (or Deny) lines of its <Limit>, whatever the address
+// and whatever the other lines say: it is applied so.
 //
 // # Differences from ProFTPD
 //

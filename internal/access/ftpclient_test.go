@@ -19,6 +19,7 @@ type ftpConn struct {
 	c     net.Conn
 	r     *bufio.Reader
 	local netip.Addr
+	lines []string // every line of the last reply
 }
 
 // ioTimeout bounds every read and write of the test client; it is a
@@ -59,6 +60,7 @@ func (f *ftpConn) reply() (int, string, error) {
 		return 0, "", err
 	}
 	line = strings.TrimRight(line, "\r\n")
+	f.lines = []string{line}
 	if len(line) < 4 {
 		return 0, "", fmt.Errorf("short reply %q", line)
 	}
@@ -74,6 +76,7 @@ func (f *ftpConn) reply() (int, string, error) {
 				return 0, "", err
 			}
 			l = strings.TrimRight(l, "\r\n")
+			f.lines = append(f.lines, l)
 			if strings.HasPrefix(l, end) {
 				line = l
 				break

@@ -936,6 +936,24 @@ func (r *diffRun) dirProbes(real string) {
 	code, msg, err := f.cmd("CWD %s", v)
 	r.must(err)
 	r.cmdCheck("CWD", real, v, code, msg)
+	// STAT of a refused directory, like LIST, answers with an empty
+	// listing: compare the listing.
+	code, msg, err = f.cmd("STAT %s", v)
+	r.must(err)
+	r.n++
+	if code != 212 && code != 213 {
+		t.Errorf("STAT %s: %q", v, msg)
+	} else {
+		var body []byte
+		for _, l := range f.lines[1 : len(f.lines)-1] {
+			body = append(body, strings.TrimSpace(l)+"\n"...)
+		}
+		got, want := listed("LIST", body), r.expectedListing("STAT", real)
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			r.failures++
+			t.Errorf("%s from %s: STAT %s lists %q, Policy says %q", r.who.User, r.who.Addr, real, got, want)
+		}
+	}
 	for _, cmd := range []string{"LIST", "NLST", "MLSD"} {
 		if !r.pasv {
 			break
@@ -1012,7 +1030,8 @@ func listed(cmd string, data []byte) []string {
 
 // expectedListing is what Policy says a listing of dir holds: nothing if
 // the command is refused on dir, else the entries on which it is allowed
-// (ProFTPD leaves the others out); LIST and NLST do not show dot files.
+// (ProFTPD leaves the others out); LIST and NLST do not show dot files,
+// STAT and MLSD do.
 func (r *diffRun) expectedListing(cmd, dir string) []string {
 	out := []string{}
 	if !r.pol.Allowed(cmd, dir, r.who) {
@@ -1023,7 +1042,7 @@ func (r *diffRun) expectedListing(cmd, dir string) []string {
 		r.t.Fatal(err)
 	}
 	for _, e := range ents {
-		if cmd != "MLSD" && strings.HasPrefix(e.Name(), ".") {
+		if (cmd == "LIST" || cmd == "NLST") && strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
 		if r.pol.Allowed(cmd, filepath.Join(dir, e.Name()), r.who) {
