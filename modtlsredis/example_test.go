@@ -27,7 +27,7 @@ func ExampleNewSessionCache() {
 	defer client.Close()
 
 	cache, err := modtlsredis.NewSessionCache(client, modtlsredis.Options{
-		Timeout: time.Second, // a handshake waits at most this long for Redis
+		Timeout: 2 * time.Second, // a handshake waits at most this long for Redis
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -64,8 +64,8 @@ func ExampleNewSessionCache() {
 func ExampleNewOCSPCache() {
 	client := redis.NewUniversalClient(&redis.UniversalOptions{
 		Addrs:                 []string{redisAddr()}, // several addresses: a Redis Cluster
-		DialTimeout:           500 * time.Millisecond,
-		ReadTimeout:           500 * time.Millisecond,
+		DialTimeout:           2 * time.Second,
+		ReadTimeout:           2 * time.Second,
 		ContextTimeoutEnabled: true,
 	})
 	cache, err := modtlsredis.NewOCSPCache(client, modtlsredis.Options{CloseClient: true})

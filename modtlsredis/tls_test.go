@@ -236,9 +236,11 @@ func TestOperationTimeoutBoundsFrozenRedis(t *testing.T) {
 	short := serverSettings(r.addr())
 	short.ConnectTimeout, short.IOTimeout = 100*time.Millisecond, 100*time.Millisecond
 	fast := openSessions(t, short)
-	slow := openSessions(t, serverSettings(r.addr()))
-	if slow.s.timeout != 15*time.Second {
-		t.Fatalf("operation deadline %v, want 5s + 2*5s", slow.s.timeout)
+	long := serverSettings(r.addr())
+	long.ConnectTimeout, long.IOTimeout = 30*time.Second, 30*time.Second
+	slow := openSessions(t, long)
+	if slow.s.timeout != 90*time.Second {
+		t.Fatalf("operation deadline %v, want 30s + 2*30s", slow.s.timeout)
 	}
 	// Connections exist before the freeze, so that neither waits on a dial.
 	for _, c := range []*SessionCache{fast, slow} {
@@ -265,7 +267,7 @@ func TestOperationTimeoutBoundsFrozenRedis(t *testing.T) {
 	}
 	select {
 	case err := <-done:
-		t.Fatalf("Get with a 15s deadline on a frozen Redis returned (%v) before a 300ms one timed out", err)
+		t.Fatalf("Get with a 90s deadline on a frozen Redis returned (%v) before a 300ms one timed out", err)
 	default:
 	}
 	r.signal(syscall.SIGCONT)

@@ -2,6 +2,7 @@ package proxyprotocol
 
 import (
 	"errors"
+	"io"
 	"net"
 	"slices"
 	"strings"
@@ -161,7 +162,7 @@ func TestWrap(t *testing.T) {
 			defer sc.Close()
 			wc := w.Wrap(sc)
 			buf := make([]byte, 5)
-			_, rerr := wc.Read(buf)
+			_, rerr := io.ReadFull(wc, buf)
 			host, _, _ := net.SplitHostPort(wc.RemoteAddr().String())
 			switch {
 			case tc.remote == "" && rerr == nil:
