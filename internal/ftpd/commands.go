@@ -100,13 +100,14 @@ func (s *session) dispatch(verb, arg string) {
 	case c.arg && strings.TrimSpace(arg) == "":
 		s.reply(501, "Invalid number of parameters")
 	default:
-		// RNTO must follow RNFR directly, as REST must precede its
-		// transfer; any other command forgets them.
+		// RNTO must follow RNFR directly; any other command forgets the
+		// RNFR. A REST offset holds until the next transfer, as with
+		// ProFTPD (clients send PASV or TYPE between REST and RETR).
 		if verb != "RNTO" {
 			s.renameOf = ""
 		}
 		c.run(s, arg)
-		if verb != "REST" {
+		if c.transfer && verb != "PASV" && verb != "EPSV" && verb != "PORT" && verb != "EPRT" && verb != "RNFR" && verb != "RNTO" {
 			s.restart = 0
 		}
 	}
