@@ -185,9 +185,20 @@ func resolveModule(name string) *Module {
 	}
 	m := &Module{Name: name, Requires: reqs}
 	for _, d := range dirs {
-		m.Directives = append(m.Directives, Directive{Name: d, Contexts: AnyContext})
+		m.Directives = append(m.Directives, catalogueRow(name, d))
 	}
 	return m
+}
+
+// catalogueRow is the table row of a directive of a module ftpdtls does
+// not implement: ProFTPD's checks of its arguments and context (see
+// rules), or, for modules without them, a row that accepts anything
+// anywhere.
+func catalogueRow(module, directive string) Directive {
+	if d, ok := rules[module][strings.ToLower(directive)]; ok {
+		return d
+	}
+	return Directive{Name: directive, Contexts: AnyContext}
 }
 
 // loadable reports whether LoadModule can load the named module: it is
@@ -225,7 +236,7 @@ func withCatalogue(m *Module) *Module {
 	}
 	for _, d := range catalogue[m.Name] {
 		if !have[strings.ToLower(d)] {
-			out.Directives = append(out.Directives, Directive{Name: d, Contexts: AnyContext})
+			out.Directives = append(out.Directives, catalogueRow(m.Name, d))
 		}
 	}
 	return &out

@@ -162,6 +162,10 @@ type Error struct {
 	Malformed bool
 	// Name is the unknown directive's name as written.
 	Name string
+	// Plain is set for an error ProFTPD finds after the parse (an
+	// unusable SystemLog) and prints as Msg alone, without "fatal: " or
+	// a place, before it exits.
+	Plain bool
 	// Err is the underlying error a handler returned, for errors.Is/As.
 	Err error
 	// Warnings are the warnings of the parse up to the failure, which
@@ -170,6 +174,9 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
+	if e.Plain {
+		return e.Msg
+	}
 	var b strings.Builder
 	b.WriteString("fatal: ")
 	if e.Directive != "" {

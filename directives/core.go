@@ -207,9 +207,14 @@ func setPidFile(c *Cmd) error {
 
 // setScoreboardFile applies ProFTPD's checks on the scoreboard's
 // directory: the path is absolute and not directly under "/", and the
-// directory exists and is not world-writable.
+// directory exists and is not world-writable. A false Boolean ("off"),
+// "none" and "/dev/null" turn scoreboarding off.
 func setScoreboardFile(c *Cmd) error {
 	path := c.Args[0]
+	if v, err := ParseBool(path); (err == nil && !v) || strings.EqualFold(path, "none") || path == "/dev/null" {
+		c.Server.ScoreboardFile = path // scoreboarding off
+		return nil
+	}
 	fail := func(errno syscall.Errno) error {
 		return fmt.Errorf("unable to use '%s': %s", path, Strerror(errno))
 	}
@@ -255,20 +260,11 @@ func setWtmpLog(c *Cmd) error {
 	return checkBool(c)
 }
 
+// checkControlsACLs is mod_ctrls's ControlsACLs: the actions (its own,
+// or "all"), then "allow" or "deny", then "user" or "group", checked in
+// mod_ctrls's order.
 func checkControlsACLs(c *Cmd) error {
-	actions := strings.Split(c.Args[0], ",")
-	for _, a := range actions {
-		if a != "all" && a != "help" && a != "insctrl" && a != "lsctrl" && a != "rmctrl" {
-			return fmt.Errorf(": unknown action: '%s'", a)
-		}
-	}
-	if c.Args[1] != "allow" && c.Args[1] != "deny" {
-		return errors.New("second parameter must be 'allow' or 'deny'")
-	}
-	if c.Args[2] != "user" && c.Args[2] != "group" {
-		return errors.New("third parameter must be 'user' or 'group'")
-	}
-	return nil
+	return checkModuleACLs(c, "", "help", "insctrl", "lsctrl", "rmctrl")
 }
 
 // checkControlsLog checks that mod_ctrls could open the log, with its

@@ -71,6 +71,12 @@ type Directive struct {
 	// any arguments and only keeps the directive in the parsed tree, for
 	// directives of ProFTPD modules that ftpdtls does not act on.
 	Handler Handler
+	// Check, for a directive ftpdtls does not act on, checks its
+	// arguments as ProFTPD's handler does, after the context check; the
+	// directive is only kept in the parsed tree. Unlike a Handler it is
+	// not applied again to each server for <Global>, and a section tag
+	// with only a Check stays a section ftpdtls does not interpret.
+	Check Handler
 }
 
 // Module is what a package registers to own directives, ProFTPD's
@@ -130,6 +136,15 @@ func Registered() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// RegisteredVersion returns the Version of the registered module of that
+// name ("mod_tls/2.9.2"), or "" if none is registered.
+func RegisteredVersion(name string) string {
+	if m := lookupRegistered(name); m != nil {
+		return m.Version
+	}
+	return ""
 }
 
 // lookupRegistered returns the registered module of that name, or nil.

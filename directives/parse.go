@@ -107,6 +107,14 @@ type parser struct {
 	defines   map[string]bool // Define names, for <IfDefine>
 	dsoLoaded []string        // modules loaded by LoadModule, in order
 
+	// env holds what SetEnv and UnsetEnv changed (nil: unset), which
+	// %{env:NAME} sees before the environment.
+	env map[string]*string
+	// seen records directives that may appear once per server.
+	seen map[*Server]map[string]bool
+	// authFileInsecure: AuthFileOptions InsecurePerms was read.
+	authFileInsecure bool
+
 	src *source // the file being read
 }
 
@@ -143,11 +151,19 @@ func newParser(opts Options) (*parser, error) {
 	p := &parser{
 		opts:    opts,
 		cfg:     cfg,
-		lookup:  lookup,
 		server:  main,
 		parents: []*Node{cfg.Root},
 		global:  newServer(false),
 		defines: make(map[string]bool),
+	}
+	p.lookup = func(name string) (string, bool) {
+		if v, ok := p.env[name]; ok {
+			if v == nil {
+				return "", false
+			}
+			return *v, true
+		}
+		return lookup(name)
 	}
 	mods, err := newModuleSet(opts.CompiledIn)
 	if err != nil {
@@ -331,6 +347,10 @@ func (p *parser) opaqueSection(node *Node) {
 // handler.
 func (p *parser) call(d Directive, cmd *Cmd) error {
 	fail := func(err error) error {
+		var pe *plainError
+		if errors.As(err, &pe) {
+			return &Error{Msg: err.Error(), File: cmd.File, Line: cmd.Line, Err: err}
+		}
 		return &Error{Directive: d.Name, Msg: err.Error(), File: cmd.File, Line: cmd.Line, Err: err}
 	}
 	if d.Args != nil {
@@ -340,6 +360,11 @@ func (p *parser) call(d Directive, cmd *Cmd) error {
 	}
 	if d.Contexts&cmd.Context == 0 {
 		return fail(&ContextError{Context: cmd.Context})
+	}
+	if d.Check != nil {
+		if err := d.Check(cmd); err != nil {
+			return fail(err)
+		}
 	}
 	if d.Handler == nil {
 		return nil
@@ -412,6 +437,37 @@ func (p *parser) finish(filename string) error {
 		}
 		s.nodes = append(s.nodes, p.globalNode...)
 		s.global = len(p.globalNode)
+	}
+	return p.postParse()
+}
+
+// postParse makes the checks ProFTPD's modules make once the whole file
+// is read (their "postparse" event handlers).
+func (p *parser) postParse() error {
+	// mod_log opens the main server's SystemLog, and exits if it cannot.
+	if n := p.cfg.Main.Directives("SystemLog"); len(n) > 0 && len(n[0].Args) > 0 && !strings.EqualFold(n[0].Args[0], "none") {
+		path := n[0].Args[0]
+		if !strings.HasPrefix(path, "/") {
+			if wd, err := os.Getwd(); err == nil {
+				path = strings.TrimSuffix(wd, "/") + "/" + path
+			}
+		}
+		chk := checkLogFile(path)
+		if chk.Notice != "" {
+			p.cfg.Warnings = append(p.cfg.Warnings, Warning{Directive: "SystemLog", Msg: chk.Notice})
+		}
+		msg := ""
+		switch {
+		case chk.WorldWritable:
+			msg = fmt.Sprintf("unable to open SystemLog '%s': %s is a world-writable directory", path, path)
+		case chk.Symlink:
+			msg = fmt.Sprintf("unable to open SystemLog '%s': %s is a symbolic link", path, path)
+		case chk.Err != nil:
+			msg = fmt.Sprintf("unable to open SystemLog '%s': %s", path, Strerror(chk.Err))
+		}
+		if msg != "" {
+			return &Error{Directive: "SystemLog", Msg: msg, File: n[0].File, Line: n[0].Line, Plain: true}
+		}
 	}
 	return nil
 }

@@ -30,7 +30,8 @@ var sectionDirectives = []Directive{
 	{Name: "</IfModule>", Contexts: AnyContext, Handler: closeIfModule},
 	{Name: "<IfDefine>", Contexts: AnyContext, Args: ArgsAtLeast(1), Handler: openIfDefine},
 	{Name: "</IfDefine>", Contexts: AnyContext, Handler: closeIfDefine},
-	{Name: "Define", Contexts: Root | VirtualHost | Global, Args: ArgsAtLeast(1), Handler: setDefine},
+	// Define may appear anywhere: mod_core's handler checks no context.
+	{Name: "Define", Contexts: AnyContext, Args: ArgsAtLeast(1), Handler: setDefine},
 	{Name: "From", Contexts: Class, Handler: addFrom},
 }
 

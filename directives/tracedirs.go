@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 
 	"github.com/ftpdtls/ftpdtls/trace"
 )
@@ -84,10 +85,22 @@ func setTraceLog(c *Cmd) error {
 		if errors.Is(err, trace.ErrRelativeLogPath) {
 			return err
 		}
-		// ProFTPD opens the log here; its notice about the directory
-		// comes before the fatal line.
-		if chk := checkLogFile(path); chk.Notice != "" {
+		// ProFTPD opens the log here (pr_log_openfile); its notice about
+		// the directory comes before the fatal line. It checks the path
+		// itself, not "/", for a file directly under "/".
+		chk := checkLogFile(path)
+		if chk.Notice != "" {
 			c.Warnf("%s", chk.Notice)
+		}
+		switch {
+		case chk.WorldWritable || chk.Symlink:
+			return fmt.Errorf("error using TraceLog '%s': directory is symlink or is world-writable", path)
+		case chk.Err != nil:
+			var errno syscall.Errno
+			if errors.As(chk.Err, &errno) {
+				return fmt.Errorf("error using TraceLog '%s': %w", path, &Errno{errno})
+			}
+			return fmt.Errorf("error using TraceLog '%s': %w", path, chk.Err)
 		}
 		return fmt.Errorf("error using TraceLog '%s': %w", path, err)
 	}
