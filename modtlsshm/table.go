@@ -6,7 +6,6 @@ import (
 	"hash/crc32"
 	"math"
 	"runtime"
-	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -27,55 +26,58 @@ import (
 //
 // getAt reads while writers in other processes may be changing the very
 // record it reads: replacing it, evicting it, or reusing its bytes for
-// another record after the log wrapped. It returns a value only if five
-// things hold; together they mean the value was stored whole under the
-// key asked for.
+// another record after the log wrapped. It returns a value only if the
+// following hold; together they mean the value was stored whole under
+// the key asked for, with the expiry returned.
 //
 //  1. Sequence. A writer makes Seq odd (an atomic add) before its first
 //     change and even (another) after its last. The reader loads Seq
 //     (s1), retries while it is odd, looks up and copies, and loads Seq
 //     again: if it still reads s1, no write overlapped the read, and
 //     every write that ended before s1 was read is visible (the Seq
-//     accesses are sequentially consistent atomics). The loads whose
-//     results are returned, the copy of the record, are atomic 8-byte
-//     loads: plain moves on amd64, load-acquires on arm64, so that they
-//     cannot be satisfied after the second Seq load there either. After
-//     optimisticTries reads that overlapped writes (or with Seq odd for
-//     that long: a writer died holding the lock), the reader takes the
-//     lock, which recovers a dead holder's lock and repairs.
+//     accesses are sequentially consistent atomics; the compiler keeps
+//     the plain loads of the lookup and the copy between them). On amd64
+//     loads are not reordered with loads, so this is exact. Where the
+//     processor may satisfy a plain load after a later load-acquire
+//     (arm64), a copy torn by a concurrent write can escape the Seq check,
+//     and 4 is what catches it. After optimisticTries reads that
+//     overlapped writes (or Seq odd that long: a writer died holding the
+//     lock) the reader takes the lock, which recovers a dead holder's
+//     lock and repairs.
 //  2. Bounds. Every offset and length comes from a local copy (of the
-//     slot, of the record header) that is checked against the log before
-//     it is used, so a torn or hostile value can only select other bytes
-//     of the log, never memory outside it.
-//  3. Key. The slot's tag only selects candidates: the record's key bytes
-//     are compared with the key asked for, in the segment (a filter that
-//     costs no allocation) and again in the copy.
-//  4. Checksum of the copy. The record (header, key, value) is copied out
-//     of the segment once, into a new buffer; the copy's lengths must be
-//     those the copy was sized from, and its CRC-32C must match the copy's
-//     Sum. The value returned is the tail of that buffer: the bytes
-//     checked are the bytes returned, whatever writers do to the segment
-//     afterwards.
+//     slot, read in one atomic load, and of the record header) that is
+//     checked against the log before it is used, so a torn or hostile
+//     value can only select other bytes of the log, never memory outside
+//     it.
+//  3. Key. The slot's tag only selects candidates; the record's key bytes
+//     are compared with the key asked for in the segment (a filter that
+//     costs no allocation), and the checksum below is computed over the
+//     key asked for, not over the bytes in the segment.
+//  4. Checksum of the copy. The value is copied out of the segment once,
+//     into the buffer that is returned, and the CRC-32C is computed over
+//     the record header as the lookup read it (the local copy whose
+//     lengths and expiry are used), the key asked for and that copy of
+//     the value; it must equal that header's Sum. The bytes checked are
+//     the bytes returned, whatever writers do to the segment afterwards,
+//     and they are bound to the key and the expiry reported.
 //  5. Early checksum. No field of the record decides anything (the
 //     expiry included) before the checksum has covered it; a record whose
 //     expiry is damaged is damage, not an expired session.
 //
 // What a read that overlaps a write can produce: a retry (Seq moved); a
 // miss (the slot was freed or now points at another key's record); the
-// locked path (the copy does not check out); or the value of an entry
-// that a concurrent delete or replace removes just after: that read is
-// ordered before the write. What it cannot produce: a value of another
-// key (3), bytes from outside the log (2), a mix of two values or a value
-// with another record's expiry (1 and 4: it would take a torn copy that
-// Seq does not catch and whose CRC-32C matches; Seq catches every torn
-// copy on amd64, and the checksum leaves a chance of 2^-32 per torn copy
-// where the processor's ordering is weaker than Go's atomics promise), or
-// a value deleted or replaced before the read began (1: its slot was freed
-// before Seq went even). The race detector cannot see any of this (the
-// segment is not Go memory): TestLockFreeReadInterleavings places a write
-// at each step of a read, and TestLockFreeReadUnderRewrites has writers
-// rewrite, evict and replace the entries readers are reading, the readers
-// checking every value they get.
+// locked path (the checksum fails); or the value of an entry that a
+// concurrent delete or replace removes just after: that read is ordered
+// before the write. What it cannot produce: bytes from outside the log
+// (2); a value of another key, a mix of two values, or a value with
+// another record's expiry (3 and 4: that takes a torn read that Seq does
+// not catch, none on amd64, and whose CRC-32C matches, a chance of 2^-32
+// per such read); a value deleted or replaced before the read began (1:
+// its slot was freed before Seq went even). The race detector cannot see
+// any of this (the segment is not Go memory): TestLockFreeReadInterleavings
+// places a write at each step of a read, and TestLockFreeReadUnderRewrites
+// has writers rewrite, evict and replace the entries readers are reading
+// while the readers check every value they get.
 type table struct {
 	seg     []byte
 	h       *header
@@ -184,11 +186,10 @@ func (t *table) getAt(key []byte, clock func() time.Time) ([]byte, int64, getRes
 		}
 		var (
 			val []byte
-			r   record
 			ok  bool
 		)
 		if m.found() {
-			val, r, ok = t.readEntry(m, key)
+			val, ok = t.readEntry(m, key)
 			if testHookRead != nil {
 				testHookRead(stepCopied)
 			}
@@ -204,18 +205,18 @@ func (t *table) getAt(key []byte, clock func() time.Time) ([]byte, int64, getRes
 			return nil, 0, resMiss, nil
 		}
 		if !ok {
-			break // the copy does not check out: confirm and drop under the lock
+			break // the checksum fails: confirm and drop under the lock
 		}
 		if t.k.kind == kindSession {
 			if now == math.MinInt64 {
 				now = clock().Unix()
 			}
-			if r.When <= now {
+			if m.rec.When <= now {
 				break // drop it under the lock
 			}
 		}
 		t.countHit()
-		return val, r.When, resHit, nil
+		return val, m.rec.When, resHit, nil
 	}
 	if now == math.MinInt64 {
 		now = clock().Unix()
@@ -223,42 +224,32 @@ func (t *table) getAt(key []byte, clock func() time.Time) ([]byte, int64, getRes
 	return t.getLocked(key, h, now)
 }
 
-// readEntry copies the record m found for key out of the log, with
-// atomic 8-byte loads, and checks the copy: the lengths the lookup read,
-// a live entry, its checksum, its key. It returns the value, the tail of
-// the copy, and the copy's header; ok is false if a check failed.
-func (t *table) readEntry(m match, key []byte) (val []byte, r record, ok bool) {
-	size := uint64(m.rec.Size) // checked by recordAt: a multiple of 8 inside the log
-	buf := make([]byte, size)
-	src := t.data[m.off : m.off+size]
-	for i := 0; i < len(buf); i += 8 {
-		binary.NativeEndian.PutUint64(buf[i:], atomic.LoadUint64((*uint64)(unsafe.Pointer(&src[i]))))
-	}
-	r = decodeRecord(buf)
-	if r.Size != m.rec.Size || r.KeyLen != m.rec.KeyLen || r.DataLen != m.rec.DataLen || !r.live() {
-		return nil, r, false
-	}
-	k := recHdrSize + uint64(r.KeyLen)
-	end := k + uint64(r.DataLen)
-	if crc32.Checksum(buf[4:end], castagnoli) != r.Sum || !bytes.Equal(buf[recHdrSize:k], key) {
-		return nil, r, false
-	}
-	return buf[k:end:end], r, true
-}
-
-// decodeRecord reads a record header from the first 32 bytes of b.
-func decodeRecord(b []byte) record {
+// readEntry copies the value of the record m found for key out of the
+// log and checks the checksum of what it copied: the CRC-32C of the record
+// header as m holds it, key and the copy must equal the header's Sum. The
+// copy goes into one new buffer, which first holds the header and key for
+// the first part of the checksum (a buffer on the stack would escape into
+// crc32's assembly); its length is the value's.
+func (t *table) readEntry(m match, key []byte) (val []byte, ok bool) {
+	r := m.rec // checked by recordAt: the record lies inside the log
+	kl, dl := uint64(len(key)), uint64(r.DataLen)
+	const tail = recHdrSize - 4 // the header bytes after Sum
+	buf := make([]byte, max(dl, tail+kl))
 	e := binary.NativeEndian
-	return record{
-		Sum:     e.Uint32(b[0:]),
-		Size:    e.Uint32(b[4:]),
-		Kind:    b[8],
-		KeyLen:  b[9],
-		Flags:   e.Uint16(b[10:]),
-		DataLen: e.Uint32(b[12:]),
-		When:    int64(e.Uint64(b[16:])),
-		Seq:     e.Uint64(b[24:]),
+	e.PutUint32(buf[0:], r.Size)
+	buf[4], buf[5] = r.Kind, r.KeyLen
+	e.PutUint16(buf[6:], r.Flags)
+	e.PutUint32(buf[8:], r.DataLen)
+	e.PutUint64(buf[12:], uint64(r.When))
+	e.PutUint64(buf[20:], r.Seq)
+	copy(buf[tail:], key)
+	sum := crc32.Update(0, castagnoli, buf[:tail+kl])
+	v := m.off + recHdrSize + uint64(r.KeyLen)
+	copy(buf, t.data[v:v+dl])
+	if crc32.Update(sum, castagnoli, buf[:dl]) != r.Sum {
+		return nil, false
 	}
+	return buf[:dl:dl], true
 }
 
 // getLocked is the read under the lock: after reads that overlapped
@@ -280,21 +271,21 @@ func (t *table) getLocked(key []byte, h uint64, now int64) ([]byte, int64, getRe
 	}
 	// The checksum covers the expiry too: readEntry checks it first, so
 	// that a damaged expiry is counted as damage, not as an expired session.
-	val, r, ok := t.readEntry(m, key)
+	val, ok := t.readEntry(m, key)
 	if !ok {
 		t.kill(m.slot, m.off, m.rec)
 		t.count(statErrors)
 		t.countMiss()
 		return nil, 0, resDamaged, nil
 	}
-	if t.k.kind == kindSession && r.When <= now {
+	if t.k.kind == kindSession && m.rec.When <= now {
 		t.kill(m.slot, m.off, m.rec)
 		t.count(statExpired)
 		t.countMiss()
-		return nil, r.When, resExpired, nil
+		return nil, m.rec.When, resExpired, nil
 	}
 	t.countHit()
-	return val, r.When, resHit, nil
+	return val, m.rec.When, resHit, nil
 }
 
 // add stores val under key, replacing any entry with that key. It always
