@@ -627,7 +627,8 @@ func cliWorkerDaemonCmd(t *testing.T, bin string, home *daemon.Home, conf string
 		})
 	}
 	t.Cleanup(stop)
-	deadline := time.Now().Add(15 * time.Second)
+	// Generous: workers start slowly on a loaded machine.
+	deadline := time.Now().Add(60 * time.Second)
 	for strings.Count(log.String(), " serving ") < workers {
 		if time.Now().After(deadline) {
 			t.Fatalf("workers did not start:\n%s", log)
