@@ -680,6 +680,26 @@ DefaultRoot /
 	}
 }
 
+func TestAllowOverrideOff(t *testing.T) {
+	// Accepted; its <Directory> is a section (nested under /srv/*, whose
+	// Umask it inherits).
+	p := compile(t, `
+AllowOverride off
+<Directory /srv/x>
+  AllowOverride off
+</Directory>
+<Directory /srv/*>
+  Umask 077
+</Directory>
+`)
+	if u := p.Dir("/srv/x/f", anna).Umask; u != 0o077 {
+		t.Errorf("umask %03o", u)
+	}
+	if u := p.Dir("/srv/y/f", anna).Umask; u != 0o077 {
+		t.Errorf("umask %03o", u)
+	}
+}
+
 func TestNilPolicy(t *testing.T) {
 	var p *Policy
 	if !p.Allowed("STOR", "/x", anna) || !p.LoginAllowed(anna) || !p.ConnectAllowed(lo) || p.AllowForeignAddress() {
@@ -723,6 +743,8 @@ func TestRefused(t *testing.T) {
 		{"DefaultRoot ~ftp\n", 1, "~user"},
 		{"HiddenStores .%P.\n", 1, "%P"},
 		{"AllowForeignAddress internal\n", 1, "<Class>"},
+		{"AllowOverride on\n", 1, ".ftpaccess"},
+		{"<Directory /srv>\n  AllowOverride on\n</Directory>\n", 2, ".ftpaccess"},
 	} {
 		cfg, err := directives.Parse(strings.NewReader(c.conf), "test.conf", directives.Options{})
 		if err != nil {
@@ -803,5 +825,51 @@ func TestHandles(t *testing.T) {
 		if Handles(n) {
 			t.Errorf("Handles(%s) = true", n)
 		}
+	}
+}
+
+// BenchmarkAllowed measures one decision in a configuration with nested
+// and glob <Directory> sections and several <Limit>s per level.
+func BenchmarkAllowed(b *testing.B) {
+	cfg, err := directives.Parse(strings.NewReader(`
+<Limit WRITE>
+  AllowGroup staff
+  DenyAll
+</Limit>
+<Limit READ>
+  DenyUser ben
+</Limit>
+<Directory /srv>
+  <Limit WRITE>
+    DenyAll
+  </Limit>
+</Directory>
+<Directory /srv/up>
+  Umask 077
+  <Limit STOR>
+    AllowUser anna
+  </Limit>
+</Directory>
+<Directory /srv/home/*/priv>
+  <Limit READ DIRS>
+    DenyAll
+  </Limit>
+</Directory>
+<Directory ~/pub>
+  <Limit DELE>
+    DenyAll
+  </Limit>
+</Directory>
+`), "bench.conf", directives.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, errs := Compile(cfg, cfg.Main)
+	if len(errs) > 0 {
+		b.Fatal(errs)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		p.Allowed("RETR", "/srv/home/anna/priv/a/b/file.txt", anna)
 	}
 }

@@ -32,6 +32,7 @@ const (
 	dDeny                 = "Deny"
 	dAllowAll             = "AllowAll"
 	dDenyAll              = "DenyAll"
+	dAllowOverride        = "AllowOverride"
 )
 
 // limitDirectives may appear in <Limit> and are applied there.
@@ -47,7 +48,7 @@ var limitRefused = map[string]string{
 }
 
 // dirDirectives are applied in <Directory> (and at server level).
-var dirDirectives = []string{dUmask, dAllowOverwrite, dAllowStoreRestart, dAllowRetrieveRestart, dHiddenStores, dDeleteAbortedStores}
+var dirDirectives = []string{dUmask, dAllowOverwrite, dAllowStoreRestart, dAllowRetrieveRestart, dHiddenStores, dDeleteAbortedStores, dAllowOverride}
 
 // serverOnly are applied at server level only.
 var serverOnly = []string{dDefaultRoot, dAllowForeignAddress}
@@ -287,6 +288,15 @@ func (b *builder) param(set *[]*rec, n *directives.Node, name string, parent *re
 	case dDeleteAbortedStores:
 		if v, ok := boolArg("expected Boolean parameter"); ok {
 			add(&rec{flag: v, mergeDown: true})
+		}
+	case dAllowOverride:
+		// ftpdtls never reads .ftpaccess files: "off" is what it does.
+		if v, ok := boolArg("expected Boolean parameter"); ok {
+			if v || len(args) > 1 {
+				b.refuse(n, "AllowOverride on: .ftpaccess files are not read")
+				return
+			}
+			add(&rec{})
 		}
 	case dHiddenStores:
 		if len(args) < 1 {

@@ -52,6 +52,7 @@
 //	HiddenStores on|off|prefix [suffix]   server and <Directory>
 //	DeleteAbortedStores                   server and <Directory>
 //	AllowForeignAddress on|off            server; default off
+//	AllowOverride off                     server and <Directory> (.ftpaccess files are never read)
 //
 // # What is refused
 //
@@ -65,7 +66,7 @@
 // LOGIN inside <Directory> (never consulted); AllowAll or DenyAll
 // directly in <Directory>; any other directive inside <Directory> or
 // <Limit>; the "%u[n]" path form; "~name" in DefaultRoot; %P in
-// HiddenStores; a <Class> name in AllowForeignAddress. Values ProFTPD
+// HiddenStores; a <Class> name in AllowForeignAddress; AllowOverride on. Values ProFTPD
 // itself rejects (a bad umask, a bad Order, a bad address) get ProFTPD's
 // message, and access directives in a context ProFTPD does not allow
 // them in get "directive not allowed in <ctx> context".
@@ -134,7 +135,7 @@
 // # Differences from ProFTPD
 //
 //   - .ftpaccess files are not read (ProFTPD reads them unless
-//     "AllowOverride off").
+//     "AllowOverride off"; "AllowOverride on" is refused).
 //   - Paths of <Directory ~...> sections are resolved textually from
 //     Who.Home (which must be a real path); ProFTPD also resolves symbolic
 //     links below the home directory.

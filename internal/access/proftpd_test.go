@@ -298,6 +298,7 @@ Umask 022 002
 `},
 	{name: "settings", settings: true, conf: `
 Umask 027 002
+AllowOverride off
 AllowOverwrite on
 AllowStoreRestart on
 AllowRetrieveRestart off
