@@ -23,8 +23,8 @@ func BenchmarkWrapUnwrap(b *testing.B) {
 		b.Fatal(err)
 	}
 	cache, _ := eng.SessionCache()
-	ic := cache.(*internalCache)
-	state := ic.order.Front().Value.(*internalEntry).state
+	ic := cache.(*MemoryCache)
+	state := ic.order.Front().Value.(*memoryEntry).state
 	st0 := eng.servers[0]
 	b.ReportAllocs()
 	b.ResetTimer()

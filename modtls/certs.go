@@ -25,10 +25,9 @@ type stapledCert struct {
 // oidTLSFeature is the RFC 7633 TLS Feature extension.
 var oidTLSFeature = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 1, 24}
 
-// loadCertificates reads the server's TLSRSACertificateFile/KeyFile and
+// loadCertificateFiles reads TLSRSACertificateFile/KeyFile and
 // TLSECCertificateFile/KeyFile, adding TLSCertificateChainFile to each.
-func (st *serverTLS) loadCertificates() error {
-	s := st.settings
+func loadCertificateFiles(s *Settings) ([]tls.Certificate, error) {
 	pairs := []struct{ what, cert, key string }{
 		{"TLSRSACertificateFile", s.RSACertificateFile, s.RSACertificateKeyFile},
 		{"TLSECCertificateFile", s.ECCertificateFile, s.ECCertificateKeyFile},
@@ -37,7 +36,7 @@ func (st *serverTLS) loadCertificates() error {
 	if s.CertificateChainFile != "" {
 		b, err := os.ReadFile(s.CertificateChainFile)
 		if err != nil {
-			return fmt.Errorf("modtls: TLSCertificateChainFile: %w", err)
+			return nil, fmt.Errorf("TLSCertificateChainFile: %w", err)
 		}
 		chain = pemCertificates(b)
 	}
@@ -52,43 +51,33 @@ func (st *serverTLS) loadCertificates() error {
 		}
 		c, err := tls.LoadX509KeyPair(p.cert, key)
 		if err != nil {
-			return fmt.Errorf("modtls: %s '%s': %w", p.what, p.cert, err)
+			return nil, fmt.Errorf("%s '%s': %w", p.what, p.cert, err)
 		}
 		c.Certificate = append(c.Certificate, chain...)
 		certs = append(certs, c)
 	}
-	return st.setCertificates(certs)
+	return certs, nil
 }
 
-// setCertificates installs certs, finding each one's issuer in its chain
-// or in TLSCACertificateFile.
-func (st *serverTLS) setCertificates(certs []tls.Certificate) error {
-	var pool []*x509.Certificate
-	if f := st.settings.CACertificateFile; f != "" {
-		if b, err := os.ReadFile(f); err == nil {
-			for _, der := range pemCertificates(b) {
-				if c, err := x509.ParseCertificate(der); err == nil {
-					pool = append(pool, c)
-				}
-			}
-		}
-	}
-	st.certs = st.certs[:0]
+// newStapledCerts prepares certs for serving: each one's leaf parsed and
+// its issuer found in its chain or among issuers.
+func newStapledCerts(certs []tls.Certificate, issuers []*x509.Certificate) ([]*stapledCert, error) {
+	var out []*stapledCert
 	for _, c := range certs {
 		if len(c.Certificate) == 0 {
-			return errors.New("modtls: certificate without DER data")
+			return nil, errors.New("certificate without DER data")
 		}
 		leaf := c.Leaf
 		if leaf == nil {
 			var err error
 			if leaf, err = x509.ParseCertificate(c.Certificate[0]); err != nil {
-				return fmt.Errorf("modtls: parse server certificate: %w", err)
+				return nil, fmt.Errorf("parse server certificate: %w", err)
 			}
 			c.Leaf = leaf
 		}
 		sum := sha1.Sum(c.Certificate[0])
 		sc := &stapledCert{cert: c, leaf: leaf, fingerprint: hex.EncodeToString(sum[:])}
-		candidates := pool
+		candidates := issuers
 		for _, der := range c.Certificate[1:] {
 			if ic, err := x509.ParseCertificate(der); err == nil {
 				candidates = append([]*x509.Certificate{ic}, candidates...)
@@ -101,17 +90,27 @@ func (st *serverTLS) setCertificates(certs []tls.Certificate) error {
 			}
 		}
 		sc.mustStaple = mustStaple(leaf)
-		st.certs = append(st.certs, sc)
+		out = append(out, sc)
 	}
-	return nil
+	return out, nil
 }
 
-// getCertificate picks the certificate for a full handshake (the first
-// the client supports) and staples an OCSP response to it when
-// TLSStapling is on.
-func (st *serverTLS) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+// certificate picks the certificate for a full handshake: the choice of
+// ServerConfig.GetCertificate (else Base.GetCertificate) if it makes one,
+// else the first configured certificate the
+// client supports, with an OCSP response stapled when stapling is on.
+func (st *serverTLS) certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	get := st.sc.GetCertificate
+	if get == nil {
+		get = st.base.GetCertificate
+	}
+	if get != nil {
+		if c, err := get(hello); c != nil || err != nil {
+			return c, err
+		}
+	}
 	if len(st.certs) == 0 {
-		return nil, errors.New("modtls: no server certificate configured (TLSRSACertificateFile, TLSECCertificateFile)")
+		return nil, fmt.Errorf("modtls: %w (TLSRSACertificateFile, TLSECCertificateFile)", ErrNoCertificate)
 	}
 	sc := st.certs[0]
 	for _, c := range st.certs {
@@ -120,10 +119,10 @@ func (st *serverTLS) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificat
 			break
 		}
 	}
-	if !st.settings.Stapling {
+	if !st.sc.Stapling.Enabled {
 		return &sc.cert, nil
 	}
-	staple := st.t.ocspStaple(st, sc)
+	staple := st.t.ocspStaple(hello.Context(), st, sc)
 	if staple == nil {
 		return &sc.cert, nil
 	}

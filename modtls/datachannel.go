@@ -13,12 +13,12 @@ import (
 	"github.com/ftpdtls/ftpdtls/directives"
 )
 
-// ReplyDataRejected is the reply a daemon sends when CheckData refuses a
-// data connection, as ProFTPD's core does for EPERM.
+// ReplyDataRejected is the reply a daemon sends when a data connection is
+// refused for its TLS session, as ProFTPD's core does for EPERM.
 const ReplyDataRejected = "425 Unable to build data connection: Operation not permitted"
 
-// Errors of CheckData. Every refusal matches ErrDataRejected and
-// syscall.EPERM; a session-reuse refusal also matches ErrDataReuse, a
+// Errors of the data-channel check. Every refusal matches ErrDataRejected
+// and syscall.EPERM; a session-reuse refusal also matches ErrDataReuse, a
 // certificate mismatch ErrDataCertMismatch.
 var (
 	ErrDataRejected     = errors.New("data connection rejected (reply " + ReplyDataRejected + ")")
@@ -26,7 +26,9 @@ var (
 	ErrDataCertMismatch = errors.New("control/data certificate mismatch")
 )
 
-// DataError is CheckData's refusal. Reason is the TLSLog message.
+// DataError is the refusal of a data connection. The data handshake
+// fails with it (tls.Conn.Handshake returns it, and so does CheckData);
+// Reason is the TLSLog message.
 type DataError struct {
 	Reason string
 	kind   error
@@ -41,24 +43,28 @@ func (e *DataError) Error() string {
 func (e *DataError) Unwrap() []error { return []error{ErrDataRejected, e.kind, syscall.EPERM} }
 
 // Control is mod_tls's view of one FTP control connection: the TLS
-// configuration for its AUTH TLS handshake and for its data connections,
-// and the check that each data connection resumed a TLS session of this
-// control connection (ProFTPD's default, turned off by TLSOptions
-// NoSessionReuseRequired or TLSSessionCache off).
+// configuration for its AUTH TLS handshake and the one for its data
+// connections, which refuses, inside the handshake, a data connection
+// that does not resume a TLS session of this control connection
+// (ProFTPD's default, turned off by TLSOptions NoSessionReuseRequired,
+// ServerConfig.NoSessionReuseRequired or TLSSessionCache off).
 //
 // Every session issued on the control connection carries 32 random bytes
-// of this Control (ProFTPD's ticket appdata); a data connection that
-// resumes such a session, or a session issued on an earlier data connection
-// that did, passes on the same bytes. A Control is safe for concurrent use.
+// of this Control (ProFTPD's ticket appdata); a data connection resuming
+// such a session, or a TLS 1.2 session issued on a data connection that
+// did, carries the same bytes. A Control is safe for concurrent use.
 type Control struct {
 	st  *serverTLS
 	tag []byte
 
-	mu        sync.Mutex
-	ctrlCerts []*x509.Certificate
-	created   time.Time // when the control connection's session was made
-	data      map[net.Conn]*connRecord
-	order     []net.Conn // data connections by handshake start, to bound data
+	mu         sync.Mutex
+	ctrlCerts  []*x509.Certificate
+	created    time.Time  // when the control connection's session was made
+	ctrl       *connState // the control connection's handshake
+	mech       string     // the AUTH argument, "" before AUTH (implicit FTPS)
+	loggedData bool       // the first data connection's line was written
+	data       map[net.Conn]*connState
+	order      []net.Conn // data connections by handshake start, to bound data
 }
 
 // maxPendingData bounds the data connections remembered between their
@@ -68,69 +74,52 @@ const maxPendingData = 64
 // NewControl starts the TLS state of a new control connection on server s
 // (nil: the main server).
 func (t *TLS) NewControl(s *directives.Server) *Control {
-	return &Control{st: t.server(s), tag: randomBytes(tagLen), data: make(map[net.Conn]*connRecord)}
+	return &Control{st: t.server(s), tag: randomBytes(tagLen), data: make(map[net.Conn]*connState)}
 }
 
 // TLSConfig is the configuration for the control connection's handshake
 // (AUTH TLS, or an implicit FTPS connection).
 func (c *Control) TLSConfig() *tls.Config {
-	rec := &connRecord{}
-	cfg := c.st.config(func(tls.ConnectionState, *connRecord) []byte { return c.tag }, rec)
-	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+	return c.st.topConfig(c.st.base, func(*tls.ClientHelloInfo) *connState {
+		cs := &connState{role: roleControl, ctl: c, tag: c.tag}
 		c.mu.Lock()
-		c.ctrlCerts = cs.PeerCertificates
+		c.ctrl = cs
 		c.mu.Unlock()
-		return nil
-	}
-	wrap := cfg.WrapSession
-	if wrap != nil {
-		cfg.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
-			id, err := wrap(cs, ss)
-			_, _, created := rec.get()
-			c.mu.Lock()
-			c.created = created
-			c.mu.Unlock()
-			return id, err
-		}
-	}
-	return cfg
+		return cs
+	})
 }
 
-// DataTLSConfig is the configuration for the handshakes of this control
-// connection's data connections; check each one with CheckData.
+// DataTLSConfig is the configuration for this control connection's data
+// connections. When reuse is required, a data handshake that does not
+// resume a session of this control connection fails with a *DataError
+// (errors.Is ErrDataRejected), so an FTP library that runs the data
+// handshake itself enforces the check by using this configuration; reply
+// ReplyDataRejected. A data connection sends no TLS 1.3 session ticket.
 func (c *Control) DataTLSConfig() *tls.Config {
-	cfg := c.st.base.Clone()
-	cfg.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-		rec := &connRecord{}
-		c.remember(hello.Conn, rec)
-		return c.st.config(func(cs tls.ConnectionState, r *connRecord) []byte {
-			// Pass on the control tag only along a chain of resumptions.
-			if resumed, tag, _ := r.get(); cs.DidResume && resumed {
-				return tag
-			}
-			return nil
-		}, rec), nil
-	}
-	return cfg
+	return c.st.topConfig(c.st.base, func(hello *tls.ClientHelloInfo) *connState {
+		cs := &connState{role: roleData, ctl: c}
+		c.remember(hello.Conn, cs)
+		return cs
+	})
 }
 
-func (c *Control) remember(conn net.Conn, rec *connRecord) {
+func (c *Control) remember(conn net.Conn, cs *connState) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.data[conn]; !ok {
 		c.order = append(c.order, conn)
 	}
-	c.data[conn] = rec
+	c.data[conn] = cs
 	for len(c.order) > maxPendingData {
 		delete(c.data, c.order[0])
 		c.order = c.order[1:]
 	}
 }
 
-func (c *Control) take(conn net.Conn) *connRecord {
+func (c *Control) take(conn net.Conn) *connState {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	rec := c.data[conn]
+	cs := c.data[conn]
 	delete(c.data, conn)
 	for i, o := range c.order {
 		if o == conn {
@@ -138,52 +127,105 @@ func (c *Control) take(conn net.Conn) *connRecord {
 			break
 		}
 	}
-	return rec
+	return cs
 }
 
-// ReuseRequired reports whether CheckData insists on session reuse.
+func (c *Control) setPeer(certs []*x509.Certificate) {
+	c.mu.Lock()
+	c.ctrlCerts = certs
+	c.mu.Unlock()
+}
+
+func (c *Control) setCreated(t time.Time) {
+	c.mu.Lock()
+	c.created = t
+	c.mu.Unlock()
+}
+
+// ReuseRequired reports whether data connections must resume this
+// control connection's session.
 func (c *Control) ReuseRequired() bool {
-	return c.st.settings.Options&OptNoSessionReuseRequired == 0 && c.st.t.sessCache != nil
+	return !c.st.sc.NoSessionReuseRequired && (c.st.t.sessCache != nil || c.st.t.tickets != nil)
 }
 
 // CheckData completes the data connection's handshake if needed and
-// accepts it only if it resumed a TLS session of this control connection
-// (unless reuse is not required) and presents the same client certificate
-// as the control connection. A refusal is logged to the TLSLog in
-// ProFTPD's words and returned as a *DataError; the daemon then closes
-// the data connection and replies ReplyDataRejected.
+// returns the data-channel verdict: nil, or the *DataError the handshake
+// failed with (also any other handshake error). The check itself runs
+// inside the handshake of a connection made with DataTLSConfig; CheckData
+// is for callers that hold the *tls.Conn and want the verdict in one
+// place. A connection made with another configuration is refused when
+// reuse is required (its session cannot be traced to this control
+// connection).
 func (c *Control) CheckData(conn *tls.Conn) error {
 	if err := conn.Handshake(); err != nil {
 		return err
 	}
+	cs := c.take(conn.NetConn())
+	if cs != nil {
+		cs.mu.Lock()
+		checked, verdict := cs.checked, cs.verdict
+		cs.mu.Unlock()
+		if checked {
+			return verdict
+		}
+	}
+	if !c.ReuseRequired() {
+		return nil
+	}
+	c.st.t.logTLS("%s", msgNotReused)
+	return c.reject("client did not reuse TLS session", ErrDataReuse)
+}
+
+// TLSLog messages of the data-channel check, in mod_tls's words (the
+// second one is capitalised in mod_tls, the first is not).
+const (
+	msgNotReused      = "client did not reuse TLS session, rejecting data connection (see the NoSessionReuseRequired TLSOptions parameter)"
+	msgNotFromControl = "Client did not reuse TLS session from control channel, rejecting data connection (see the NoSessionReuseRequired TLSOptions parameter)"
+	msgReused         = "client reused TLS session for data connection"
+	msgCertMismatch   = "unable to open data connection: control/data certificate mismatch"
+	msgDataFailed     = "unable to open data connection: TLS negotiation failed"
+)
+
+// checkData is the data-channel check, run from inside the data
+// connection's handshake (VerifyConnection).
+func (c *Control) checkData(cs *connState, state tls.ConnectionState) error {
 	t := c.st.t
-	rec := c.take(conn.NetConn())
-	cs := conn.ConnectionState()
 	if c.ReuseRequired() {
-		if !cs.DidResume || rec == nil {
-			t.logTLS("client did not reuse TLS session, rejecting data connection (see the NoSessionReuseRequired TLSOptions parameter)")
+		resumed, tag, _ := cs.resumption()
+		if !state.DidResume || !resumed {
+			t.logTLS("%s", msgNotReused)
+			t.counters.dataRefused.Add(1)
 			return c.reject("client did not reuse TLS session", ErrDataReuse)
 		}
-		t.logTLS("client reused TLS session for data connection")
-		resumed, tag, _ := rec.get()
-		if !resumed || !bytes.Equal(tag, c.tag) {
-			t.logTLS("client did not reuse TLS session from control channel, rejecting data connection (see the NoSessionReuseRequired TLSOptions parameter)")
+		t.logTLS("%s", msgReused)
+		if !bytes.Equal(tag, c.tag) {
+			t.logTLS("%s", msgNotFromControl)
+			t.counters.dataRefused.Add(1)
 			return c.reject("client did not reuse TLS session from control channel", ErrDataReuse)
 		}
 		c.warnExpiry()
 	}
 	c.mu.Lock()
-	ctrl := c.ctrlCerts
+	ctrl := peerLeaf(c.ctrlCerts)
 	c.mu.Unlock()
-	if len(ctrl) > 0 && len(cs.PeerCertificates) > 0 && !ctrl[0].Equal(cs.PeerCertificates[0]) {
-		t.logTLS("unable to open data connection: control/data certificate mismatch")
+	if data := peerLeaf(state.PeerCertificates); ctrl != nil && data != nil && !ctrl.Equal(data) {
+		t.logTLS("%s", msgCertMismatch)
+		t.counters.dataRefused.Add(1)
 		return &DataError{Reason: "control/data certificate mismatch", kind: ErrDataCertMismatch}
+	}
+	t.counters.dataAccepted.Add(1)
+	c.mu.Lock()
+	first := !c.loggedData
+	c.loggedData = true
+	c.mu.Unlock()
+	if first { // mod_tls describes only the first data connection
+		t.logTLS("%s data connection accepted, using cipher %s", VersionName(state.Version), cipherDescription(state))
 	}
 	return nil
 }
 
 func (c *Control) reject(reason string, kind error) error {
-	c.st.t.logTLS("unable to open data connection: TLS negotiation failed")
+	c.st.t.logTLS("%s", msgDataFailed)
 	return &DataError{Reason: reason, kind: kind}
 }
 
@@ -198,7 +240,7 @@ func (c *Control) warnExpiry() {
 		return
 	}
 	left := created.Add(t.sessTimeout).Sub(t.now())
-	if left > 60*time.Second {
+	if left > 60*time.Second || left < 0 {
 		return
 	}
 	t.logTLS("control channel TLS session expires in %d secs (%d session cache expiration)",

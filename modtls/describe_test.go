@@ -30,12 +30,12 @@ func TestDescribeSessionAndStatus(t *testing.T) {
 				t.Fatal(err)
 			}
 			cache, _ := eng.SessionCache()
-			ic := cache.(*internalCache)
+			ic := cache.(*MemoryCache)
 			var state []byte
 			var expires time.Time
 			ic.mu.Lock()
 			for el := ic.order.Front(); el != nil; el = el.Next() {
-				e := el.Value.(*internalEntry)
+				e := el.Value.(*memoryEntry)
 				state, expires = e.state, e.expires
 			}
 			ic.mu.Unlock()
@@ -96,11 +96,11 @@ func TestDescribeSessionMalformed(t *testing.T) {
 
 func TestEmptyStatus(t *testing.T) {
 	var out bytes.Buffer
-	newInternalCache(5, nil).Status(&out, true)
+	NewMemoryCache(5, nil).Status(&out, true)
 	want := "Internal (in-process) SSL session cache provided by mod_tls/2.9.2\n\n" +
 		"Max session cache size: 5\nCurrent session cache size: 0\n\n" +
 		"Cache lifetime hits: 0\nCache lifetime misses: 0\n\n" +
-		"Cache lifetime sessions stored: 0\nCache lifetime sessions deleted: 0\nCache lifetime sessions expired: 0\n\n" +
+		"Cache lifetime sessions stored: 0\nCache lifetime sessions deleted: 0\nCache lifetime sessions expired: 0\nCache lifetime sessions evicted: 0\n\n" +
 		"Cached sessions:\n  (none)\n"
 	if out.String() != want {
 		t.Fatalf("got\n%q\nwant\n%q", out.String(), want)

@@ -3,12 +3,10 @@ package modtls
 import (
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
@@ -18,218 +16,125 @@ import (
 	"github.com/ftpdtls/ftpdtls/trace"
 )
 
-// Option adjusts Open.
-type Option func(*openOptions)
-
-type openOptions struct {
-	now          func() time.Time
-	certs        map[*directives.Server][]tls.Certificate
-	httpClient   *http.Client
-	internalSize int
-}
-
-// WithClock makes the engine read time from now (sessions' expiry, OCSP
-// ages, crypto/tls's own checks); tests use it to move time.
-func WithClock(now func() time.Time) Option { return func(o *openOptions) { o.now = now } }
-
-// WithCertificates gives server s (nil: the main server) certificates
-// from the embedding program; they replace the TLS*CertificateFile
-// directives of that server.
-func WithCertificates(s *directives.Server, certs ...tls.Certificate) Option {
-	return func(o *openOptions) {
-		if o.certs == nil {
-			o.certs = make(map[*directives.Server][]tls.Certificate)
-		}
-		o.certs[s] = append(o.certs[s], certs...)
-	}
-}
-
-// WithHTTPClient sets the client used for OCSP requests (its Timeout is
-// replaced by TLSStaplingTimeout when that is set).
-func WithHTTPClient(c *http.Client) Option { return func(o *openOptions) { o.httpClient = c } }
-
-// WithInternalCacheSize bounds the internal session cache (entries).
-func WithInternalCacheSize(n int) Option { return func(o *openOptions) { o.internalSize = n } }
-
-// TLS is mod_tls for one parsed configuration: the session and OCSP caches
-// opened from the main server's directives, and a TLS setup per server.
-// It is safe for concurrent use.
+// TLS is the modtls engine: the session and OCSP caches and a TLS setup
+// per server. New builds it from a Config, Open from a parsed
+// proftpd.conf. It is safe for concurrent use.
 type TLS struct {
 	now    func() time.Time
-	env    Env
+	log    logrus.FieldLogger
 	trace  *trace.Channel
 	tlsLog logrus.FieldLogger
-	closer io.Closer // the TLSLog file we opened, if any
 
-	mainCfg CacheSpec // TLSSessionCache of the main server, as configured
-
-	sessCache   SessionCache // nil: no caching (TLSSessionCache off)
+	sessCache   SessionCache // nil: resumption off
 	sessName    string       // "internal", "shm", ...
 	sessTimeout time.Duration
 	tickets     *ticketKeys // non-nil: stateless tickets (TLSSessionTickets on)
 
-	ocspCache OCSPCache // nil: no TLSStaplingCache
+	ocspCache OCSPCache // nil: no OCSP response cache
 	ocspName  string
 	http      *http.Client
+	ocsp      ocspFetcher
 
 	servers  []*serverTLS
 	byServer map[*directives.Server]*serverTLS
 
+	// Set by Open: what it opened (closed by Close) and what fell back.
+	closers      []io.Closer
+	sessFallback error
+	ocspFallback error
+
+	counters counters
+
 	closeOnce sync.Once
+	closeErr  error
 }
 
-// serverTLS is one server's TLS setup.
-type serverTLS struct {
-	t        *TLS
-	srv      *directives.Server
-	settings *Settings
-	sid      uint32 // the session id context: sessions resume only here
-	certs    []*stapledCert
-	base     *tls.Config
-}
-
-// Open builds mod_tls for cfg: it opens the caches named by the main
-// server's TLSSessionCache and TLSStaplingCache (falling back to the
-// internal session cache, with the configured timeout, when a provider
-// fails to open), loads every server's certificates and prepares their
-// crypto/tls configurations. Close releases the caches.
-func Open(cfg *directives.Config, env Env, opts ...Option) (*TLS, error) {
-	var o openOptions
-	for _, f := range opts {
-		f(&o)
+// New builds the engine cfg describes. It fails when a server has no
+// certificate, so that a mistake shows at start rather than at the first
+// handshake. Close releases what New made; the caches in cfg stay open
+// (they are the caller's).
+func New(cfg Config) (*TLS, error) {
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
 	}
-	if o.now == nil {
-		o.now = time.Now
-	}
-	if cfg == nil || cfg.Main == nil {
-		return nil, errors.New("modtls: open: no main server in configuration")
-	}
-	if env.Config == nil {
-		env.Config = cfg // providers read their own directives from it
-	}
-	main := SettingsOf(cfg.Main)
 	t := &TLS{
-		now:      o.now,
-		env:      env,
-		trace:    env.Trace.Channel("tls"),
-		tlsLog:   env.TLSLog,
-		mainCfg:  main.SessionCache,
-		http:     o.httpClient,
+		now:      now,
+		log:      cfg.Log,
+		trace:    cfg.Trace.Channel("tls"),
+		tlsLog:   cfg.TLSLog,
+		http:     cfg.HTTPClient,
 		byServer: make(map[*directives.Server]*serverTLS),
-	}
-	if t.tlsLog == nil && main.Log != "" && main.Log != "none" {
-		l, f, err := OpenTLSLog(main.Log)
-		if err != nil {
-			t.notice("notice: %v", err)
-		} else {
-			t.tlsLog, t.closer = l, f
-		}
 	}
 	if t.http == nil {
 		t.http = &http.Client{}
 	}
-	t.openSessionCache(main, o.internalSize)
-	if main.SessionTickets {
-		t.tickets = newTicketKeys(main.TicketKeyAge, main.TicketKeyCount, t.now)
+	if cfg.SessionTickets != nil && !cfg.DisableResumption {
+		t.tickets = newTicketKeys(cfg.SessionTickets.Age, cfg.SessionTickets.Count, now)
 	}
-	t.openOCSPCache(main)
+	switch {
+	case cfg.DisableResumption:
+	case cfg.SessionCache != nil:
+		t.sessCache, t.sessName = cfg.SessionCache, cfg.SessionCacheName
+		if t.sessName == "" {
+			t.sessName = "external"
+			if _, ok := cfg.SessionCache.(*MemoryCache); ok {
+				t.sessName = InternalCache
+			}
+		}
+	default:
+		t.sessCache, t.sessName = NewMemoryCache(cfg.MemoryCacheSize, now), InternalCache
+	}
+	if !cfg.DisableResumption {
+		t.sessTimeout = cfg.SessionTimeout
+		if t.sessTimeout <= 0 {
+			t.sessTimeout = DefaultSessionCacheTimeout
+		}
+	}
+	if cfg.OCSPCache != nil {
+		t.ocspCache, t.ocspName = cfg.OCSPCache, cfg.OCSPCacheName
+		if t.ocspName == "" {
+			t.ocspName = "external"
+		}
+	}
 
-	servers := []*directives.Server{cfg.Main}
-	servers = append(servers, cfg.VirtualHosts...)
-	for i, s := range servers {
-		st, err := t.newServer(s, uint32(i+1), o.certs)
+	all := append([]ServerConfig{cfg.ServerConfig}, cfg.VirtualHosts...)
+	for i := range all {
+		off := i < len(cfg.engineOff) && cfg.engineOff[i]
+		if err := all[i].check(); err != nil && !off {
+			return nil, fmt.Errorf("modtls: %s: %w", cfg.serverName(i), err)
+		}
+		st, err := newServerTLS(t, &all[i], uint32(i+1))
 		if err != nil {
-			t.Close()
-			return nil, err
+			return nil, fmt.Errorf("modtls: %s: %w", cfg.serverName(i), err)
 		}
 		t.servers = append(t.servers, st)
-		t.byServer[s] = st
-	}
-	if c, ok := o.certs[nil]; ok && len(c) > 0 {
-		if _, set := o.certs[cfg.Main]; !set {
-			if err := t.servers[0].setCertificates(c); err != nil {
-				t.Close()
-				return nil, err
-			}
+		if i < len(cfg.servers) && cfg.servers[i] != nil {
+			t.byServer[cfg.servers[i]] = st
 		}
 	}
 	return t, nil
 }
 
-// openSessionCache selects the session cache as mod_tls's postparse does,
-// except that a provider that fails to open is deselected and the
-// internal fallback keeps the configured timeout (ProFTPD defect M5).
-func (t *TLS) openSessionCache(main *Settings, internalSize int) {
-	spec := main.SessionCache
-	switch {
-	case !spec.Configured:
-		t.sessName, t.sessTimeout = InternalCache, NoDirectiveSessionTimeout
-	case spec.Off:
-		t.debug(3, "TLSSessionCache off, disabling TLS session caching and setting NoSessionReuseRequired TLSOption")
-		return
-	case spec.Provider == InternalCache:
-		t.sessName, t.sessTimeout = InternalCache, spec.Timeout
-	default:
-		t.sessTimeout = spec.Timeout
-		t.debug(8, "opening '%s' TLSSessionCache", spec.Provider)
-		p, err := LookupSessionCache(spec.Provider)
-		var c SessionCache
-		if err == nil {
-			c, err = p.Open(spec.Info, spec.Timeout, t.env)
-		}
-		if err == nil {
-			t.sessCache, t.sessName = c, spec.Provider
-			return
-		}
-		t.debug(1, "error opening '%s' TLSSessionCache: %v", spec.Provider, err)
-		t.sessName = InternalCache
-	}
-	t.sessCache = newInternalCache(internalSize, t.now)
-}
-
-func (t *TLS) openOCSPCache(main *Settings) {
-	spec := main.StaplingCache
-	if !spec.Configured || spec.Off {
-		return
-	}
-	t.debug(8, "opening '%s' TLSStaplingCache", spec.Provider)
-	p, err := LookupOCSPCache(spec.Provider)
-	var c OCSPCache
-	if err == nil {
-		c, err = p.Open(spec.Info, t.env)
-	}
-	if err != nil {
-		if !errors.Is(err, ErrNotImplemented) {
-			t.debug(1, "error opening '%s' TLSStaplingCache: %v", spec.Provider, err)
-		}
-		return
-	}
-	t.ocspCache, t.ocspName = c, spec.Provider
-}
-
-// Close closes the caches (their shared storage stays) and the TLSLog.
+// Close closes what the engine opened: with Open, the caches and the
+// TLSLog file (the caches' shared storage stays, so sessions survive a
+// restart). Caches given to New in a Config are left open.
 func (t *TLS) Close() error {
-	var errs []error
 	t.closeOnce.Do(func() {
-		if t.sessCache != nil {
-			errs = append(errs, t.sessCache.Close())
+		errs := []error{t.ocsp.close()}
+		for i := len(t.closers) - 1; i >= 0; i-- {
+			errs = append(errs, t.closers[i].Close())
 		}
-		if t.ocspCache != nil {
-			errs = append(errs, t.ocspCache.Close())
-		}
-		if t.closer != nil {
-			errs = append(errs, t.closer.Close())
-		}
+		t.closeErr = errors.Join(errs...)
 	})
-	return errors.Join(errs...)
+	return t.closeErr
 }
 
-// SessionCache returns the open session cache and its type name, or
-// (nil, "") when caching is off. The name is InternalCache for the
-// in-process cache (no TLSSessionCache directive, "internal:", or the
-// fallback after a provider failed to open); ProFTPD's controls answer
-// "No TLSSessionCache configured" in those cases, since no provider is
-// selected.
+// SessionCache returns the session cache and its type name, or (nil, "")
+// when resumption is off or stateless tickets are used. The name is
+// InternalCache for the in-process cache (no TLSSessionCache directive,
+// "internal:", or the fallback after a provider failed to open; see
+// SessionCacheFallback).
 func (t *TLS) SessionCache() (SessionCache, string) {
 	if t.sessCache == nil {
 		return nil, ""
@@ -237,7 +142,8 @@ func (t *TLS) SessionCache() (SessionCache, string) {
 	return t.sessCache, t.sessName
 }
 
-// SessionTimeout is the lifetime of cached sessions.
+// SessionTimeout is the lifetime of cached sessions (0 when resumption is
+// off).
 func (t *TLS) SessionTimeout() time.Duration { return t.sessTimeout }
 
 // OCSPCache returns the open OCSP response cache and its type name, or
@@ -249,13 +155,55 @@ func (t *TLS) OCSPCache() (OCSPCache, string) {
 	return t.ocspCache, t.ocspName
 }
 
+// SessionCacheFallback reports why the configured TLSSessionCache could
+// not be opened, when Open fell back to the in-process cache as ProFTPD
+// does (sessions then resume only within this process); nil when the
+// configured cache is in use. `ftpdtls check`, the cache controls and the
+// logs show it.
+func (t *TLS) SessionCacheFallback() error { return t.sessFallback }
+
+// OCSPCacheFallback is SessionCacheFallback for TLSStaplingCache: non-nil
+// when the configured cache could not be opened and stapling runs
+// without a cache.
+func (t *TLS) OCSPCacheFallback() error { return t.ocspFallback }
+
 // TLSConfig returns the crypto/tls server configuration of server s (nil:
 // the main server), with session resumption through the session cache
 // and OCSP stapling as configured. For FTPS use NewControl, which adds the
-// data-channel session-reuse check. The result may be used for any number
-// of connections.
+// data-channel session-reuse check. The result may serve any number of
+// connections; each handshake gets its own configuration from its
+// GetConfigForClient.
 func (t *TLS) TLSConfig(s *directives.Server) *tls.Config {
-	return t.server(s).config(nil, nil)
+	st := t.server(s)
+	return st.topConfig(st.base, func(*tls.ClientHelloInfo) *connState { return &connState{role: rolePlain} })
+}
+
+// Wrap returns a copy of base that resumes sessions through the engine's
+// session cache, as the main server's sessions do. base keeps everything
+// else: its certificates, its GetCertificate, GetConfigForClient and
+// VerifyConnection are called as before, and the configuration its
+// GetConfigForClient chooses (followed through nested GetConfigForClient
+// calls, which crypto/tls does not make) gets the session hooks. A chosen
+// configuration that already has WrapSession or UnwrapSession (one
+// returned by modtls, such as Control.DataTLSConfig, or one that manages
+// its own sessions) is used as it is.
+func (t *TLS) Wrap(base *tls.Config) *tls.Config {
+	st := t.servers[0]
+	return st.topConfig(base.Clone(), func(*tls.ClientHelloInfo) *connState { return &connState{role: rolePlain} })
+}
+
+// Resumable returns a copy of base whose sessions are kept in cache for
+// timeout (0: DefaultSessionCacheTimeout), so that every process using
+// the same cache can resume them: the one call that adds modtls's session
+// caching to an existing configuration (see TLS.Wrap for how it composes
+// with base's callbacks). base must have a certificate (Certificates,
+// GetCertificate or GetConfigForClient).
+func Resumable(base *tls.Config, cache SessionCache, timeout time.Duration) (*tls.Config, error) {
+	t, err := New(Config{ServerConfig: ServerConfig{Base: base}, SessionCache: cache, SessionTimeout: timeout})
+	if err != nil {
+		return nil, err
+	}
+	return t.TLSConfig(nil), nil
 }
 
 func (t *TLS) server(s *directives.Server) *serverTLS {
@@ -263,66 +211,6 @@ func (t *TLS) server(s *directives.Server) *serverTLS {
 		return st
 	}
 	return t.servers[0]
-}
-
-func (t *TLS) newServer(s *directives.Server, sid uint32, certs map[*directives.Server][]tls.Certificate) (*serverTLS, error) {
-	st := &serverTLS{t: t, srv: s, settings: SettingsOf(s), sid: sid}
-	if c, ok := certs[s]; ok {
-		if err := st.setCertificates(c); err != nil {
-			return nil, err
-		}
-	} else if err := st.loadCertificates(); err != nil {
-		return nil, err
-	}
-	base := &tls.Config{
-		MinVersion:     st.settings.MinVersion,
-		MaxVersion:     st.settings.MaxVersion,
-		Time:           t.now,
-		GetCertificate: st.getCertificate,
-	}
-	if st.settings.CACertificateFile != "" {
-		pem, err := os.ReadFile(st.settings.CACertificateFile)
-		if err != nil {
-			return nil, fmt.Errorf("modtls: TLSCACertificateFile: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("modtls: TLSCACertificateFile '%s': no certificates found", st.settings.CACertificateFile)
-		}
-		base.ClientCAs = pool
-	}
-	switch st.settings.VerifyClient {
-	case VerifyClientOn:
-		base.ClientAuth = tls.RequireAndVerifyClientCert
-	case VerifyClientOptional:
-		base.ClientAuth = tls.VerifyClientCertIfGiven
-	}
-	st.base = base
-	return st, nil
-}
-
-// config returns a configuration for this server whose sessions go
-// through the session cache (or ticket keys). tagFor, when set, gives the
-// control tag to store in each new session; rec, when set, records what
-// the hooks learn about the connection the configuration serves.
-func (st *serverTLS) config(tagFor func(cs tls.ConnectionState, rec *connRecord) []byte, rec *connRecord) *tls.Config {
-	c := st.base.Clone()
-	t := st.t
-	if t.sessCache == nil && t.tickets == nil {
-		c.SessionTicketsDisabled = true
-		return c
-	}
-	c.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
-		var tag []byte
-		if tagFor != nil {
-			tag = tagFor(cs, rec)
-		}
-		return t.wrap(st, cs, ss, tag, rec)
-	}
-	c.UnwrapSession = func(id []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
-		return t.unwrap(st, id, cs, rec), nil
-	}
-	return c
 }
 
 func (t *TLS) logTLS(format string, args ...any) {
@@ -334,14 +222,16 @@ func (t *TLS) logTLS(format string, args ...any) {
 // debug writes a ProFTPD DEBUG<level> line ("mod_tls/2.9.2: ...") to the
 // server log, with the level in the "debug" field.
 func (t *TLS) debug(level int, format string, args ...any) {
-	if t.env.Log != nil {
-		t.env.Log.WithField("debug", level).Debugf(ModuleVersion+": "+format, args...)
+	if t.log != nil {
+		t.log.WithField("debug", level).Debugf(ModuleVersion+": "+format, args...)
 	}
 }
 
-func (t *TLS) notice(format string, args ...any) {
-	if t.env.Log != nil {
-		t.env.Log.Infof(ModuleVersion+": "+format, args...)
+// notice writes a ProFTPD NOTICE line ("mod_tls/2.9.2: ...") to the
+// server log, at logrus Warn level as the cache modules do.
+func notice(log logrus.FieldLogger, format string, args ...any) {
+	if log != nil {
+		log.Warnf(ModuleVersion+": "+format, args...)
 	}
 }
 

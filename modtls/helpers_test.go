@@ -360,7 +360,13 @@ func (s *tlsServer) dial(t testing.TB, cfg *tls.Config) (tls.ConnectionState, *t
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
-		return tls.ConnectionState{}, nil, fmt.Errorf("client read: %w", err)
+		// A TLS 1.3 server refuses after the client's handshake is over.
+		select {
+		case serr := <-s.errs:
+			return c.ConnectionState(), nil, fmt.Errorf("client read: %v; server: %w", err, serr)
+		case <-time.After(5 * time.Second):
+			return tls.ConnectionState{}, nil, fmt.Errorf("client read: %w", err)
+		}
 	}
 	cs := c.ConnectionState()
 	select {
@@ -385,4 +391,17 @@ func clientConfig(p *testPKI, version uint16, cert *tls.Certificate) *tls.Config
 		c.Certificates = []tls.Certificate{*cert}
 	}
 	return c
+}
+
+// waitFor polls cond until it holds, failing the test after a generous
+// deadline: for effects of background work, never for speed.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

@@ -11,9 +11,11 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/ocsp"
+	"golang.org/x/sync/singleflight"
 )
 
 // OCSP stapling, after mod_tls's status-request callback: take the
@@ -58,14 +60,57 @@ const (
 	cachedExpired
 )
 
-// ocspStaple returns the DER response to staple for sc, or nil.
-func (t *TLS) ocspStaple(st *serverTLS, sc *stapledCert) []byte {
+// ocspFetcher runs the responder requests: one at a time per
+// certificate, shared by every handshake that needs it, and waited for by
+// Close.
+type ocspFetcher struct {
+	group singleflight.Group
+
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+}
+
+var errFetcherClosed = errors.New("modtls: closed")
+
+// do runs fetch for key unless a run for key is in flight, and returns
+// the channel its result arrives on (buffered: nobody has to read it).
+func (f *ocspFetcher) do(key string, fetch func() ([]byte, error)) <-chan singleflight.Result {
+	return f.group.DoChan(key, func() (any, error) {
+		f.mu.Lock()
+		if f.closed {
+			f.mu.Unlock()
+			return nil, errFetcherClosed
+		}
+		f.wg.Add(1)
+		f.mu.Unlock()
+		defer f.wg.Done()
+		return fetch()
+	})
+}
+
+// close stops new runs and waits for those in flight.
+func (f *ocspFetcher) close() error {
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
+	f.wg.Wait()
+	return nil
+}
+
+// ocspStaple returns the DER response to staple for sc, or nil. A fresh
+// cached response is stapled as it is; a stale one is stapled while a
+// refresh runs in the background; without either, the handshake waits for
+// the responder (one request per certificate at a time, whatever the
+// number of handshakes waiting) until its own context ends, and staples a
+// fake tryLater response if it has to go on without an answer.
+func (t *TLS) ocspStaple(ctx context.Context, st *serverTLS, sc *stapledCert) []byte {
 	fp := sc.fingerprint
 	now := t.now()
 	t.trace.Msg(8, "SHA1 fingerprint: %s", fp)
 	t.trace.Msg(3, "using fingerprint '%s' for server cert", fp)
 
-	var cached []byte
+	var stale []byte
 	if t.ocspCache == nil {
 		t.trace.Msg(17, "no cached OCSP response found (TLSStaplingCache not configured)")
 	} else if der, at, err := t.ocspCache.Get(fp); err == nil {
@@ -74,7 +119,7 @@ func (t *TLS) ocspStaple(st *serverTLS, sc *stapledCert) []byte {
 		case cachedFresh:
 			return der
 		case cachedStale:
-			cached = der
+			stale = der
 		case cachedExpired:
 			if err := t.ocspCache.Delete(fp); err != nil {
 				t.trace.Msg(3, "error deleting OCSP response from '%s' cache for fingerprint '%s': %v", t.ocspName, fp, err)
@@ -86,25 +131,49 @@ func (t *TLS) ocspStaple(st *serverTLS, sc *stapledCert) []byte {
 		t.trace.Msg(3, "error retrieving OCSP response from '%s' cache for fingerprint '%s': %v", t.ocspName, fp, err)
 	}
 
-	resp, err := t.fetchOCSP(st, sc)
-	if err == nil {
-		if cached != nil && t.ocspCache != nil {
-			_ = t.ocspCache.Delete(fp)
-		}
-		t.cacheOCSP(fp, resp, now)
-		return resp
-	}
-	t.trace.Msg(3, "unable to obtain OCSP response for fingerprint '%s': %v", fp, err)
-	if cached != nil {
+	result := t.ocsp.do(fp, func() ([]byte, error) { return t.refreshOCSP(st, sc, stale != nil) })
+	if stale != nil {
 		t.trace.Msg(5, "using stale cached OCSP response for fingerprint '%s'", fp)
-		return cached
+		return stale
 	}
-	if st.settings.StaplingOptions&StaplingNoFakeTryLater != 0 && !sc.mustStaple {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	select {
+	case r := <-result:
+		if r.Err == nil {
+			return r.Val.([]byte)
+		}
+	case <-ctx.Done():
+		t.trace.Msg(3, "no OCSP response for fingerprint '%s' before the handshake went on: %v", fp, ctx.Err())
+	}
+	if st.sc.Stapling.NoFakeTryLater && !sc.mustStaple {
 		return nil
 	}
 	t.trace.Msg(5, "returning fake tryLater OCSP response")
-	t.cacheOCSP(fp, TryLaterResponse, now)
 	return TryLaterResponse
+}
+
+// refreshOCSP asks the responder about sc and caches the answer; when it
+// fails and no stale response is cached, it caches a fake tryLater
+// response (unless NoFakeTryLater), which holds back requests for five
+// minutes, as mod_tls does.
+func (t *TLS) refreshOCSP(st *serverTLS, sc *stapledCert, hadStale bool) ([]byte, error) {
+	fp := sc.fingerprint
+	resp, err := t.fetchOCSP(st, sc)
+	now := t.now()
+	if err == nil {
+		if hadStale && t.ocspCache != nil {
+			_ = t.ocspCache.Delete(fp)
+		}
+		t.cacheOCSP(fp, resp, now)
+		return resp, nil
+	}
+	t.trace.Msg(3, "unable to obtain OCSP response for fingerprint '%s': %v", fp, err)
+	if !hadStale && (!st.sc.Stapling.NoFakeTryLater || sc.mustStaple) {
+		t.cacheOCSP(fp, TryLaterResponse, now)
+	}
+	return nil, err
 }
 
 func (t *TLS) cacheOCSP(fp string, der []byte, now time.Time) {
@@ -157,8 +226,8 @@ func (t *TLS) judgeCached(der []byte, age time.Duration, now time.Time) (cacheVe
 
 // fetchOCSP asks the responder about sc and returns the checked response.
 func (t *TLS) fetchOCSP(st *serverTLS, sc *stapledCert) ([]byte, error) {
-	s := st.settings
-	url := s.StaplingResponder
+	s := &st.sc.Stapling
+	url := s.Responder
 	if url != "" {
 		t.trace.Msg(8, "using configured OCSP responder URL '%s'", url)
 	} else if len(sc.leaf.OCSPServer) > 0 {
@@ -172,19 +241,17 @@ func (t *TLS) fetchOCSP(st *serverTLS, sc *stapledCert) ([]byte, error) {
 		return nil, ErrOCSPNoIssuer
 	}
 	var nonceExt []byte
-	if s.StaplingOptions&StaplingNoNonce == 0 {
+	if !s.NoNonce {
 		nonceExt, _ = asn1.Marshal(randomBytes(16))
 	}
 	req, err := ocspRequest(sc, nonceExt)
 	if err != nil {
 		return nil, err
 	}
-	ctx := context.Background()
-	if s.StaplingTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.StaplingTimeout)
-		defer cancel()
-	}
+	// The request outlives any one handshake (several may wait for it,
+	// or none, for a refresh), so only the stapling timeout bounds it.
+	ctx, cancel := context.WithTimeout(context.Background(), s.Timeout)
+	defer cancel()
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(req))
 	if err != nil {
 		return nil, fmt.Errorf("OCSP request to '%s': %w", url, err)
@@ -214,7 +281,7 @@ func (t *TLS) fetchOCSP(st *serverTLS, sc *stapledCert) ([]byte, error) {
 // and validity with five minutes of clock skew.
 func (t *TLS) checkOCSP(st *serverTLS, sc *stapledCert, der, nonceExt []byte) error {
 	issuer := sc.issuer
-	if st.settings.StaplingOptions&StaplingNoVerify != 0 {
+	if st.sc.Stapling.NoVerify {
 		issuer = nil
 	}
 	resp, err := ocsp.ParseResponseForCert(der, sc.leaf, issuer)

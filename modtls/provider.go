@@ -44,10 +44,16 @@ type Env struct {
 	Log logrus.FieldLogger
 	// TLSLog is mod_tls's TLSLog; provider lines there start "shmcache: ".
 	TLSLog logrus.FieldLogger
+	// Server is the server whose configuration the cache is opened for
+	// (the main server, ProFTPD's main_server), or nil. A provider whose
+	// module has directives of its own (mod_redis's RedisServer,
+	// RedisTimeouts, ...) reads its typed settings from it with its
+	// directives.Settings accessor; nil means that module's defaults.
+	Server *directives.Server
+
 	// Config is the parsed configuration the cache is opened for, or nil.
-	// A provider whose module has directives of its own (mod_redis's
-	// RedisServer, RedisTimeouts, ...) reads their settings from
-	// Config.Main, as ProFTPD's cache modules read main_server.
+	//
+	// Deprecated: read Server (Config.Main); Open sets both.
 	Config *directives.Config
 }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+
+	"github.com/ftpdtls/ftpdtls/directives"
 )
 
 // registry maps provider names to providers. ProFTPD keeps a linked list
@@ -97,3 +99,76 @@ func LookupOCSPCache(name string) (OCSPCacheProvider, error) { return ocspCaches
 
 // OCSPCacheNames lists the registered OCSP cache types, sorted.
 func OCSPCacheNames() []string { return ocspCaches.names() }
+
+// proftpdCacheModules names the ProFTPD module behind each cache type
+// ProFTPD 1.3.8 ships, so that a type whose module is loaded but that no
+// linked package provides is told apart from a type nobody knows.
+var proftpdCacheModules = map[string]string{
+	"shm":      "mod_tls_shmcache.c",
+	"redis":    "mod_tls_redis.c",
+	"memcache": "mod_tls_memcache.c",
+	"fs":       "mod_tls_fscache.c", // OCSP responses only
+}
+
+// UnavailableError is the error for a cache type of a ProFTPD module that
+// ftpdtls does not provide ("memcache:" of mod_tls_memcache.c): the
+// configuration is valid for ProFTPD, which `ftpdtls check -proftpd`
+// says, but `ftpdtls serve` cannot open it. It matches ErrNotFound.
+type UnavailableError struct {
+	Module    string // "mod_tls_memcache.c"
+	Provider  string // "memcache"
+	Directive string // TLSSessionCache or TLSStaplingCache
+}
+
+func (e *UnavailableError) Error() string { return e.Module + " is not available in ftpdtls" }
+
+// Unwrap makes the error match ErrNotFound.
+func (e *UnavailableError) Unwrap() error { return ErrNotFound }
+
+// unavailableModule returns the module of a ProFTPD cache type that is not
+// registered for the kind ("session" or "OCSP"), or "".
+func unavailableModule(kind, provider string) string {
+	module, ok := proftpdCacheModules[provider]
+	if !ok {
+		return ""
+	}
+	var err error
+	if kind == "session" {
+		_, err = LookupSessionCache(provider)
+	} else {
+		_, err = LookupOCSPCache(provider)
+	}
+	if err == nil {
+		return ""
+	}
+	return module
+}
+
+// UnavailableCaches reports the configured TLSSessionCache and
+// TLSStaplingCache of cfg's main server whose type belongs to a ProFTPD
+// module ftpdtls does not provide (a configuration parsed for `proftpd
+// -t`'s verdict accepts them, as ProFTPD does): each error is an
+// *UnavailableError, for `ftpdtls serve` to refuse the configuration
+// with.
+func UnavailableCaches(cfg *directives.Config) []error {
+	if cfg == nil || cfg.Main == nil {
+		return nil
+	}
+	st := SettingsOf(cfg.Main)
+	var errs []error
+	for _, c := range []struct {
+		kind, directive string
+		spec            CacheSpec
+	}{
+		{"session", "TLSSessionCache", st.SessionCache},
+		{"OCSP", "TLSStaplingCache", st.StaplingCache},
+	} {
+		if !c.spec.Configured || c.spec.Off || c.spec.Provider == InternalCache {
+			continue
+		}
+		if m := unavailableModule(c.kind, c.spec.Provider); m != "" {
+			errs = append(errs, &UnavailableError{Module: m, Provider: c.spec.Provider, Directive: c.directive})
+		}
+	}
+	return errs
+}

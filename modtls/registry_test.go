@@ -134,7 +134,7 @@ func TestRegistryConcurrent(t *testing.T) {
 
 func TestInternalCache(t *testing.T) {
 	clock := newFakeClock()
-	c := newInternalCache(3, clock.now)
+	c := NewMemoryCache(3, clock.now)
 	exp := clock.now().Add(time.Minute)
 	for i := byte(1); i <= 3; i++ {
 		if err := c.Add([]byte{i}, exp, []byte{i, i}); err != nil {

@@ -22,7 +22,7 @@ func testCacheProvider(t *testing.T, now func() time.Time) (string, func() *faul
 	name := fmt.Sprintf("test%d", providerSeq.Add(1))
 	var last atomic.Pointer[faultyCache]
 	registerSessionCache(t, name, &funcProvider{open: func(info string, timeout time.Duration, env Env) (SessionCache, error) {
-		f := &faultyCache{SessionCache: newInternalCache(100, now)}
+		f := &faultyCache{SessionCache: NewMemoryCache(100, now)}
 		last.Store(f)
 		return f, nil
 	}})
@@ -173,7 +173,7 @@ func TestResumptionExpiryCheckedDespiteProvider(t *testing.T) {
 	clock := newFakeClock()
 	name := fmt.Sprintf("forever%d", providerSeq.Add(1))
 	registerSessionCache(t, name, &funcProvider{open: func(string, time.Duration, Env) (SessionCache, error) {
-		return &mapCache{SessionCache: newInternalCache(10, nil), m: map[string][]byte{}}, nil
+		return &mapCache{SessionCache: NewMemoryCache(10, nil), m: map[string][]byte{}}, nil
 	}})
 	st := DefaultSettings()
 	st.SessionCache = CacheSpec{Configured: true, Provider: name, Timeout: 60 * time.Second}
@@ -399,7 +399,7 @@ func TestOpenPassesInfoTimeoutAndConfig(t *testing.T) {
 	var gotEnv Env
 	registerSessionCache(t, name, &funcProvider{open: func(info string, timeout time.Duration, env Env) (SessionCache, error) {
 		gotInfo, gotTimeout, gotEnv = info, timeout, env
-		return newInternalCache(1, nil), nil
+		return NewMemoryCache(1, nil), nil
 	}})
 	st := DefaultSettings()
 	st.SessionCache = CacheSpec{Configured: true, Provider: name, Info: "/file=/a:b&size=1", Timeout: 42 * time.Second}
@@ -427,7 +427,7 @@ func TestTicketKeyRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, _ := eng.SessionCache()
-	state := c.(*internalCache).order.Front().Value.(*internalEntry).state
+	state := c.(*MemoryCache).order.Front().Value.(*memoryEntry).state
 
 	clock := newFakeClock()
 	k := newTicketKeys(2*time.Hour, 3, clock.now)

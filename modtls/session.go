@@ -19,32 +19,19 @@ import (
 // Whatever goes wrong on lookup, UnwrapSession answers "no session", which
 // makes crypto/tls do a full handshake; an error would abort it.
 
-// connRecord is what the session hooks learn about one connection.
-type connRecord struct {
-	mu         sync.Mutex
-	resumed    bool
-	resumedTag []byte    // control tag of the session the connection resumed
-	created    time.Time // creation time of the session last wrapped or resumed
-}
-
-func (r *connRecord) setResumed(tag []byte, created time.Time) {
-	r.mu.Lock()
-	r.resumed, r.resumedTag, r.created = true, tag, created
-	r.mu.Unlock()
-}
-
-func (r *connRecord) get() (resumed bool, tag []byte, created time.Time) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.resumed, r.resumedTag, r.created
-}
-
-func (t *TLS) wrap(st *serverTLS, cs tls.ConnectionState, ss *tls.SessionState, tag []byte, rec *connRecord) ([]byte, error) {
+func (t *TLS) wrap(st *serverTLS, cs tls.ConnectionState, ss *tls.SessionState, tag []byte, rec *connState) ([]byte, error) {
 	ss.Extra = append(ss.Extra, vhostExtra(st.sid))
 	if tag != nil {
 		ss.Extra = append(ss.Extra, controlExtra(tag))
 	}
 	if t.tickets != nil {
+		if b, err := ss.Bytes(); err == nil && rec != nil {
+			info, _ := DescribeSession(b)
+			rec.mu.Lock()
+			rec.created = info.Created
+			rec.mu.Unlock()
+		}
+		t.counters.sessionsIssued.Add(1)
 		return t.tickets.encrypt(cs, ss)
 	}
 	id := randomBytes(32)
@@ -64,12 +51,14 @@ func (t *TLS) wrap(st *serverTLS, cs tls.ConnectionState, ss *tls.SessionState, 
 	}
 	if err := t.sessCache.Add(id, info.Created.Add(t.sessTimeout), state); err != nil {
 		t.logTLS("error adding session to '%s' cache: %v", t.sessName, err)
+		return id, nil
 	}
+	t.counters.sessionsIssued.Add(1)
 	return id, nil
 }
 
 // unwrap returns the session for id, or nil for a full handshake.
-func (t *TLS) unwrap(st *serverTLS, id []byte, cs tls.ConnectionState, rec *connRecord) *tls.SessionState {
+func (t *TLS) unwrap(st *serverTLS, id []byte, cs tls.ConnectionState, rec *connState) *tls.SessionState {
 	if len(id) == 0 {
 		return nil // TLS 1.2 asks on every handshake, ticket or not
 	}
@@ -124,6 +113,7 @@ func (t *TLS) unwrap(st *serverTLS, id []byte, cs tls.ConnectionState, rec *conn
 	if rec != nil {
 		rec.setResumed(tag, created)
 	}
+	t.counters.sessionsResumed.Add(1)
 	return ss
 }
 

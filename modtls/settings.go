@@ -37,9 +37,11 @@ type Settings struct {
 	Engine bool   // TLSEngine
 	Log    string // TLSLog path; "" when not set, "none" when disabled
 
-	// MinVersion and MaxVersion are the TLSProtocol range (crypto/tls
-	// version numbers). crypto/tls takes a range, not a set, so a list
-	// with holes ("TLSv1 TLSv1.2") is widened to its span.
+	// Protocols is the TLSProtocol set; MinVersion and MaxVersion are the
+	// range of its versions crypto/tls can serve (0, 0 when none: SSLv3
+	// alone). A set with holes ("TLSv1 TLSv1.2") is served exactly: see
+	// ServerConfig.Versions.
+	Protocols              Protocols
 	MinVersion, MaxVersion uint16
 
 	Options  Options  // TLSOptions, ORed over every TLSOptions line
@@ -55,6 +57,20 @@ type Settings struct {
 	ECCertificateFile, ECCertificateKeyFile   string
 	CertificateChainFile                      string
 	CACertificateFile                         string
+	CACertificatePath                         string
+	CARevocationFile, CARevocationPath        string // TLSCARevocationFile, TLSCARevocationPath
+
+	// CipherSuite is TLSCipherSuite as mod_tls hands it to OpenSSL
+	// (":!EXPORT" appended), "" when not set; Ciphers is its evaluation
+	// for crypto/tls (nil when not set: crypto/tls's defaults).
+	CipherSuite string
+	Ciphers     *CipherSuites
+	// TLS13Ciphers are the suites of "TLSCipherSuite TLSv1.3 LIST"
+	// (IANA names OpenSSL knows), nil when not set; empty when the list
+	// was empty, which leaves TLS 1.3 with no suite.
+	TLS13Ciphers []string
+	// Curves are TLSECDHCurve's groups, in order (nil: crypto/tls's).
+	Curves []tls.CurveID
 
 	VerifyClient VerifyClient // TLSVerifyClient
 
@@ -99,13 +115,14 @@ const (
 	OptExportCertData
 	OptIgnoreSNI
 	OptIPAddressRequired
-	OptNoCertRequest
 	OptNoEmptyFragments
 	// OptNoSessionReuseRequired turns off the check that FTPS data
 	// connections resume the control connection's TLS session.
 	OptNoSessionReuseRequired
 	OptStdEnvVars
 	OptUseImplicitSSL
+	OptAllowWeakDH
+	OptNoAutoECDH
 )
 
 // tlsOptionNames maps ProFTPD's TLSOptions words (case-sensitive, as
@@ -115,14 +132,15 @@ var tlsOptionNames = map[string]Options{
 	"AllowClientRenegotiations": OptAllowClientRenegotiations,
 	"AllowDotLogin":             OptAllowDotLogin,
 	"AllowPerUser":              OptAllowPerUser,
+	"AllowWeakDH":               OptAllowWeakDH,
 	"AllowWeakSecurity":         OptAllowWeakSecurity,
 	"CommonNameRequired":        OptCommonNameRequired,
 	"dNSNameRequired":           OptDNSNameRequired,
 	"EnableDiags":               OptEnableDiags,
 	"ExportCertData":            OptExportCertData,
 	"IgnoreSNI":                 OptIgnoreSNI,
+	"NoAutoECDH":                OptNoAutoECDH,
 	"iPAddressRequired":         OptIPAddressRequired,
-	"NoCertRequest":             OptNoCertRequest,
 	"NoEmptyFragments":          OptNoEmptyFragments,
 	"NoSessionReuseRequired":    OptNoSessionReuseRequired,
 	"StdEnvVars":                OptStdEnvVars,
@@ -177,6 +195,7 @@ var settings = directives.NewSettings(DefaultSettings)
 // directives.
 func DefaultSettings() *Settings {
 	return &Settings{
+		Protocols:       ProtoTLSv12 | ProtoTLSv13,
 		MinVersion:      tls.VersionTLS12,
 		MaxVersion:      tls.VersionTLS13,
 		TicketKeyAge:    DefaultTicketKeyAge,

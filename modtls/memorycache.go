@@ -8,47 +8,53 @@ import (
 	"time"
 )
 
-// DefaultInternalCacheSize is how many sessions the internal cache holds
-// before it evicts the oldest; OpenSSL's internal cache default
+// DefaultInternalCacheSize is how many sessions a MemoryCache holds by
+// default before it evicts the oldest; OpenSSL's internal cache default
 // (SSL_SESSION_CACHE_MAX_SIZE_DEFAULT) is 20480.
 const DefaultInternalCacheSize = 20480
 
 // statusTime is ProFTPD's pr_strtime3 layout for status output.
 const statusTime = "Mon Jan 02 15:04:05 2006"
 
-// internalCache is the "internal:" TLSSessionCache: sessions in this
+// MemoryCache is the "internal:" TLSSessionCache: sessions in this
 // process's memory, bounded in count, each expiring at its own time. It
-// is the plain reference SessionCache; it serves one process only, like
-// OpenSSL's internal cache in ProFTPD.
-type internalCache struct {
+// is the reference SessionCache (read it to write a provider) and serves
+// one process only, like OpenSSL's internal cache in ProFTPD; use a
+// shared cache (modtlsshm, modtlsredis) for several processes. It is
+// safe for concurrent use.
+type MemoryCache struct {
 	max int
 	now func() time.Time
 
 	mu      sync.Mutex
 	entries map[string]*list.Element // id -> element of order
-	order   list.List                // *internalEntry, oldest insertion first
-	stats   struct{ hits, misses, stored, deleted, expired uint64 }
+	order   list.List                // *memoryEntry, oldest insertion first
+	stats   Stats                    // Entries and Capacity are filled in by Stats
 }
 
-type internalEntry struct {
+type memoryEntry struct {
 	id      string
 	expires time.Time
 	state   []byte
 }
 
-// newInternalCache returns an empty cache of at most max entries
-// (DefaultInternalCacheSize if max <= 0); now may be nil for time.Now.
-func newInternalCache(max int, now func() time.Time) *internalCache {
+// NewMemoryCache returns an empty cache of at most max sessions
+// (DefaultInternalCacheSize if max <= 0); now is its clock (nil:
+// time.Now).
+func NewMemoryCache(max int, now func() time.Time) *MemoryCache {
 	if max <= 0 {
 		max = DefaultInternalCacheSize
 	}
 	if now == nil {
 		now = time.Now
 	}
-	return &internalCache{max: max, now: now, entries: make(map[string]*list.Element)}
+	return &MemoryCache{max: max, now: now, entries: make(map[string]*list.Element)}
 }
 
-func (c *internalCache) Add(id []byte, expires time.Time, state []byte) error {
+// Add stores a copy of state under id until expires; when the cache is
+// full, the oldest entry makes room (counted as evicted, or expired if it
+// had).
+func (c *MemoryCache) Add(id []byte, expires time.Time, state []byte) error {
 	if len(id) == 0 || len(id) > 32 {
 		return fmt.Errorf("internal session cache: session id of %d bytes", len(id))
 	}
@@ -64,71 +70,87 @@ func (c *internalCache) Add(id []byte, expires time.Time, state []byte) error {
 	// on each add.
 	for now := c.now(); len(c.entries) >= c.max; {
 		oldest := c.order.Front()
-		if now.Before(oldest.Value.(*internalEntry).expires) {
-			c.stats.deleted++
+		if now.Before(oldest.Value.(*memoryEntry).expires) {
+			c.stats.Evicted++
 		} else {
-			c.stats.expired++
+			c.stats.Expired++
 		}
 		c.removeLocked(oldest)
 	}
-	e := &internalEntry{id: key, expires: expires, state: append([]byte(nil), state...)}
+	e := &memoryEntry{id: key, expires: expires, state: append([]byte(nil), state...)}
 	c.entries[key] = c.order.PushBack(e)
-	c.stats.stored++
+	c.stats.Stored++
 	return nil
 }
 
-func (c *internalCache) Get(id []byte) ([]byte, time.Time, error) {
+// Get returns a copy of the state stored under id and its expiry, or
+// ErrCacheMiss.
+func (c *MemoryCache) Get(id []byte) ([]byte, time.Time, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.entries[string(id)]
 	if !ok {
-		c.stats.misses++
+		c.stats.Misses++
 		return nil, time.Time{}, ErrCacheMiss
 	}
-	e := el.Value.(*internalEntry)
+	e := el.Value.(*memoryEntry)
 	if !c.now().Before(e.expires) {
 		c.removeLocked(el)
-		c.stats.expired++
-		c.stats.misses++
+		c.stats.Expired++
+		c.stats.Misses++
 		return nil, time.Time{}, ErrCacheMiss
 	}
-	c.stats.hits++
+	c.stats.Hits++
 	return append([]byte(nil), e.state...), e.expires, nil
 }
 
-func (c *internalCache) Delete(id []byte) error {
+// Delete removes the entry under id, if any.
+func (c *MemoryCache) Delete(id []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.entries[string(id)]; ok {
 		c.removeLocked(el)
-		c.stats.deleted++
+		c.stats.Deleted++
 	}
 	return nil
 }
 
-func (c *internalCache) Clear() (int, error) {
+// Clear removes every entry and returns how many there were.
+func (c *MemoryCache) Clear() (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := len(c.entries)
 	c.entries = make(map[string]*list.Element)
 	c.order.Init()
-	c.stats.deleted += uint64(n)
+	c.stats.Deleted += uint64(n)
 	return n, nil
 }
 
 // Remove empties the cache; there is no storage beyond this process.
-func (c *internalCache) Remove() error { _, err := c.Clear(); return err }
+func (c *MemoryCache) Remove() error { _, err := c.Clear(); return err }
 
-func (c *internalCache) Close() error { return nil }
+// Close does nothing: the cache has no handle to release.
+func (c *MemoryCache) Close() error { return nil }
 
-func (c *internalCache) Status(w io.Writer, verbose bool) error {
+// Stats returns the cache's counters since it was made.
+func (c *MemoryCache) Stats() (Stats, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.stats
+	st.Entries, st.Capacity = uint64(len(c.entries)), uint64(c.max)
+	return st, nil
+}
+
+// Status writes the cache's status as mod_tls's controls show OpenSSL's
+// internal cache; verbose also lists the sessions.
+func (c *MemoryCache) Status(w io.Writer, verbose bool) error {
 	c.mu.Lock()
 	n := len(c.entries)
 	st := c.stats
-	var sessions []internalEntry
+	var sessions []memoryEntry
 	if verbose {
 		for el := c.order.Front(); el != nil; el = el.Next() {
-			sessions = append(sessions, *el.Value.(*internalEntry))
+			sessions = append(sessions, *el.Value.(*memoryEntry))
 		}
 	}
 	c.mu.Unlock()
@@ -139,12 +161,13 @@ func (c *internalCache) Status(w io.Writer, verbose bool) error {
 	p("Max session cache size: %d", c.max)
 	p("Current session cache size: %d", n)
 	p("")
-	p("Cache lifetime hits: %d", st.hits)
-	p("Cache lifetime misses: %d", st.misses)
+	p("Cache lifetime hits: %d", st.Hits)
+	p("Cache lifetime misses: %d", st.Misses)
 	p("")
-	p("Cache lifetime sessions stored: %d", st.stored)
-	p("Cache lifetime sessions deleted: %d", st.deleted)
-	p("Cache lifetime sessions expired: %d", st.expired)
+	p("Cache lifetime sessions stored: %d", st.Stored)
+	p("Cache lifetime sessions deleted: %d", st.Deleted)
+	p("Cache lifetime sessions expired: %d", st.Expired)
+	p("Cache lifetime sessions evicted: %d", st.Evicted)
 	if !verbose {
 		return nil
 	}
@@ -178,7 +201,7 @@ func WriteSessionParameters(w io.Writer, state []byte, expires time.Time) error 
 	return nil
 }
 
-func (c *internalCache) removeLocked(el *list.Element) {
+func (c *MemoryCache) removeLocked(el *list.Element) {
 	c.order.Remove(el)
-	delete(c.entries, el.Value.(*internalEntry).id)
+	delete(c.entries, el.Value.(*memoryEntry).id)
 }
