@@ -164,6 +164,12 @@ func load(src *source, mode loadMode, euid int, log logrus.FieldLogger) (*Config
 	if mode == inProcess {
 		srv.Admission = localAdmission{newCounter(c.Limits)}
 	}
+	// Timeouts, MaxLoginAttempts, TransferLog (opened while still root).
+	if xferlog, err := ftpd.Configure(srv, main); err != nil {
+		return nil, err
+	} else if xferlog != nil {
+		c.closers = append(c.closers, xferlog)
+	}
 	if m := main.MasqueradeAddress; m != "" {
 		ip, err := resolveIPv4(m)
 		if err != nil {

@@ -173,11 +173,7 @@ func (s *session) cmdPROT(arg string) {
 			s.reply(534, "Unwilling to accept security parameters")
 			return
 		}
-		s.protect = false
-		s.reply(200, "Protection set to Clear")
 	case "P":
-		s.protect = true
-		s.reply(200, "Protection set to Private")
 	case "S", "E":
 		s.reply(536, "PROT "+arg+" unsupported")
 		return
@@ -185,9 +181,11 @@ func (s *session) cmdPROT(arg string) {
 		s.reply(504, "PROT "+arg+" unsupported")
 		return
 	}
+	s.protect = level == "P"
 	if ev, ok := s.tls.(TLSEvents); ok {
 		ev.ProtectionSet(level)
 	}
+	s.reply(200, "Protection set to "+cond(s.protect, "Private", "Clear"))
 }
 
 // cmdCCC refuses to clear the control channel: a clear control channel
