@@ -27,7 +27,7 @@
 //	TLSStaplingCache redis:
 //
 // and modtls opens the "redis" caches with the main server's mod_redis
-// settings, read from Env.Config. That route is the same as the first:
+// settings (Env.Server). That route is the same as the first:
 // Settings.ClientOptions turns the directives into one
 // redis.UniversalOptions (one RedisServer: a plain Redis; several: a
 // Redis Cluster; RedisSentinel: a master found through Sentinels), and

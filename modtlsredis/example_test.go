@@ -35,6 +35,9 @@ func ExampleNewSessionCache() {
 	}
 	defer cache.Close()
 
+	// What modtls takes; here the cache is also used by hand.
+	_ = modtls.Config{SessionCache: cache, SessionCacheName: "redis"}
+
 	// The counters, for metrics, are shared by every server on this Redis;
 	// Stats reads them in one round trip.
 	var stats modtls.StatsReporter = cache
@@ -107,7 +110,7 @@ func ExampleOptions_openWhileDown() {
 }
 
 // The proftpd.conf route: importing the package registers mod_redis's
-// directives and the "redis" provider; modtls opens the cache that
+// directives and the "redis" provider; modtls.Open opens the cache that
 // TLSSessionCache names with the main server's Redis settings, which
 // become these go-redis options.
 func Example() {

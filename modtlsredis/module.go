@@ -46,7 +46,7 @@ func init() {
 }
 
 // sessionProvider opens SessionCaches with the main server's mod_redis
-// settings from env.Config.
+// settings, from env.Server.
 type sessionProvider struct{}
 
 func (sessionProvider) Module() string { return ModuleName }
@@ -77,12 +77,14 @@ func (ocspProvider) Open(info string, env modtls.Env) (modtls.OCSPCache, error) 
 func (ocspProvider) CheckInfo(info string) []string { return checkInfo(info) }
 
 // mainSettings returns the main server's mod_redis settings, which
-// govern the caches (as main_server's do in ProFTPD).
+// govern the caches (as main_server's do in ProFTPD): env.Server's, or,
+// from a caller that still sets only the deprecated env.Config, its main
+// server's.
 func mainSettings(env modtls.Env) *Settings {
-	if env.Config == nil {
-		return DefaultSettings()
+	if env.Server == nil && env.Config != nil {
+		return SettingsOf(env.Config.Main)
 	}
-	return SettingsOf(env.Config.Main)
+	return SettingsOf(env.Server)
 }
 
 // checkInfo warns about an info string other than the documented ones:

@@ -72,11 +72,11 @@ func TestWithoutModRedis(t *testing.T) {
 		t.Fatalf("loaded modules %v", cfg.LoadedModules())
 	}
 	sp, _ := modtls.LookupSessionCache(ProviderName)
-	if _, err := sp.Open("", 600*time.Second, modtls.Env{Config: cfg}); !errors.Is(err, ErrNoServer) {
+	if _, err := sp.Open("", 600*time.Second, modtls.Env{Server: cfg.Main}); !errors.Is(err, ErrNoServer) {
 		t.Errorf("session cache open: %v, want ErrNoServer", err)
 	}
 	op, _ := modtls.LookupOCSPCache(ProviderName)
-	if _, err := op.Open("", modtls.Env{Config: cfg}); !errors.Is(err, ErrNoServer) {
+	if _, err := op.Open("", modtls.Env{Server: cfg.Main}); !errors.Is(err, ErrNoServer) {
 		t.Errorf("OCSP cache open: %v, want ErrNoServer", err)
 	}
 	// And mod_redis's directives are unknown then, as in ProFTPD.
@@ -88,7 +88,7 @@ func TestWithoutModRedis(t *testing.T) {
 }
 
 // TestProviderUsesMainServerSettings opens the provider as modtls does,
-// with the parsed configuration in Env.
+// with the main server in Env.
 func TestProviderUsesMainServerSettings(t *testing.T) {
 	r := startRedis(t)
 	cfg, err := parse(t, "RedisServer "+r.addr()+` "" "" 5`, "RedisTimeouts 300 100")
@@ -96,7 +96,7 @@ func TestProviderUsesMainServerSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	sp, _ := modtls.LookupSessionCache(ProviderName)
-	sc, err := sp.Open("/json", time.Hour, modtls.Env{Config: cfg})
+	sc, err := sp.Open("/json", time.Hour, modtls.Env{Server: cfg.Main})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,15 +116,24 @@ func TestProviderUsesMainServerSettings(t *testing.T) {
 
 	// No configuration: no server.
 	if _, err := sp.Open("", time.Hour, modtls.Env{}); !errors.Is(err, ErrNoServer) {
-		t.Errorf("Open without Config: %v, want ErrNoServer", err)
+		t.Errorf("Open without a server: %v, want ErrNoServer", err)
 	}
+	// A caller that sets only the deprecated Env.Config still works.
+	old, err := sp.Open("", time.Hour, modtls.Env{Config: cfg}) //nolint:staticcheck // the deprecated field
+	if err != nil {
+		t.Fatalf("Open with Env.Config: %v", err)
+	}
+	if got := old.(*SessionCache).s.server; got != r.addr() {
+		t.Errorf("Open with Env.Config: server %q, want %q", got, r.addr())
+	}
+	old.Close()
 	// RedisEngine off in the main server refuses, as mod_tls_redis does.
 	off, err := parse(t, "RedisEngine off", "RedisServer "+r.addr())
 	if err != nil {
 		t.Fatal(err)
 	}
 	op, _ := modtls.LookupOCSPCache(ProviderName)
-	if _, err := op.Open("", modtls.Env{Config: off}); !errors.Is(err, ErrDisabled) {
+	if _, err := op.Open("", modtls.Env{Server: off.Main}); !errors.Is(err, ErrDisabled) {
 		t.Errorf("Open with RedisEngine off: %v, want ErrDisabled", err)
 	}
 }

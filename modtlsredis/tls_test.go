@@ -45,7 +45,7 @@ func startTLSServer(t *testing.T, redisAddr string, cert *testpki.Cert, timeouts
 	if err != nil {
 		t.Fatal(err)
 	}
-	engine, err := modtls.Open(cfg, modtls.Env{Config: cfg}, modtls.WithCertificates(nil, cert.TLS))
+	engine, err := modtls.Open(cfg, modtls.Env{}, modtls.WithCertificates(nil, cert.TLS))
 	if err != nil {
 		t.Fatalf("modtls.Open: %v", err)
 	}
