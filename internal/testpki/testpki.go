@@ -299,8 +299,8 @@ func randomSerial() *big.Int {
 	return n.Add(n, big.NewInt(1))
 }
 
-// CA is a throwaway certificate authority with an ECDSA P-256 key.
-// Its methods are safe for concurrent use.
+// CA is a throwaway certificate authority. Its methods are safe for
+// concurrent use.
 type CA struct {
 	// Cert is the self-signed CA certificate; Key signs everything the CA
 	// issues.
@@ -316,11 +316,12 @@ type CA struct {
 
 var caCount atomic.Int64
 
-// NewCA returns a new CA valid from an hour ago to a year from now. Each
-// CA of a process has a distinct subject ("ftpdtls test CA N"), so that
-// CRLs, which are matched to their CA by name, never meet the wrong one.
-func NewCA() *CA {
-	key := NewKey(ECDSA)
+// NewCA returns a new CA with an ECDSA P-256 key, valid from an hour ago
+// to a year from now; options change it (WithKey(Key(RSA)) for an RSA CA,
+// Validity for an expired one). Each CA of a process has a distinct
+// subject ("ftpdtls test CA N"), so that CRLs, which are matched to their
+// CA by name, never meet the wrong one.
+func NewCA(opts ...Option) *CA {
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1),
@@ -334,6 +335,7 @@ func NewCA() *CA {
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 	}
+	key := apply(tmpl, ECDSA, opts)
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	must(err)
 	cert, err := x509.ParseCertificate(der)

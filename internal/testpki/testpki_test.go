@@ -184,6 +184,20 @@ func TestCRL(t *testing.T) {
 	}
 }
 
+func TestRSACA(t *testing.T) {
+	ca := NewCA(WithKey(Key(RSA)), CommonName("RSA root"))
+	if ca.Cert.PublicKeyAlgorithm != x509.RSA || ca.Cert.Subject.CommonName != "RSA root" || !ca.Cert.IsCA {
+		t.Fatalf("CA %v %v", ca.Cert.PublicKeyAlgorithm, ca.Cert.Subject)
+	}
+	srv := ca.Server(ECDSA)
+	if _, err := srv.Leaf.Verify(x509.VerifyOptions{DNSName: "localhost", Roots: ca.Pool()}); err != nil {
+		t.Error(err)
+	}
+	if _, err := ocsp.ParseResponseForCert(ca.OCSPResponse(srv.Leaf.SerialNumber, OCSP{}), srv.Leaf, ca.Cert); err != nil {
+		t.Error(err)
+	}
+}
+
 func TestOCSP(t *testing.T) {
 	ca := NewCA()
 	leaf := ca.Server(ECDSA)
