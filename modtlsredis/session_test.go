@@ -519,3 +519,36 @@ func TestOpenErrors(t *testing.T) {
 		t.Errorf("nil settings: %v, want ErrNoServer", err)
 	}
 }
+
+// TestRefusedWriteIsAnError: a SET that Redis answers with an error (here
+// READONLY, from a replica) is a failed Add, counted as an error, never
+// as stored (R5 in docs/DIVERGENCES.md).
+func TestRefusedWriteIsAnError(t *testing.T) {
+	// No background flush: the test sends the counts itself.
+	defer func(d time.Duration) { flushInterval = d }(flushInterval)
+	flushInterval = time.Hour
+	r := startRedis(t, "--replicaof", "127.0.0.1", itoa(freePort(t)))
+	c := openSessions(t, serverSettings(r.addr()))
+	err := c.Add(randomID(t), time.Now().Add(time.Hour), goState(50))
+	if err == nil || !strings.Contains(err.Error(), "READONLY") {
+		t.Fatalf("Add on a read-only replica: %v, want its READONLY reply", err)
+	}
+	// The error count reaches Redis only where Redis takes it; a replica
+	// refuses it too, and it is dropped, not retried forever.
+	if err := c.s.flushCounters(bg()); err == nil || !strings.Contains(err.Error(), "READONLY") {
+		t.Fatalf("flushing counters to a read-only replica: %v, want its READONLY reply", err)
+	}
+	st, err := c.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Present != 0 || st.Failures < 1 {
+		t.Errorf("Counters = %+v: a refused write must count as a failure, never as stored", st)
+	}
+	if got := c.s.pending[cacheStores].Load(); got != 0 {
+		t.Errorf("%d stores pending after a refused write", got)
+	}
+	if got := c.s.pending[cacheErrors].Load(); got != 0 {
+		t.Errorf("the refused error count (%d) is still pending", got)
+	}
+}
