@@ -210,23 +210,18 @@ func checkInvariants(t testing.TB, tb *table) {
 		t.Fatalf("head %d tail %d data %d", tb.h.Head, tb.h.Tail, D)
 	}
 	live, liveBytes := uint64(0), uint64(0)
-	offs := map[uint64]bool{}
-	for pos := tb.h.Head; pos < tb.h.Tail; {
-		p := pos % D
-		if D-p < recHdrSize {
-			pos += D - p
-			continue
-		}
-		r, ok := tb.recordAt(p)
-		if !ok {
-			t.Fatalf("bad record at %d", p)
-		}
-		if r.Kind == recEntry && r.Flags&recDead == 0 {
+	recs := map[uint64]record{}
+	end := tb.skipGap(tb.h.Head, tb.h.Tail)
+	for lr := range tb.records(tb.h.Head, tb.h.Tail) {
+		if lr.rec.live() {
 			live++
-			liveBytes += uint64(r.Size)
-			offs[p] = true
+			liveBytes += uint64(lr.rec.Size)
+			recs[lr.off] = lr.rec
 		}
-		pos += uint64(r.Size)
+		end = lr.end
+	}
+	if end != tb.h.Tail {
+		t.Fatalf("the walk of the log stopped at %d, before the tail %d: a bad record", end, tb.h.Tail)
 	}
 	used := 0
 	for i, s := range tb.slots {
@@ -235,10 +230,10 @@ func checkInvariants(t testing.TB, tb *table) {
 		}
 		used++
 		off := uint64(s.Off) * 8
-		if !offs[off] {
+		r, ok := recs[off]
+		if !ok {
 			t.Fatalf("slot %d points at %d, not a live record", i, off)
 		}
-		r, _ := tb.recordAt(off)
 		k := tb.data[off+recHdrSize : off+recHdrSize+uint64(r.KeyLen)]
 		h := hashKey(tb.seed, k)
 		if (tb.bucketOf(h) != i/bucketWays && tb.bucket2Of(h) != i/bucketWays) || tagOf(h) != s.Tag {
