@@ -63,6 +63,9 @@ func removeCaches(cfg *directives.Config) error {
 		if err == nil && h != nil {
 			err = h.Remove()
 		}
+		if errors.Is(err, modtls.ErrNoStorage) {
+			err = nil // never created: nothing to remove
+		}
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

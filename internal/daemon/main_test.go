@@ -2,23 +2,90 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"testing"
 
+	"github.com/ftpdtls/ftpdtls/internal/privsep"
 	"github.com/ftpdtls/ftpdtls/internal/testpeers"
 )
 
-// TestMain plays the worker or broker a test's master starts (as
-// /proc/self/exe, this test binary), and otherwise fails the run if a
-// test leaves a shm cache segment behind.
+// Environment by which a test runs this test binary as `ftpdtls serve`.
+const (
+	testDaemonEnv     = "FTPDTLS_TEST_DAEMON"      // JSON testOptions: be the daemon
+	testWorkerFailEnv = "FTPDTLS_TEST_WORKER_FAIL" // a worker that fails at start with this error
+)
+
+// testOptions are the Options a test gives a daemon process; the
+// listener is its descriptor 3.
+type testOptions struct {
+	ConfigPath    string
+	Workers       int
+	GraceMillis   int64
+	RestartBudget int
+	RestartDelay  int64 // ms
+	BrokerIdle    int64 // ms
+}
+
+// TestMain plays the daemon, the worker or the broker a test starts (this
+// test binary is their program, as ftpdtls is in production), and
+// otherwise fails the run if a test leaves a shm cache segment behind.
 func TestMain(m *testing.M) {
-	if IsChild() {
+	switch {
+	case IsWorker() && os.Getenv(testWorkerFailEnv) != "":
+		os.Exit(failingWorker(os.Getenv(testWorkerFailEnv)))
+	case IsChild():
 		if err := Run(context.Background(), Options{}); err != nil {
 			fmt.Fprintf(os.Stderr, "ftpdtls serve: %v\n", err)
 			os.Exit(1)
 		}
 		os.Exit(0)
+	case os.Getenv(testDaemonEnv) != "":
+		os.Exit(testDaemon(os.Getenv(testDaemonEnv)))
 	}
 	os.Exit(testpeers.CheckNoLeakedSegments(m))
+}
+
+// testDaemon is `ftpdtls serve` as cmd/ftpdtls runs it: Run, and exit
+// status 1 with the error on stderr. It prints "ready ADDR" on stdout
+// once serving.
+func testDaemon(spec string) int {
+	var to testOptions
+	if err := json.Unmarshal([]byte(spec), &to); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	f := os.NewFile(3, "listener")
+	ln, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	o := Options{ConfigPath: to.ConfigPath, Workers: to.Workers, Listener: ln, RestartBudget: to.RestartBudget,
+		Grace: ms(to.GraceMillis), RestartDelay: ms(to.RestartDelay), BrokerIdle: ms(to.BrokerIdle),
+		Ready: func(a net.Addr) { fmt.Printf("ready %s\n", a) }}
+	if err := Run(context.Background(), o); err != nil {
+		fmt.Fprintf(os.Stderr, "ftpdtls serve: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// failingWorker is a worker whose start fails, as one fails when what it
+// loads changed on disk since the master checked it: it tells the master
+// why and exits.
+func failingWorker(why string) int {
+	f := os.NewFile(channelFD, "master")
+	ch, err := privsep.FileConn(f)
+	f.Close()
+	if err != nil {
+		return 2
+	}
+	ch.Send(0, &privsep.Fatal{Err: "worker " + os.Getenv(workerEnv) + ": " + why}, nil)
+	ch.Close()
+	fmt.Fprintf(os.Stderr, "ftpdtls serve: worker: %s\n", why)
+	return 1
 }

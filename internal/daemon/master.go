@@ -668,11 +668,16 @@ func (m *master) dispatch(conn net.Conn) {
 	}
 	defer f.Close()
 	for {
+		// A connection accepted just as the last worker died waits here
+		// for the replacement, as the next ones wait in the listen
+		// queue: the acceptor does not accept meanwhile.
 		m.mu.Lock()
+		for !m.stopping && m.pick() == nil {
+			m.serving.Wait()
+		}
 		w := m.pick()
-		if w == nil {
+		if m.stopping || w == nil {
 			m.mu.Unlock()
-			m.log.Warnf("connection from %s closed: no worker can serve it", remote)
 			release()
 			return
 		}

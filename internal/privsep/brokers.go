@@ -350,8 +350,8 @@ func BrokerMain(stderr io.Writer) int {
 		logf("refusing to run as root")
 		return 1
 	}
-	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		logf("prctl(PR_SET_NO_NEW_PRIVS): %v", err)
+	if err := SetNoNewPrivs(); err != nil {
+		logf("%v", err)
 		return 1
 	}
 	f := os.NewFile(channelFD, "master")

@@ -60,12 +60,30 @@ func Drop(c Credential) error {
 	if err := syscall.Setresuid(0, 0, 0); err == nil {
 		return errors.New("privsep: root regained after dropping privileges")
 	}
-	// Nothing this process runs may gain privileges (setuid binaries,
-	// file capabilities).
-	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		return fmt.Errorf("prctl(PR_SET_NO_NEW_PRIVS): %w", err)
+	return SetNoNewPrivs()
+}
+
+// SetNoNewPrivs makes sure nothing this process executes gains
+// privileges (setuid binaries, file capabilities), in every thread. A
+// program linked with cgo cannot reach every thread (AllThreadsSyscall
+// refuses); there it applies to the calling thread and the threads
+// created after it, and NoNewPrivsAllThreads is false.
+func SetNoNewPrivs() error {
+	_, _, errno := syscall.AllThreadsSyscall(syscall.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0)
+	if errno == syscall.ENOTSUP {
+		return unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+	}
+	if errno != 0 {
+		return fmt.Errorf("prctl(PR_SET_NO_NEW_PRIVS): %w", errno)
 	}
 	return nil
+}
+
+// NoNewPrivsAllThreads reports whether SetNoNewPrivs reaches every
+// thread of this program (it is not linked with cgo).
+func NoNewPrivsAllThreads() bool {
+	_, _, errno := syscall.AllThreadsSyscall(syscall.SYS_GETPID, 0, 0, 0)
+	return errno != syscall.ENOTSUP
 }
 
 // Verify checks that every thread of this process has exactly c: real,
