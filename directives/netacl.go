@@ -99,6 +99,9 @@ func (p *parser) resolveACLAddr(a string, useIPv6 bool) error {
 	if strings.Contains(a, ":") && !useIPv6 {
 		return syscall.ENOENT
 	}
+	if isInetAton(a) {
+		return nil // getaddrinfo reads "1" or "10.1" as inet_aton does
+	}
 	lookup := p.opts.LookupHost
 	if lookup == nil {
 		lookup = func(h string) error { _, err := net.LookupHost(h); return err }

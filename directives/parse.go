@@ -469,6 +469,13 @@ func (p *parser) postParse() error {
 			return &Error{Directive: "SystemLog", Msg: msg, File: n[0].File, Line: n[0].Line, Plain: true}
 		}
 	}
+	for _, m := range p.cfg.loadOrder {
+		if check := postParseChecks[m]; check != nil {
+			if err := check(p); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 

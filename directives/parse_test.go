@@ -254,9 +254,14 @@ func TestRegisteredModule(t *testing.T) {
 }
 
 func TestRegisteredModuleKeepsCatalogueDirectives(t *testing.T) {
-	cfg := mustParse(t, "LoadModule mod_copy.c\nCopyOptions anything at all\nCopyEngine on\n", testOptions())
-	if n := cfg.Main.Directives("CopyOptions"); len(n) != 1 || n[0].Module != "mod_copy.c" || !reflect.DeepEqual(n[0].Args, []string{"anything", "at", "all"}) {
+	cfg := mustParse(t, "LoadModule mod_copy.c\nCopyOptions NoDeleteOnFailure\nCopyEngine on\n", testOptions())
+	if n := cfg.Main.Directives("CopyOptions"); len(n) != 1 || n[0].Module != "mod_copy.c" || !reflect.DeepEqual(n[0].Args, []string{"NoDeleteOnFailure"}) {
 		t.Errorf("CopyOptions node %+v", n)
+	}
+	// The catalogue directive keeps ProFTPD's checks of its arguments.
+	if _, err := parseString(t, "LoadModule mod_copy.c\nCopyOptions anything\n", testOptions()); err == nil ||
+		fatalOf(t, err).Msg != ": unknown CopyOption 'anything'" {
+		t.Errorf("CopyOptions anything: %v", err)
 	}
 	_, err := parseString(t, "LoadModule mod_copy.c\nCopyEngine maybe\n", testOptions())
 	if !errors.Is(err, ErrBool) {
@@ -471,7 +476,12 @@ func TestSections(t *testing.T) {
 		{"Class args before context", "<VirtualHost 127.0.0.2>\n<Class>\n", "fatal: <Class>: missing parameters on line 2 of '/etc/proftpd/test.conf'"},
 		{"ifuser body in server context", "LoadModule mod_ifsession.c\n<IfUser bob>\nServerType inetd\n</IfUser>\n", ""},
 		{"ifuser body checked", "LoadModule mod_ifsession.c\n<IfUser bob>\nPort 70000\n</IfUser>\n", "fatal: Port: value must be between 0 and 65535 on line 3 of '/etc/proftpd/test.conf'"},
-		{"directory closes opaque sections inside it", "LoadModule mod_ifsession.c\n<Directory /a>\n<IfUser bob>\n</Directory>\n", ""},
+		// As in ProFTPD: a closing tag closes the innermost section, here
+		// the <IfUser>, and the <VirtualHost> stays open.
+		{"closing tag closes an open opaque section", "LoadModule mod_ifsession.c\n<VirtualHost 127.0.0.2>\n<IfUser bob>\n</VirtualHost>\n",
+			"fatal: error processing configuration file '/etc/proftpd/test.conf': unclosed configuration section"},
+		{"opaque section not allowed in a directory", "LoadModule mod_ifsession.c\n<Directory /a>\n<IfUser bob>\n</Directory>\n",
+			"fatal: <IfUser>: directive not allowed in <Directory> context on line 3 of '/etc/proftpd/test.conf'"},
 		{"IfDefine", "Define X\n<IfDefine X>\n<IfDefine !X>\nPort 70000\n</IfDefine>\n</IfDefine>\n", ""},
 	}
 	for _, tt := range tests {

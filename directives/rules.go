@@ -3,6 +3,7 @@ package directives
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"syscall"
 )
@@ -154,6 +155,66 @@ func checkActions(what string, actions, acts []string) error {
 			}
 			return fmt.Errorf(": unknown %s action: '%s'", what, a)
 		}
+	}
+	return nil
+}
+
+// postParseChecks are the checks a module makes once the whole
+// configuration is read (its "postparse" event listener), run for the
+// modules loaded, in load order. An error stops ProFTPD before it starts
+// (an *Error with Plain set, printed as ProFTPD prints it).
+var postParseChecks = map[string]func(p *parser) error{}
+
+// walkNodes calls f for every directive of the parsed tree, in file
+// order (skipped sections have no children).
+func walkNodes(n *Node, f func(*Node)) {
+	for _, c := range n.Children {
+		f(c)
+		walkNodes(c, f)
+	}
+}
+
+// lastNode returns the last directive of that name in the tree, or nil.
+func (p *parser) lastNode(name string) *Node {
+	var last *Node
+	walkNodes(p.cfg.Root, func(n *Node) {
+		if strings.EqualFold(n.Name, name) {
+			last = n
+		}
+	})
+	return last
+}
+
+// openRWCreate reports why open(path, O_RDWR|O_CREAT) would fail, without
+// creating anything.
+func openRWCreate(path string) error {
+	st, err := os.Stat(path)
+	if err == nil {
+		if st.IsDir() {
+			return syscall.EISDIR
+		}
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			return err
+		}
+		f.Close()
+		return nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	dir := "/"
+	if i := strings.LastIndexByte(path, '/'); i > 0 {
+		dir = path[:i]
+	} else if i < 0 {
+		dir = "."
+	}
+	dst, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if !dst.IsDir() {
+		return syscall.ENOTDIR
 	}
 	return nil
 }

@@ -51,6 +51,9 @@ func (p *parser) openFrame(cmd *Cmd, ctx Context) {
 // with any <IfModule> left open inside it.
 func closeFrame(cmd *Cmd) error {
 	p := cmd.p
+	if p.closeOpaque() {
+		return nil
+	}
 	open := "<" + strings.TrimPrefix(cmd.Name, "</")
 	for i := len(p.frames) - 1; i >= 0; i-- {
 		if f := p.frames[i]; !f.opaque && f.name == open {
@@ -60,6 +63,21 @@ func closeFrame(cmd *Cmd) error {
 		}
 	}
 	return nil
+}
+
+// closeOpaque handles a closing tag met while a section of a module
+// ftpdtls does not interpret (<IfUser>, ...) is the innermost one: ProFTPD
+// closes whatever configuration section is open, so the tag closes that
+// one, and the section the tag names stays open.
+func (p *parser) closeOpaque() bool {
+	n := len(p.frames)
+	if n == 0 || !p.frames[n-1].opaque {
+		return false
+	}
+	f := p.frames[n-1]
+	p.frames = p.frames[:n-1]
+	p.popParent(f.node)
+	return true
 }
 
 // popParent removes n, and every node opened after it, from the parents.
@@ -92,7 +110,10 @@ func openVirtualHost(cmd *Cmd) error {
 
 func closeVirtualHost(cmd *Cmd) error {
 	p := cmd.p
-	p.frames = nil // only catalogue-only sections can be open here
+	if p.closeOpaque() {
+		return nil
+	}
+	p.frames = nil
 	p.popParent(p.vhost)
 	p.server, p.vhost = p.cfg.Main, nil
 	return nil
