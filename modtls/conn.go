@@ -103,6 +103,8 @@ func (st *serverTLS) topConfig(from *tls.Config, newConn func(*tls.ClientHelloIn
 		}
 		return st.connConfig(chosen, newConn(hello), hello), nil
 	}
+	// Reached only when crypto/tls skipped GetConfigForClient.
+	top.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return nil, errNestedConfig }
 	top.VerifyConnection = func(tls.ConnectionState) error { return errNestedConfig }
 	return top
 }
