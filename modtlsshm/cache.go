@@ -247,7 +247,7 @@ func (c *cache) attachID(ci cacheInfo, f *os.File, fd int, fid fileID, id, key i
 		}
 		c.ch.Msg(10, "existing shm size: %d bytes", d.Segsz)
 		if err := checkOwner(id, d, controls); err != nil {
-			c.notice("refusing shm ID %d for file '%s': %v; %s", id, ci.path, err, ownerHint(k, id, d, err))
+			c.notice("refusing shm ID %d for file '%s': %v; %s", id, ci.path, err, ownerHint(k, id, d, err, controls))
 			return fail(err)
 		}
 		if d.Segsz != size {
@@ -269,7 +269,7 @@ func (c *cache) attachID(ci cacheInfo, f *os.File, fd int, fid fileID, id, key i
 	_ = unix.Madvise(mem, unix.MADV_HUGEPAGE)
 	if created {
 		initHeader(mem, g, k, fid)
-	} else if err := checkHeader(mem, k, fid); err != nil {
+	} else if err := checkHeader(mem, k, fid, int(d.Cpid)); err != nil {
 		// A header with no magic cannot be told from another program's
 		// segment, so `ftpdtls ... remove` refuses it too (removeSegment).
 		unmarked := len(mem) >= headerSize && (*header)(unsafe.Pointer(&mem[0])).Magic.Load() != magicValue

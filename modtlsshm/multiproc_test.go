@@ -6,9 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -21,7 +21,8 @@ import (
 
 // The multi-process tests re-execute the test binary with
 // -test.run=TestChildProcess and MODTLSSHM_CHILD set to a mode; the child
-// opens the cache named by MODTLSSHM_INFO and reports on stdout.
+// opens the cache named by MODTLSSHM_INFO, reports on stdout and takes
+// its cues from stdin.
 
 const childEnv = "MODTLSSHM_CHILD"
 
@@ -66,7 +67,6 @@ func TestChildProcess(t *testing.T) {
 func runWorker(s *SessionCache, me int) {
 	n, _ := strconv.Atoi(os.Getenv("MODTLSSHM_N"))
 	children, _ := strconv.Atoi(os.Getenv("MODTLSSHM_CHILDREN"))
-	dir := os.Getenv("MODTLSSHM_DIR")
 	var hits, misses int
 	get := func(id []byte, want []byte) {
 		got, _, err := s.Get(id)
@@ -93,19 +93,12 @@ func runWorker(s *SessionCache, me int) {
 		get(id, id)
 		get(childID((me+1)%children, i), nil) // another child's, maybe not there yet
 	}
-	os.WriteFile(filepath.Join(dir, fmt.Sprintf("done%d", me)), nil, 0o600)
-	deadline := time.Now().Add(30 * time.Second)
-	for c := 0; c < children; c++ {
-		for {
-			if _, err := os.Stat(filepath.Join(dir, fmt.Sprintf("done%d", c))); err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				fmt.Println("timed out waiting for the other children")
-				os.Exit(4)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+	// Wait for every child to have added its sessions: the parent says
+	// "go" when all have said "added".
+	fmt.Println("added")
+	if line, err := bufio.NewReader(os.Stdin).ReadString('\n'); strings.TrimSpace(line) != "go" {
+		fmt.Printf("no go from the parent: %q %v\n", line, err)
+		os.Exit(4)
 	}
 	found := 0
 	for c := 0; c < children; c++ {
@@ -129,31 +122,56 @@ func childCmd(t *testing.T, ctx context.Context, mode string, index int, env ...
 func TestMultiProcess(t *testing.T) {
 	path := cacheFile(t)
 	parent := openSessionAt(t, path, 0)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	const children, n = 3, 1000
-	dir := t.TempDir()
-	var cmds []*exec.Cmd
-	var outs []*bytes.Buffer
+	type kid struct {
+		cmd *exec.Cmd
+		in  io.WriteCloser
+		out *bufio.Reader
+	}
+	var kids []kid
 	for c := 0; c < children; c++ {
 		cmd := childCmd(t, ctx, "worker", c, "MODTLSSHM_INFO="+info(path, 0),
-			"MODTLSSHM_N="+strconv.Itoa(n), "MODTLSSHM_CHILDREN="+strconv.Itoa(children), "MODTLSSHM_DIR="+dir)
-		var out bytes.Buffer
-		cmd.Stdout = &out
+			"MODTLSSHM_N="+strconv.Itoa(n), "MODTLSSHM_CHILDREN="+strconv.Itoa(children))
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		cmds, outs = append(cmds, cmd), append(outs, &out)
+		kids = append(kids, kid{cmd, in, bufio.NewReader(out)})
+	}
+	line := func(c int) string {
+		l, err := kids[c].out.ReadString('\n')
+		if err != nil {
+			t.Fatalf("child %d: %q %v", c, l, err)
+		}
+		return strings.TrimSpace(l)
+	}
+	for c := range kids {
+		if l := line(c); l != "added" {
+			t.Fatalf("child %d said %q", c, l)
+		}
+	}
+	for _, k := range kids {
+		fmt.Fprintln(k.in, "go")
 	}
 	var hits, misses int
-	for c, cmd := range cmds {
-		if err := cmd.Wait(); err != nil {
-			t.Fatalf("child %d: %v: %s", c, err, outs[c])
+	for c, k := range kids {
+		l := line(c)
+		if err := k.cmd.Wait(); err != nil {
+			t.Fatalf("child %d: %v: %s", c, err, l)
 		}
 		var h, m, f int
-		if _, err := fmt.Sscanf(outs[c].String(), "hits %d misses %d found %d", &h, &m, &f); err != nil {
-			t.Fatalf("child %d said %q", c, outs[c])
+		if _, err := fmt.Sscanf(l, "hits %d misses %d found %d", &h, &m, &f); err != nil {
+			t.Fatalf("child %d said %q", c, l)
 		}
 		if f != children*n {
 			t.Fatalf("child %d found %d of the %d sessions the children added", c, f, children*n)
@@ -214,7 +232,7 @@ func TestKilledLockHolderDoesNotBlockOthers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(15 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatal("blocked by the killed lock holder")
 	}
 	t.Logf("lock recovered after %v", time.Since(start))

@@ -18,21 +18,22 @@ import (
 // TestReliabilityCrash kills writer processes with SIGKILL, 30 times (600
 // with FTPDTLS_LONG=1), while reader processes keep reading: at a random
 // moment, and every other time at a random moment when the victim holds
-// the write lock. After each kill a process that was not killed (the test) must
-// add and get within crashBound: the lock is never left held for good.
-// Readers never get a value that fails verification, and at the end
-// every entry left in the segment verifies and the header agrees with a
-// scan of the log.
+// the write lock. After each kill a process that was not killed (the
+// test) must add and get without error: the lock is never left held for
+// good (a lock held for good makes the add fail with ErrLockTimeout; how
+// long the add took is reported, not asserted). Readers never get a value
+// that fails verification, and at the end every entry left in the segment
+// verifies and the header agrees with a scan of the log.
 //
 //	go test ./modtlsshm/ -run 'TestReliabilityCrash' -v
 //	FTPDTLS_LONG=1 go test ./modtlsshm/ -run 'TestReliabilityCrash' -v -timeout 20m
 func TestReliabilityCrash(t *testing.T) {
 	const (
-		size       = 1 << 20
-		writers    = 3
-		readers    = 2
-		keys       = 400
-		crashBound = 2 * time.Second
+		size      = 1 << 20
+		writers   = 3
+		readers   = 2
+		keys      = 400
+		hangGuard = 2 * time.Minute // a call that takes longer is hung
 	)
 	kills := pick(30, 600)
 	rng := newRand(t)
@@ -48,7 +49,7 @@ func TestReliabilityCrash(t *testing.T) {
 	var rds []*child
 	for i := 0; i < readers; i++ {
 		c := startChild(t, "reader", i, env...)
-		if _, err := c.waitLine("ready", 30*time.Second); err != nil {
+		if _, err := c.waitLine("ready", time.Minute); err != nil {
 			t.Fatalf("reader %d: %v", i, err)
 		}
 		rds = append(rds, c)
@@ -71,7 +72,7 @@ func TestReliabilityCrash(t *testing.T) {
 	for n := 0; n < kills; n++ {
 		slot := n % writers
 		w := ws[slot]
-		if _, err := w.waitLine("ready", 30*time.Second); err != nil {
+		if _, err := w.waitLine("ready", time.Minute); err != nil {
 			t.Fatalf("writer %d: %v", slot, err)
 		}
 		time.Sleep(time.Duration(rng.IntN(20_000)) * time.Microsecond)
@@ -100,7 +101,7 @@ func TestReliabilityCrash(t *testing.T) {
 		key := []byte(fmt.Sprintf("probe-%026d", n))
 		val := selfValue(key, uint64(n), 100+rng.IntN(2000))
 		start := time.Now()
-		within(t, crashBound, fmt.Sprintf("add+get after kill %d", n), func() {
+		within(t, hangGuard, fmt.Sprintf("add+get after kill %d", n), func() {
 			if err := parent.Add(key, expires, val); err != nil {
 				t.Errorf("add after kill %d: %v", n, err)
 				return
@@ -126,7 +127,7 @@ func TestReliabilityCrash(t *testing.T) {
 	os.WriteFile(stop, nil, 0o600)
 	var total childReport
 	for i, r := range rds {
-		rep, err := r.result(60 * time.Second)
+		rep, err := r.result(5 * time.Minute)
 		if err != nil {
 			t.Fatalf("reader %d: %v", i, err)
 		}
@@ -221,7 +222,8 @@ func childWriter() childReport {
 }
 
 // childReader reads the writers' keys and verifies every value until the
-// stop file appears.
+// stop file appears and it has found at least one value (the writers run
+// until the readers are done, so it will).
 func childReader() childReport {
 	s := openChildCache()
 	me := childIndex()
@@ -234,7 +236,7 @@ func childReader() childReport {
 	deadline := time.Now().Add(15 * time.Minute)
 	for i := 0; ; i++ {
 		if i%512 == 0 {
-			if _, err := os.Stat(stop); err == nil || time.Now().After(deadline) {
+			if _, err := os.Stat(stop); (err == nil && r.Hits > 0) || time.Now().After(deadline) {
 				break
 			}
 		}

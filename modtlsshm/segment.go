@@ -142,17 +142,21 @@ func checkOwner(id int, d unix.SysvShmDesc, controls bool) error {
 }
 
 // ownerHint says what to do about a segment checkOwner refused, without
-// ever advising to remove a segment that processes are attached to.
-func ownerHint(k *kindSpec, id int, d unix.SysvShmDesc, err error) string {
-	if errors.Is(err, ErrOtherOwner) {
-		if d.Nattch > 0 {
-			return fmt.Sprintf("it is the cache of a server running as UID %d (%s): run this as UID %d or root, or use another cache file",
-				d.Perm.Uid, attached(d.Nattch), d.Perm.Uid)
-		}
-		return fmt.Sprintf("run this as UID %d or root, or use another cache file; if no server of UID %d uses it any more, %s",
-			d.Perm.Uid, d.Perm.Uid, removeHint(k, id, 0))
+// ever advising to remove a segment that processes are attached to;
+// controls is set for the cache controls.
+func ownerHint(k *kindSpec, id int, d unix.SysvShmDesc, err error, controls bool) string {
+	if !errors.Is(err, ErrOtherOwner) {
+		return foreignHint(id)
 	}
-	return foreignHint(id)
+	uid := d.Perm.Uid
+	hint := fmt.Sprintf("it is the cache of a server running as UID %d: give this server another cache file, or run it as UID %d", uid, uid)
+	if controls {
+		hint = fmt.Sprintf("it is the cache of a server running as UID %d: run this command as UID %d or as root", uid, uid)
+	}
+	if d.Nattch > 0 {
+		return fmt.Sprintf("%s (%s)", hint, attached(d.Nattch))
+	}
+	return fmt.Sprintf("%s; if no server of UID %d uses it any more, %s", hint, uid, removeHint(k, id, 0))
 }
 
 // initHeader writes a new segment's header; the magic goes last so that
@@ -182,15 +186,20 @@ func initHeader(mem []byte, g geometry, k *kindSpec, fid fileID) {
 }
 
 // checkHeader decides whether an existing segment is this cache's: magic,
-// version, kind, file identity, and a geometry that fits the segment.
-func checkHeader(mem []byte, k *kindSpec, fid fileID) error {
+// version, kind, file identity, and a geometry that fits the segment. A
+// segment whose magic is still zero is being initialised by its creator
+// (process creator, from IPC_STAT): checkHeader waits for it while that
+// process runs, up to lockTimeout; creator 0 means do not wait.
+func checkHeader(mem []byte, k *kindSpec, fid fileID, creator int) error {
 	if len(mem) < headerSize {
 		return fmt.Errorf("%w: %d bytes", ErrForeignSegment, len(mem))
 	}
 	h := (*header)(unsafe.Pointer(&mem[0]))
-	// A creator that has not finished yet: wait a little for the magic.
-	for i := 0; h.Magic.Load() == 0 && i < 100; i++ {
-		time.Sleep(10 * time.Millisecond)
+	for deadline := time.Now().Add(lockTimeout); h.Magic.Load() == 0 && creator > 0 && time.Now().Before(deadline); {
+		if _, zombie, exists := procStat(creator); !exists || zombie {
+			break
+		}
+		time.Sleep(time.Millisecond)
 	}
 	switch m := h.Magic.Load(); {
 	case m == 0:
@@ -353,7 +362,7 @@ func removeSegment(id int, k *kindSpec, fid fileID) error {
 		return err
 	}
 	if err := checkOwner(id, d, true); err != nil {
-		return fmt.Errorf("%w; not removed: %s", err, ownerHint(k, id, d, err))
+		return fmt.Errorf("%w; not removed: %s", err, ownerHint(k, id, d, err, true))
 	}
 	mem, err := unix.SysvShmAttach(id, 0, unix.SHM_RDONLY)
 	if err != nil {

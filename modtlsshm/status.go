@@ -256,7 +256,7 @@ func checkInfoProblems(info string, k *kindSpec) []string {
 		return append(out, fmt.Sprintf("unable to stat shm ID %d: %s", id, strerror(err)))
 	}
 	if err := checkOwner(id, d, false); err != nil {
-		return append(out, fmt.Sprintf("existing shm ID %d for file '%s' would be refused: %v; %s", id, ci.path, err, ownerHint(k, id, d, err)))
+		return append(out, fmt.Sprintf("existing shm ID %d for file '%s' would be refused: %v; %s", id, ci.path, err, ownerHint(k, id, d, err, false)))
 	}
 	mem, err := unix.SysvShmAttach(id, 0, unix.SHM_RDONLY)
 	if err != nil {
@@ -281,7 +281,7 @@ func checkHeaderNow(mem []byte, k *kindSpec, fid fileID) error {
 	if len(mem) >= headerSize && (*header)(unsafe.Pointer(&mem[0])).Magic.Load() == 0 {
 		return fmt.Errorf("%w: header never initialised", ErrCorruptSegment)
 	}
-	return checkHeader(mem, k, fid)
+	return checkHeader(mem, k, fid, 0)
 }
 
 func lastSlash(s string) int {
