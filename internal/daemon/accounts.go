@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os/user"
-	"strconv"
 	"strings"
 
 	"github.com/sirupsen/logrus"
@@ -132,10 +130,7 @@ func (db *userDB) groupName(gid uint32) string {
 	if n := db.groups.Name(gid); n != "" {
 		return n
 	}
-	if g, err := user.LookupGroupId(strconv.FormatUint(uint64(gid), 10)); err == nil {
-		return g.Name
-	}
-	return ""
+	return userfs.SystemNames().GroupName(gid) // remembers its answers
 }
 
 func addrOf(a net.Addr) netip.Addr {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/signal"
+	"syscall"
 	"testing"
 
 	"github.com/ftpdtls/ftpdtls/internal/privsep"
@@ -21,8 +23,12 @@ const (
 // testOptions are the Options a test gives a daemon process; the
 // listener is its descriptor 3.
 type testOptions struct {
-	ConfigPath    string
-	Workers       int
+	ConfigPath string
+	Workers    int
+	// InProcess serves as ftpdtls did before privilege separation: one
+	// process, every session acting as the daemon's user (the
+	// benchmarks' baseline).
+	InProcess     bool
 	GraceMillis   int64
 	RestartBudget int
 	RestartDelay  int64 // ms
@@ -67,11 +73,29 @@ func testDaemon(spec string) int {
 	o := Options{ConfigPath: to.ConfigPath, Workers: to.Workers, Listener: ln, RestartBudget: to.RestartBudget,
 		Grace: ms(to.GraceMillis), RestartDelay: ms(to.RestartDelay), BrokerIdle: ms(to.BrokerIdle),
 		Ready: func(a net.Addr) { fmt.Printf("ready %s\n", a) }}
-	if err := Run(context.Background(), o); err != nil {
+	if to.InProcess {
+		err = runInProcess(o)
+	} else {
+		err = Run(context.Background(), o)
+	}
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "ftpdtls serve: %v\n", err)
 		return 1
 	}
 	return 0
+}
+
+// runInProcess serves o's configuration in this process whoever runs it.
+func runInProcess(o Options) error {
+	o.defaults()
+	log := newSystemLog(o.Stderr)
+	cfg, err := Load(o.ConfigPath, "", log)
+	if err != nil {
+		return err
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	return serve(context.Background(), o, cfg, o.Listener, "", log, sigs)
 }
 
 // failingWorker is a worker whose start fails, as one fails when what it

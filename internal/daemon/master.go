@@ -744,7 +744,7 @@ func (m *master) promote(g *generation) {
 	m.current, m.pending, m.cfg = g, nil, g.cfg
 	m.counter.setLimits(g.cfg.limits)
 	if m.brokers != nil {
-		m.brokers.AllowRoot = g.cfg.users.rootLogin
+		m.brokers.SetAllowRoot(g.cfg.users.rootLogin)
 	}
 	for _, w := range old.slots {
 		if w != nil {

@@ -44,7 +44,7 @@ func requireRoot(t *testing.T) {
 
 // worldDir makes a directory that other users can reach (t.TempDir's
 // parent is private to the test's user).
-func worldDir(t *testing.T) string {
+func worldDir(t testing.TB) string {
 	t.Helper()
 	d, err := os.MkdirTemp("", "ftpdtls-daemon-")
 	if err != nil {
@@ -65,7 +65,7 @@ type ftpUser struct {
 }
 
 // writeUsers writes an AuthUserFile and returns its path.
-func writeUsers(t *testing.T, dir string, users ...ftpUser) string {
+func writeUsers(t testing.TB, dir string, users ...ftpUser) string {
 	t.Helper()
 	var b strings.Builder
 	for _, u := range users {
@@ -86,7 +86,7 @@ func writeUsers(t *testing.T, dir string, users ...ftpUser) string {
 // test binary, see TestMain), with its workers and brokers in its process
 // group.
 type daemonProc struct {
-	t    *testing.T
+	t    testing.TB
 	cmd  *exec.Cmd
 	log  *syncbuf.Buffer
 	addr string
@@ -99,14 +99,14 @@ type daemonProc struct {
 
 // startDaemon runs a daemon on a 127.0.0.1 listener and waits until it
 // serves.
-func startDaemon(t *testing.T, to testOptions, env ...string) *daemonProc {
+func startDaemon(t testing.TB, to testOptions, env ...string) *daemonProc {
 	t.Helper()
 	d := launchDaemon(t, to, env...)
 	d.waitReady()
 	return d
 }
 
-func launchDaemon(t *testing.T, to testOptions, env ...string) *daemonProc {
+func launchDaemon(t testing.TB, to testOptions, env ...string) *daemonProc {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -253,7 +253,7 @@ func (d *daemonProc) brokerPIDs() []int {
 }
 
 // childrenWithEnv lists the children of ppid whose environment sets key.
-func childrenWithEnv(t *testing.T, ppid int, key string) []int {
+func childrenWithEnv(t testing.TB, ppid int, key string) []int {
 	t.Helper()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
@@ -302,12 +302,12 @@ func procStatus(t *testing.T, pid int) *privsep.Status {
 // ftpConn is a minimal FTP client: enough to drive the daemon and see
 // its exact replies.
 type ftpConn struct {
-	t  *testing.T
+	t  testing.TB
 	c  net.Conn
 	tp *textproto.Conn
 }
 
-func dialFTP(t *testing.T, addr string) *ftpConn {
+func dialFTP(t testing.TB, addr string) *ftpConn {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, wait)
 	if err != nil {

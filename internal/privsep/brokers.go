@@ -67,10 +67,11 @@ var ErrClosed = errors.New("privsep: brokers are shut down")
 // (started if needed) and returns the worker's end of the session
 // channel, to be passed to the worker that serves the user.
 func (p *Brokers) Open(ctx context.Context, cred Credential, root, user string) (*os.File, error) {
+	p.mu.Lock()
 	if cred.Uid == 0 && !p.AllowRoot {
+		p.mu.Unlock()
 		return nil, errors.New("privsep: no broker runs as root")
 	}
-	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return nil, ErrClosed
@@ -257,6 +258,13 @@ func (p *Brokers) armIdle(b *broker) {
 		delete(p.m, b.key)
 		b.ctrl.Close() // the broker exits: it has no session
 	})
+}
+
+// SetAllowRoot changes AllowRoot (a reload changed RootLogin).
+func (p *Brokers) SetAllowRoot(allow bool) {
+	p.mu.Lock()
+	p.AllowRoot = allow
+	p.mu.Unlock()
 }
 
 // Sessions returns the number of sessions open in each broker, by uid.
