@@ -68,8 +68,11 @@ func (r *ftpsResponder) session(c net.Conn) {
 		switch strings.ToUpper(cmd) {
 		case "AUTH":
 			reply("234 AUTH " + arg + " successful")
+			ctl.AuthRequested(arg)
 			tc := tls.Server(c, ctl.TLSConfig())
-			if err := tc.Handshake(); err != nil {
+			err := tc.Handshake()
+			ctl.ControlHandshakeDone(tc, err)
+			if err != nil {
 				return
 			}
 			conn, rd = tc, bufio.NewReader(tc)
@@ -82,6 +85,12 @@ func (r *ftpsResponder) session(c net.Conn) {
 		case "PBSZ":
 			reply("200 PBSZ 0 successful")
 		case "PROT":
+			if arg == "C" {
+				ctl.ProtectionSet("Clear")
+				reply("200 Protection set to Clear")
+				continue
+			}
+			ctl.ProtectionSet("Private")
 			reply("200 Protection set to Private")
 		case "TYPE", "OPTS", "MODE", "CWD":
 			reply("200 OK")
@@ -103,7 +112,7 @@ func (r *ftpsResponder) session(c net.Conn) {
 			} else {
 				reply(fmt.Sprintf("227 Entering Passive Mode (127,0,0,1,%d,%d)", port>>8, port&0xff))
 			}
-		case "RETR", "LIST", "NLST":
+		case "RETR", "LIST", "NLST", "STOR":
 			if pasv == nil {
 				reply("425 Use PASV first")
 				continue
@@ -127,9 +136,12 @@ func (r *ftpsResponder) session(c net.Conn) {
 				reply(ReplyDataRejected)
 				continue
 			}
-			if strings.EqualFold(cmd, "RETR") {
+			switch strings.ToUpper(cmd) {
+			case "RETR":
 				io.WriteString(td, ftpsFile)
-			} else {
+			case "STOR":
+				io.Copy(io.Discard, td)
+			default:
 				io.WriteString(td, "file.txt\r\n")
 			}
 			td.Close()
