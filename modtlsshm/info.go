@@ -30,7 +30,7 @@ type cacheInfo struct {
 	notes []string
 }
 
-// parseInfo parses "/file=PATH[&size=BYTES]" as ProFTPD does (spec 1.2),
+// parseInfo parses "/file=PATH[&size=BYTES]" as ProFTPD does,
 // without modifying info (ProFTPD overwrote the '&' in the caller's
 // string, B23). A size= that is malformed, negative (B25) or below the
 // minimum is ignored with a note and DefaultSize used. The error's text
