@@ -13,8 +13,17 @@ import (
 
 // This file is the whole contract between mod_tls and its cache modules,
 // the Go counterpart of ProFTPD's mod_tls.h: a provider is registered under
-// a name ("shm", "redis") and opened with the text after "name:" in
-// TLSSessionCache or TLSStaplingCache.
+// a name ("shm", "redis") from its package's init (RegisterSessionCache,
+// RegisterOCSPCache) and opened with the text after "name:" in
+// TLSSessionCache or TLSStaplingCache (OpenSessionCache, OpenOCSPCache).
+// MemoryCache is the reference SessionCache; the package Example shows a
+// complete provider.
+//
+// Errors: a provider wraps ErrNoStorage when the storage it would open
+// does not exist (OpenExisting, StatusInfo, RemoveInfo), returns
+// ErrCacheMiss from Get for a missing or expired entry, and any other
+// error for a failure (which modtls logs and treats as a miss: a cache
+// fault never fails a handshake).
 
 // Sentinel errors, for errors.Is.
 var (
@@ -34,7 +43,8 @@ var (
 	ErrNoStorage = errors.New("no cache storage exists")
 )
 
-// Env is where a provider reports. Nil fields discard.
+// Env is what a provider is opened with: where it reports (nil fields
+// discard) and which server's configuration it serves.
 type Env struct {
 	// Trace is the process's trace facility; providers trace on their
 	// own channel ("tls.shmcache", "tls.redis").
@@ -93,23 +103,36 @@ type SessionCacheProvider interface {
 }
 
 // OCSPCache is an open cache of DER OCSP responses, keyed by the lowercase
-// hex SHA-1 fingerprint of the certificate they are for.
+// hex SHA-1 fingerprint of the certificate they are for. modtls decides
+// when a response is stale from its own fields and the time it was
+// cached, so a cache need not expire entries (it may, to bound its
+// size). Implementations are safe for concurrent use.
 type OCSPCache interface {
-	// Add stores der for fingerprint; cached is when it was obtained
-	// (ProFTPD's "age").
+	// Add stores der for fingerprint, replacing any entry; cached is when
+	// the response was obtained (ProFTPD's "age").
 	Add(fingerprint string, der []byte, cached time.Time) error
-	// Get returns the response and when it was cached, or ErrCacheMiss.
+	// Get returns the response stored for fingerprint and when it was
+	// cached, or ErrCacheMiss.
 	Get(fingerprint string) (der []byte, cached time.Time, err error)
+	// Delete removes the entry for fingerprint; deleting a missing one is
+	// not an error.
 	Delete(fingerprint string) error
+	// Clear removes every entry and returns how many there were.
 	Clear() (int, error)
+	// Remove destroys the cache's storage and closes it.
 	Remove() error
+	// Status writes the cache's status, one control-response line per line
+	// of text (verbose may list the responses).
 	Status(w io.Writer, verbose bool) error
+	// Close releases the process's handle; the shared storage stays.
 	Close() error
 }
 
 // OCSPCacheProvider opens OCSP response caches of one type.
 type OCSPCacheProvider interface {
+	// Module is as SessionCacheProvider's.
 	Module() string
+	// Open opens the cache described by info (the text after "name:").
 	Open(info string, env Env) (OCSPCache, error)
 }
 
@@ -147,8 +170,11 @@ type Stats struct {
 	Capacity uint64 // entries the storage is expected to hold; 0: unbounded or unknown
 }
 
-// StatsReporter is implemented by open session and OCSP caches that keep
-// counters. Stats must be cheap enough to be scraped every few seconds.
+// StatsReporter is implemented by every open session and OCSP cache of
+// the providers ftpdtls ships (MemoryCache, modtlsshm, modtlsredis); a
+// provider of one's own should implement it too, for TLS.CacheStats,
+// PublishStats and the Prometheus collector (package tlsprom). Stats must
+// be cheap enough to be scraped every few seconds.
 type StatsReporter interface {
 	Stats() (Stats, error)
 }
