@@ -141,7 +141,9 @@ func (s *session) cmdAUTH(arg string) {
 		return
 	}
 	if err := s.startTLS(ts); err != nil {
-		s.log.Infof("%v", err)
+		if !s.evicted.Load() {
+			s.log.Infof("%v", err)
+		}
 		s.done = true
 		return
 	}

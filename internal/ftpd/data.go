@@ -23,7 +23,7 @@ func (s *session) cmdPASV(string) {
 		s.reply(501, "PASV is for IPv4 only; use EPSV")
 		return
 	}
-	port, err := s.listenPassive()
+	port, err := s.listenPassiveFD()
 	if err != nil {
 		s.log.Warnf("PASV: %v", err)
 		s.reply(425, "Unable to build data connection: "+errText(err))
@@ -48,13 +48,22 @@ func (s *session) cmdEPSV(arg string) {
 		s.reply(522, "Network protocol not supported, use (1,2)")
 		return
 	}
-	port, err := s.listenPassive()
+	port, err := s.listenPassiveFD()
 	if err != nil {
 		s.log.Warnf("EPSV: %v", err)
 		s.reply(425, "Unable to build data connection: "+errText(err))
 		return
 	}
 	s.reply(229, fmt.Sprintf("Entering Extended Passive Mode (|||%d|)", port))
+}
+
+// listenPassiveFD is listenPassive, making room when out of descriptors.
+func (s *session) listenPassiveFD() (port int, err error) {
+	err = s.srv.withFD(func() error {
+		port, err = s.listenPassive()
+		return err
+	})
+	return port, err
 }
 
 // listenPassive replaces any previous passive listener with a new one on
@@ -182,8 +191,11 @@ func (s *session) acceptData(ln net.Listener) (net.Conn, error) {
 				return nil, ErrServerClosed
 			default:
 			}
+			if outOfFDs(err) && s.srv.evictPreLogin() {
+				continue
+			}
 			var ne net.Error
-			if errors.As(err, &ne) && !ne.Timeout() && isTemporary(err) {
+			if errors.As(err, &ne) && !ne.Timeout() && isTemporary(err) && !outOfFDs(err) {
 				continue
 			}
 			return nil, err

@@ -168,7 +168,7 @@ func (srv *Server) Serve(ln net.Listener) error {
 				// Out of descriptors: free one by closing the oldest
 				// connection that has not logged in, so that the
 				// backlog moves and logged-in sessions keep theirs.
-				if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				if outOfFDs(err) {
 					if srv.evictPreLogin() {
 						srv.logger().Warnf("accept: %v; closed the oldest connection not logged in", err)
 						delay = 0
@@ -366,6 +366,29 @@ func (srv *Server) evictPreLogin() bool {
 	delete(srv.preLogin, old)
 	old.evict()
 	return true
+}
+
+// outOfFDs reports EMFILE and ENFILE.
+func outOfFDs(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+}
+
+// withFD runs f, which needs a new descriptor, for a logged-in session:
+// when the process is out of descriptors, it closes the oldest
+// connections that have not logged in, one at a time, and tries again,
+// so that a flood of connections never starves a logged-in client.
+func (srv *Server) withFD(f func() error) error {
+	err := f()
+	for i := 0; i < 16 && outOfFDs(err); i++ {
+		if !srv.evictPreLogin() {
+			return err
+		}
+		srv.logger().Warnf("%v: closed the oldest connection not logged in", err)
+		// The closed descriptor is released once its reader has returned.
+		time.Sleep(time.Duration(i+1) * time.Millisecond)
+		err = f()
+	}
+	return err
 }
 
 // oldestPreLogin; mu is held. A linear scan: it runs only when the

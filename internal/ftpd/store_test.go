@@ -395,3 +395,38 @@ func TestStalledUploadEndsSession(t *testing.T) {
 		t.Fatal("stalled upload changed the file")
 	}
 }
+
+// TestShutdownAbortsStalledDownload: a client that stops reading in the
+// middle of a download does not hold Shutdown: the transfer is aborted
+// (426), the session closed (421), and Shutdown returns long before its
+// deadline.
+func TestShutdownAbortsStalledDownload(t *testing.T) {
+	dir := t.TempDir()
+	srv := &Server{Auth: StaticUser(testUser, testPass, dir)}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	if err := os.WriteFile(filepath.Join(dir, "big"), make([]byte, 64<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := dialClient(t, ln.Addr().String())
+	c.login()
+	conn, _ := c.data("RETR big")
+	if _, err := io.ReadFull(conn, make([]byte, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	// The client reads no more: the server's writes block.
+	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown = %v, want nil (no session may hold it)", err)
+	}
+	if code, msg := c.read(); code != 426 {
+		t.Fatalf("download during shutdown: %d %s", code, msg)
+	}
+	if code, msg := c.read(); code != 421 {
+		t.Fatalf("after the 426: %d %s", code, msg)
+	}
+}

@@ -31,7 +31,12 @@ func (s *session) cmdRETR(arg string) {
 	if !s.dataReady() {
 		return
 	}
-	f, fi, err := s.fs.Open(abs)
+	var f *os.File
+	var fi userfs.FileInfo
+	err := s.srv.withFD(func() (err error) {
+		f, fi, err = s.fs.Open(abs)
+		return err
+	})
 	if err != nil {
 		s.reply(550, arg+": "+errText(err))
 		return
@@ -135,7 +140,11 @@ func (s *session) store(arg, verb string) {
 		opt.HiddenPrefix = strings.ReplaceAll(ds.HiddenPrefix, "%P", fmt.Sprint(os.Getpid()))
 		opt.HiddenSuffix = strings.ReplaceAll(ds.HiddenSuffix, "%P", fmt.Sprint(os.Getpid()))
 	}
-	up, err := s.fs.Create(abs, opt)
+	var up userfs.Upload
+	err := s.srv.withFD(func() (err error) {
+		up, err = s.fs.Create(abs, opt)
+		return err
+	})
 	if err != nil {
 		s.createFailed(arg, err)
 		return
