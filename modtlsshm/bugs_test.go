@@ -222,15 +222,14 @@ func TestB8_ContentionWaitsInsteadOfFailing(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, state := []byte("waits-for-the-lock-0000000000000"), []byte("state")
+	blocked := traceWatch(env, traces, fmt.Sprintf("process ID %d has blocking write-lock on shmcache fd %d", os.Getpid(), tb.fd))
 	done := make(chan error, 1)
 	go func() { done <- s.Add(id, time.Now().Add(time.Hour), state) }()
-	blocked := fmt.Sprintf("process ID %d has blocking write-lock on shmcache fd %d", os.Getpid(), tb.fd)
-	for deadline := time.Now().Add(time.Minute); !strings.Contains(traces.String(), blocked); {
-		if time.Now().After(deadline) {
-			tb.unlock()
-			t.Fatalf("the add never reported waiting for the lock; trace:\n%s", traces)
-		}
-		time.Sleep(time.Millisecond)
+	select {
+	case <-blocked:
+	case <-time.After(time.Minute):
+		tb.unlock()
+		t.Fatalf("the add never reported waiting for the lock; trace:\n%s", traces)
 	}
 	select {
 	case err := <-done:

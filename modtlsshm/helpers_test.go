@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -244,6 +245,28 @@ func checkInvariants(t testing.TB, tb *table) {
 		t.Fatalf("index %d slots, log %d live (%d bytes), header says %d (%d bytes)",
 			used, live, liveBytes, tb.h.Live, tb.h.LiveBytes)
 	}
+}
+
+// traceWatch sends env's trace to buf and to a watcher, and returns a
+// channel that is closed when a trace line containing s is written: a
+// test waits for that event rather than polling the buffer.
+func traceWatch(env modtls.Env, buf *syncbuf.Buffer, s string) <-chan struct{} {
+	w := &lineWatch{want: s, seen: make(chan struct{})}
+	env.Trace.SetOutput(io.MultiWriter(buf, w))
+	return w.seen
+}
+
+type lineWatch struct {
+	want string
+	once sync.Once
+	seen chan struct{}
+}
+
+func (w *lineWatch) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), w.want) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return len(p), nil
 }
 
 func mustErr(t testing.TB, err, target error) {

@@ -91,16 +91,15 @@ func TestPrivsepWorkerSharesTheCache(t *testing.T) {
 	if !holderAlive(tb.h.Lock.Load()) {
 		t.Fatal("the master takes the worker (another user) for dead")
 	}
+	blocked := traceWatch(env, traces, fmt.Sprintf("process ID %d has blocking write-lock on shmcache fd %d", cmd.Process.Pid, tb.fd))
 	done := make(chan error, 1)
 	go func() {
 		done <- master.Add([]byte("added-while-worker-held-the-lock"), time.Now().Add(time.Hour), []byte("x"))
 	}()
-	blocked := fmt.Sprintf("process ID %d has blocking write-lock on shmcache fd %d", cmd.Process.Pid, tb.fd)
-	for deadline := time.Now().Add(time.Minute); !strings.Contains(traces.String(), blocked); {
-		if time.Now().After(deadline) {
-			t.Fatalf("the master never waited for the worker's lock:\n%s", traces)
-		}
-		time.Sleep(time.Millisecond)
+	select {
+	case <-blocked:
+	case <-time.After(time.Minute):
+		t.Fatalf("the master never waited for the worker's lock:\n%s", traces)
 	}
 	fmt.Fprintln(in, "release")
 	expect("released")
