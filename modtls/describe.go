@@ -2,10 +2,11 @@ package modtls
 
 import (
 	"crypto/tls"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
+
+	"golang.org/x/crypto/cryptobyte"
 )
 
 // ErrBadSession: bytes that do not start like a crypto/tls server
@@ -24,7 +25,7 @@ type SessionInfo struct {
 	VHost uint32
 }
 
-// DescribeSession reads the fixed-position fields of a crypto/tls
+// DescribeSession reads the leading fields of a crypto/tls
 // SessionState.Bytes() encoding (crypto/tls ticket.go):
 //
 //	uint16 version;
@@ -32,45 +33,39 @@ type SessionInfo struct {
 //	uint16 cipher_suite;
 //	uint64 created_at;    /* seconds since the Unix epoch */
 //	opaque secret<1..2^8-1>;
-//	Extra  extra<0..2^24-1>;
+//	Extra  extra<0..2^24-1>;   /* opaque entries<0..2^24-1> */
 //	...
 //
 // and the vhost entry modtls puts in Extra. It does not parse the
-// certificates that follow, and it never allocates beyond the result.
+// certificates that follow.
 func DescribeSession(state []byte) (SessionInfo, error) {
-	const fixed = 2 + 1 + 2 + 8
-	if len(state) < fixed+1 {
+	s := cryptobyte.String(state)
+	var info SessionInfo
+	var typ uint8
+	var created uint64
+	if !s.ReadUint16(&info.Version) || !s.ReadUint8(&typ) || !s.ReadUint16(&info.CipherSuite) || !s.ReadUint64(&created) {
 		return SessionInfo{}, fmt.Errorf("%w: %d bytes", ErrBadSession, len(state))
 	}
-	if state[2] != 1 {
-		return SessionInfo{}, fmt.Errorf("%w: not a server session (type %d)", ErrBadSession, state[2])
+	if typ != 1 {
+		return SessionInfo{}, fmt.Errorf("%w: not a server session (type %d)", ErrBadSession, typ)
 	}
-	info := SessionInfo{
-		Version:     binary.BigEndian.Uint16(state[0:2]),
-		CipherSuite: binary.BigEndian.Uint16(state[3:5]),
-		Created:     time.Unix(int64(binary.BigEndian.Uint64(state[5:13])), 0),
-	}
+	info.Created = time.Unix(int64(created), 0)
 	info.VersionName = VersionName(info.Version)
-	rest := state[fixed:]
-	secretLen := int(rest[0])
-	if len(rest) < 1+secretLen+3 {
+	var secret, extras cryptobyte.String
+	if !s.ReadUint8LengthPrefixed(&secret) || secret.Empty() {
 		return info, fmt.Errorf("%w: truncated secret", ErrBadSession)
 	}
-	rest = rest[1+secretLen:]
-	extraLen := int(rest[0])<<16 | int(rest[1])<<8 | int(rest[2])
-	rest = rest[3:]
-	if len(rest) < extraLen {
+	if !s.ReadUint24LengthPrefixed(&extras) {
 		return info, fmt.Errorf("%w: truncated extra", ErrBadSession)
 	}
-	for extras := rest[:extraLen]; len(extras) >= 3; {
-		n := int(extras[0])<<16 | int(extras[1])<<8 | int(extras[2])
-		if len(extras) < 3+n {
+	for !extras.Empty() {
+		var e cryptobyte.String
+		if !extras.ReadUint24LengthPrefixed(&e) {
 			return info, fmt.Errorf("%w: truncated extra entry", ErrBadSession)
 		}
-		if id, ok := parseVHostExtra(extras[3 : 3+n]); ok {
+		if id, ok := parseVHostExtra(e); ok {
 			info.VHost = id
 		}
-		extras = extras[3+n:]
 	}
 	return info, nil
 }
