@@ -107,6 +107,12 @@ func startDaemon(t testing.TB, to testOptions, env ...string) *daemonProc {
 }
 
 func launchDaemon(t testing.TB, to testOptions, env ...string) *daemonProc {
+	return launchDaemonAs(t, nil, to, env...)
+}
+
+// launchDaemonAs starts a daemon with the given credential (nil: the
+// test's).
+func launchDaemonAs(t testing.TB, cred *syscall.Credential, to testOptions, env ...string) *daemonProc {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -119,10 +125,12 @@ func launchDaemon(t testing.TB, to testOptions, env ...string) *daemonProc {
 	}
 	defer lf.Close()
 	spec, _ := json.Marshal(to)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	// /proc/self/exe: this binary even for a daemon started as another
+	// user, who cannot reach the build directory.
+	cmd := &exec.Cmd{Path: "/proc/self/exe", Args: []string{os.Args[0], "-test.run=^$"}, Dir: "/"}
 	cmd.Env = append(append(os.Environ(), testDaemonEnv+"="+string(spec)), env...)
 	cmd.ExtraFiles = []*os.File{lf}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
 	d := &daemonProc{t: t, cmd: cmd, log: &syncbuf.Buffer{}, conf: to.ConfigPath, done: make(chan struct{})}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

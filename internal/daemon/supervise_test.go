@@ -10,11 +10,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ftpdtls/ftpdtls/internal/testpeers"
 	"github.com/ftpdtls/ftpdtls/internal/testpki"
@@ -344,6 +347,174 @@ TLSSessionCache shm:/file=%s/sess_cache
 		out, err := exec.Command("ipcs", "-m").Output()
 		if err == nil && !regexp.MustCompile(`(?m)^0x[0-9a-f]+\s+\d+\s+root\s+600\s`).Match(out) {
 			t.Errorf("no root-owned 0600 segment in ipcs -m:\n%s", out)
+		}
+	}
+}
+
+// TestMaxInstances: MaxInstances counts the connections of every worker;
+// one beyond it is closed without a word, as ProFTPD closes it, and is
+// logged.
+func TestMaxInstances(t *testing.T) {
+	dir := worldDir(t)
+	conf := basicConf(t, dir, sessionUser(t, dir), "instances", "MaxInstances 1\n")
+	d := startDaemon(t, testOptions{ConfigPath: conf, Workers: 2})
+	c1 := dialFTP(t, d.addr)
+	c1.greeting()
+	c2 := dialFTP(t, d.addr)
+	if b, _ := io.ReadAll(c2.c); len(b) > 0 {
+		t.Errorf("a connection beyond MaxInstances got %q", b)
+	}
+	d.waitLog(`warning: MaxInstances \(1\) reached, new connection denied`)
+	c1.expect(221, "QUIT")
+	deadline := time.Now().Add(wait)
+	for {
+		c := dialFTP(t, d.addr)
+		line, err := bufioLine(c)
+		if err == nil && strings.HasPrefix(line, "220 ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no connection admitted after the first ended: %q, %v", line, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func bufioLine(c *ftpConn) (string, error) { return c.tp.ReadLine() }
+
+// TestMasterOutOfDescriptors: a master that cannot accept (out of
+// descriptors) backs off instead of spinning, the sessions already
+// logged in go on, and the waiting connections are served once
+// descriptors are free again.
+func TestMasterOutOfDescriptors(t *testing.T) {
+	dir := worldDir(t)
+	u := sessionUser(t, dir)
+	conf := basicConf(t, dir, u, "fds", "")
+	d := startDaemon(t, testOptions{ConfigPath: conf, Workers: 1})
+	f := dialFTP(t, d.addr)
+	f.greeting()
+	f.login(u.name, u.password)
+	f.expect(200, "TYPE I")
+
+	pid := d.cmd.Process.Pid
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old unix.Rlimit
+	if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, nil, &old); err != nil {
+		t.Fatal(err)
+	}
+	// The lowest free descriptor number: a limit there leaves the master
+	// no descriptor to accept with.
+	open := map[int]bool{}
+	for _, e := range fds {
+		n, _ := strconv.Atoi(e.Name())
+		open[n] = true
+	}
+	free := 0
+	for open[free] {
+		free++
+	}
+	low := unix.Rlimit{Cur: uint64(free), Max: old.Max}
+	if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, &low, nil); err != nil {
+		t.Fatal(err)
+	}
+	var waiting []*ftpConn
+	for range 20 {
+		waiting = append(waiting, dialFTP(t, d.addr))
+	}
+	d.waitLogN(`accept: .*too many open files; retrying in`, 3)
+	// The logged-in session does not need the master.
+	if code, msg := f.stor("during-the-flood.txt", []byte("still served\n")); code != 226 {
+		t.Errorf("STOR while the master is out of descriptors: %d %s", code, msg)
+	}
+	if code, _, b := f.retr("during-the-flood.txt"); code != 226 || string(b) != "still served\n" {
+		t.Errorf("RETR while the master is out of descriptors: %d %q", code, b)
+	}
+	if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, &old, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range waiting {
+		c.greeting()
+	}
+	if n := strings.Count(d.log.String(), "too many open files"); n > 200 {
+		t.Errorf("%d accept failures logged: the master spins instead of backing off", n)
+	}
+}
+
+// TestNotStartedAsRoot: a daemon started by an ordinary user says so at
+// start, serves the users whose AuthUserFile uid is its own (files owned
+// by it), refuses the others at login, and refuses a User it cannot
+// switch to; with workers as without.
+func TestNotStartedAsRoot(t *testing.T) {
+	dir := worldDir(t)
+	uid, gid := uint32(os.Getuid()), uint32(os.Getgid())
+	var cred *syscall.Credential
+	if os.Geteuid() == 0 {
+		uid, gid = aliceUID, aliceGID
+		cred = &syscall.Credential{Uid: uid, Gid: gid}
+	}
+	alice := ftpUser{"alice", "alice-pw", uid, gid, filepath.Join(dir, "alice")}
+	bob := ftpUser{"bob", "bob-pw", uid + 1, gid, filepath.Join(dir, "alice")}
+	os.Mkdir(alice.home, 0o755)
+	os.Chown(alice.home, int(uid), int(gid))
+	users := writeUsers(t, dir, alice, bob)
+	os.Chown(users, int(uid), int(gid)) // the daemon runs as alice
+	for _, workers := range []int{0, 2} {
+		t.Run(fmt.Sprintf("workers=%d", workers), func(t *testing.T) {
+			conf := writeConf(t, dir, fmt.Sprintf("ServerName \"plain\"\nAuthUserFile %s\nDefaultRoot ~\n", users))
+			os.Chmod(conf, 0o644)
+			d := launchDaemonAs(t, cred, testOptions{ConfigPath: conf, Workers: workers})
+			d.waitReady()
+			d.waitLog(fmt.Sprintf(`notice: not started as root: every session acts as uid %d gid %d; AuthUserFile users with another uid are refused at login`, uid, gid))
+			f := dialFTP(t, d.addr)
+			f.greeting()
+			f.login("alice", "alice-pw")
+			name := fmt.Sprintf("w%d.txt", workers)
+			if code, msg := f.stor(name, []byte("x")); code != 226 {
+				t.Fatalf("STOR: %d %s", code, msg)
+			}
+			var st syscall.Stat_t
+			if err := syscall.Stat(filepath.Join(alice.home, name), &st); err != nil || st.Uid != uid {
+				t.Errorf("upload owned by %d (%v), want %d", st.Uid, err, uid)
+			}
+			g := dialFTP(t, d.addr)
+			g.greeting()
+			g.expect(331, "USER bob")
+			if code, msg := g.cmd("PASS bob-pw"); code != 530 {
+				t.Errorf("login of a user with another uid: %d %s, want 530", code, msg)
+			}
+			d.waitLog(fmt.Sprintf(`user bob has uid %d, and ftpdtls serve, not started as root, serves every session as uid %d`, uid+1, uid))
+			d.signal(syscall.SIGTERM)
+			if code, err := d.exit(); code != 0 {
+				t.Fatalf("exit status %d (%v)", code, err)
+			}
+		})
+	}
+	// A User it cannot become is refused at start, as ProFTPD refuses it.
+	conf := writeConf(t, dir, fmt.Sprintf("User root\nAuthUserFile %s\n", users))
+	os.Chmod(conf, 0o644)
+	d := launchDaemonAs(t, cred, testOptions{ConfigPath: conf})
+	if code, _ := d.exit(); code != 1 || !strings.Contains(d.log.String(), "ftpdtls serve: unable to set UID to root, current UID: ") {
+		t.Errorf("User root when not started as root: exit status %d:\n%s", code, d.log)
+	}
+}
+
+// TestUserRootRefused: started as root, User root is refused: workers
+// parse what clients send.
+func TestUserRootRefused(t *testing.T) {
+	requireRoot(t)
+	dir := worldDir(t)
+	users := writeUsers(t, dir, sessionUser(t, dir))
+	for _, tc := range []struct{ lines, want string }{
+		{"User root\n", "User root: ftpdtls serve does not serve clients as root"},
+		{"User nobody\nGroup root\n", "Group root: ftpdtls serve does not serve clients with group root"},
+	} {
+		conf := writeConf(t, dir, fmt.Sprintf("%sAuthUserFile %s\n", tc.lines, users))
+		d := launchDaemon(t, testOptions{ConfigPath: conf})
+		if code, _ := d.exit(); code != 1 || !strings.Contains(d.log.String(), "ftpdtls serve: "+tc.want) {
+			t.Errorf("%q: exit status %d:\n%s", tc.lines, code, d.log)
 		}
 	}
 }
