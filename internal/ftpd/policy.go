@@ -103,3 +103,6 @@ func (s *session) allowed(cmd, abs string) bool {
 func (s *session) dirSettings(abs string) access.DirSettings {
 	return s.srv.policy().Dir(s.realPath(abs), s.who())
 }
+
+// The access package's compiled policy is the engine's Policy.
+var _ Policy = (*access.Policy)(nil)
