@@ -38,12 +38,13 @@ func ParseCacheSpec(value string, timeout time.Duration) (CacheSpec, error) {
 // shared reports whether spec names a provider (rather than no cache,
 // "off", or the in-process "internal:").
 func (spec CacheSpec) shared() bool {
-	return spec.Configured && !spec.Off && spec.Provider != InternalCache
+	return !spec.Off && spec.Provider != "" && spec.Provider != InternalCache
 }
 
 // OpenSessionCache opens the session cache spec names through the
 // provider registered under spec.Provider, with spec.Info and
-// spec.Timeout. It fails with ErrNotImplemented when spec names no
+// spec.Timeout (from Go, only those fields matter:
+// CacheSpec{Provider: "shm", Info: "/file=/var/run/ftpd/sessions"}). It fails with ErrNotImplemented when spec names no
 // provider (no directive, "off", or "internal:", which lives inside one
 // process: see NewMemoryCache), with ErrNotFound when the provider is not
 // linked in (its package not imported), and with UnavailableError when
@@ -76,7 +77,7 @@ func sessionProvider(spec CacheSpec) (SessionCacheProvider, error) {
 }
 
 func ocspProvider(spec CacheSpec) (OCSPCacheProvider, error) {
-	if !spec.Configured || spec.Off {
+	if spec.Off || spec.Provider == "" {
 		return nil, ErrNotImplemented
 	}
 	if m := unavailableModule("OCSP", spec.Provider); m != "" {
@@ -138,7 +139,7 @@ func SessionCacheControl(spec CacheSpec, env Env) (*CacheControl, error) {
 
 // OCSPCacheControl is SessionCacheControl for TLSStaplingCache.
 func OCSPCacheControl(spec CacheSpec, env Env) (*CacheControl, error) {
-	if !spec.Configured || spec.Off {
+	if spec.Off || spec.Provider == "" {
 		return nil, nil
 	}
 	p, err := ocspProvider(spec)

@@ -10,7 +10,7 @@
 // Sessions that resume across processes, for any crypto/tls server
 // (modtlsshm keeps them in shared memory):
 //
-//	cache, err := modtls.OpenSessionCache(modtls.CacheSpec{Configured: true, Provider: "shm", Info: "/file=/var/run/ftpd/sessions"}, modtls.Env{})
+//	cache, err := modtls.OpenSessionCache(modtls.CacheSpec{Provider: "shm", Info: "/file=/var/run/ftpd/sessions"}, modtls.Env{})
 //	cfg, err := modtls.Resumable(myTLSConfig, cache, 30*time.Minute)
 //	ln, err := tls.Listen("tcp", ":990", cfg)
 //
