@@ -125,10 +125,21 @@ func (s *session) dataReady() bool {
 // for PROT P runs the TLS handshake and the session's reuse check. The
 // handshake follows the 150 reply, as with ProFTPD: several clients
 // (jlaffaye/ftp, curl) only start it once they have read the 150.
-// On failure it has sent the final reply and returns nil.
-func (s *session) openData(what string, ascii bool) net.Conn {
-	if !s.dataReady() {
+// On failure it calls onFail (if set), sends the final reply and returns
+// nil.
+func (s *session) openData(what string, ascii bool, onFail func()) net.Conn {
+	fail := func(code int, msg string) net.Conn {
+		if onFail != nil {
+			onFail()
+		}
+		s.reply(code, msg)
 		return nil
+	}
+	if s.srv.RequireTLSData && !s.protect {
+		return fail(522, "SSL/TLS required on the data channel")
+	}
+	if s.pasv == nil {
+		return fail(425, "Unable to build data connection: use PASV or EPSV first")
 	}
 	ln := s.pasv
 	s.pasv = nil // one connection per PASV, as with ProFTPD
@@ -138,16 +149,17 @@ func (s *session) openData(what string, ascii bool) net.Conn {
 	conn, err := s.acceptData(ln)
 	if err != nil {
 		if errors.Is(err, ErrServerClosed) {
-			s.reply(426, "Transfer aborted. Data connection closed")
-			return nil
+			return fail(426, "Transfer aborted. Data connection closed")
 		}
 		s.log.Infof("%s: no data connection: %v", what, err)
-		s.reply(425, "Unable to build data connection: Connection timed out")
-		return nil
+		return fail(425, "Unable to build data connection: Connection timed out")
 	}
 	mode := cond(ascii, "ASCII", "BINARY")
 	if !s.reply(150, fmt.Sprintf("Opening %s mode data connection for %s", mode, what)) {
 		conn.Close()
+		if onFail != nil {
+			onFail()
+		}
 		return nil
 	}
 	if !s.protect {
@@ -157,8 +169,7 @@ func (s *session) openData(what string, ascii bool) net.Conn {
 	if err != nil {
 		s.log.Infof("%s: data connection refused: %v", what, err)
 		conn.Close()
-		s.reply(425, "Unable to build data connection: "+errDataRefused.Error())
-		return nil
+		return fail(425, "Unable to build data connection: "+errDataRefused.Error())
 	}
 	return tc
 }

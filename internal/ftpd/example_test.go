@@ -46,5 +46,5 @@ func ExampleServer() {
 	names, err := c.NameList("/")
 	fmt.Println(names, err)
 	c.Quit()
-	// Output: [hello.txt] <nil>
+	// Output: [/hello.txt] <nil>
 }

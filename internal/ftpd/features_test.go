@@ -413,3 +413,42 @@ func statT(t *testing.T, name string) *syscall.Stat_t {
 	}
 	return fi.Sys().(*syscall.Stat_t)
 }
+
+// TestNLSTAndSymlinks: NLST prefixes the entries of a directory it is
+// given with that name, as ProFTPD does; MLSD shows a symbolic link as
+// OS.unix=symlink with its target's unique fact; LIST shows "-> target".
+func TestNLSTAndSymlinks(t *testing.T) {
+	addr, home := startServer(t, &Server{})
+	os.MkdirAll(filepath.Join(home, "sub"), 0o755)
+	os.WriteFile(filepath.Join(home, "sub", "f.txt"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(home, "hello.txt"), []byte("x"), 0o644)
+	os.Symlink("hello.txt", filepath.Join(home, "link"))
+	c := dialClient(t, addr)
+	c.login()
+	list := func(cmd string) string {
+		conn, _ := c.data("%s", cmd)
+		b, _ := io.ReadAll(conn)
+		conn.Close()
+		c.expect(226)
+		return string(b)
+	}
+	for cmd, want := range map[string]string{
+		"NLST sub":  "sub/f.txt\r\n",
+		"NLST /sub": "/sub/f.txt\r\n",
+		"NLST .":    "hello.txt\r\nlink\r\nsub\r\n",
+		"NLST /":    "/hello.txt\r\n/link\r\n/sub\r\n",
+	} {
+		if got := list(cmd); got != want {
+			t.Errorf("%s: %q, want %q", cmd, got, want)
+		}
+	}
+	if got := list("LIST link"); !strings.HasSuffix(got, " link -> hello.txt\r\n") || !strings.HasPrefix(got, "lrwxrwxrwx") {
+		t.Errorf("LIST link: %q", got)
+	}
+	st := statT(t, filepath.Join(home, "hello.txt"))
+	mlsd := list("MLSD")
+	want := fmt.Sprintf("perm=adfrw;size=9;type=OS.unix=symlink;unique=%XU%X;", st.Dev, st.Ino)
+	if !strings.Contains(mlsd, want) {
+		t.Errorf("MLSD:\n%s\nwant a line with %s", mlsd, want)
+	}
+}

@@ -95,18 +95,24 @@ var mlstFacts = []string{"modify", "perm", "size", "type", "unique",
 // factsLine formats one RFC 3659 entry as ProFTPD's mod_facts does:
 // "fact=value;...; name". typ overrides the type ("cdir", "pdir").
 func (s *session) factsLine(fi userfs.FileInfo, name, typ string) string {
+	return s.factsLineOf(fi, fi, name, typ)
+}
+
+// factsLineOf is factsLine with the perm and unique facts of target (a
+// symbolic link's target; fi itself otherwise).
+func (s *session) factsLineOf(fi, target userfs.FileInfo, name, typ string) string {
 	var b strings.Builder
 	t := fi.ModTime.UTC()
 	fmt.Fprintf(&b, "modify=%04d%02d%02d%02d%02d%02d;", t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second())
-	fmt.Fprintf(&b, "perm=%s;", s.permFact(fi))
-	if !fi.IsDir() {
+	fmt.Fprintf(&b, "perm=%s;", s.permFact(target))
+	if !target.IsDir() {
 		fmt.Fprintf(&b, "size=%d;", fi.Size)
 	}
 	if typ == "" {
 		typ = cond(fi.IsDir(), "dir", "file")
 	}
 	fmt.Fprintf(&b, "type=%s;", typ)
-	fmt.Fprintf(&b, "unique=%XU%X;", fi.Dev, fi.Ino)
+	fmt.Fprintf(&b, "unique=%XU%X;", target.Dev, target.Ino)
 	fmt.Fprintf(&b, "UNIX.group=%d;", fi.Gid)
 	if fi.Group != "" {
 		fmt.Fprintf(&b, "UNIX.groupname=%s;", strings.ReplaceAll(fi.Group, " ", "_"))

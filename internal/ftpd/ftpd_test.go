@@ -210,7 +210,7 @@ func TestTLSSessionWorkflow(t *testing.T) {
 				t.Fatalf("MLSD = %+v, %v", entries, err)
 			}
 			names, err := c.NameList("/sub")
-			if err != nil || !slices.Equal(names, []string{"data.bin"}) {
+			if err != nil || !slices.Equal(names, []string{"/sub/data.bin"}) { // ProFTPD's prefix
 				t.Fatalf("NLST = %v, %v", names, err)
 			}
 			if err := c.Rename("data.bin", "renamed.bin"); err != nil {

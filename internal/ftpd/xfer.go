@@ -54,7 +54,7 @@ func (s *session) cmdRETR(arg string) {
 	}
 	start := time.Now()
 	ascii := s.ascii
-	conn := s.openData(fmt.Sprintf("%s (%d bytes)", arg, fi.Size-s.restart), ascii)
+	conn := s.openData(fmt.Sprintf("%s (%d bytes)", arg, fi.Size-s.restart), ascii, nil)
 	if conn == nil {
 		s.logTransfer(start, 0, abs, 'o', false)
 		return
@@ -151,9 +151,9 @@ func (s *session) store(arg, verb string) {
 	}
 	start := time.Now()
 	ascii := s.ascii
-	conn := s.openData(arg, ascii)
+	// A refused data connection undoes the upload before the reply.
+	conn := s.openData(arg, ascii, func() { s.abortUpload(abs, up) })
 	if conn == nil {
-		s.abortUpload(abs, up)
 		s.logTransfer(start, 0, abs, 'i', false)
 		return
 	}
@@ -339,13 +339,19 @@ func (s *session) cmdNLST(arg string) {
 		s.reply(450, cmp(p, ".")+": "+errText(err))
 		return
 	}
+	// Entries of a directory named in the argument carry it as a prefix
+	// ("NLST sub" lists "sub/f.txt"), as ProFTPD lists them.
+	prefix := ""
+	if fi, err := s.fs.Stat(abs); err == nil && fi.IsDir() && p != "" && p != "." && !o.dirOnly {
+		prefix = strings.TrimSuffix(p, "/") + "/"
+	}
 	lines := make([]string, 0, len(entries))
 	for _, e := range entries {
-		if p != "" && (len(entries) == 1 && e.Name == path.Base(abs)) {
+		if prefix == "" && p != "" && len(entries) == 1 {
 			lines = append(lines, p)
 			continue
 		}
-		lines = append(lines, e.Name)
+		lines = append(lines, prefix+e.Name)
 	}
 	s.sendLines(lines, "file list")
 }
@@ -376,11 +382,14 @@ func (s *session) cmdMLSD(arg string) {
 			continue
 		}
 		if e.Mode&fs.ModeSymlink != 0 {
-			// Facts of what the link points to, as ProFTPD shows them.
-			if t, err := s.fs.Stat(path.Join(abs, e.Name)); err == nil {
-				t.Name = e.Name
-				e = t
+			// A link as ProFTPD's mod_facts shows it: its own size, mode
+			// and time, the permissions and unique fact of its target.
+			t, err := s.fs.Stat(path.Join(abs, e.Name))
+			if err != nil {
+				continue
 			}
+			lines = append(lines, s.factsLineOf(e, t, e.Name, "OS.unix=symlink"))
+			continue
 		}
 		lines = append(lines, s.factsLine(e, e.Name, ""))
 	}
@@ -415,7 +424,7 @@ func (s *session) sendLines(lines []string, what string) {
 		buf.WriteString(l)
 		buf.WriteString("\r\n")
 	}
-	conn := s.openData(what, s.ascii)
+	conn := s.openData(what, s.ascii, nil)
 	if conn == nil {
 		return
 	}
