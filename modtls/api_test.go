@@ -378,3 +378,36 @@ func portOf(t *testing.T, addr string) int {
 	}
 	return a.Port
 }
+
+func TestCheck(t *testing.T) {
+	ca := testpki.NewCA()
+	certFile, keyFile := ca.Server(testpki.ECDSA).Files(t)
+	otherKey := func() string { _, k := ca.Server(testpki.ECDSA).Files(t); return k }()
+	for _, tc := range []struct {
+		name string
+		edit func(*Settings)
+		want string // "" for no problem
+	}{
+		{"good", func(s *Settings) {}, ""},
+		{"no certificate", func(s *Settings) { s.RSACertificateFile = "" }, ErrNoCertificate.Error()},
+		{"key of another certificate", func(s *Settings) { s.RSACertificateKeyFile = otherKey }, "private key does not match public key"},
+		{"TLS 1.3 suites crypto/tls cannot restrict", func(s *Settings) { s.TLS13Ciphers = []string{"TLS_AES_256_GCM_SHA384"} }, "cannot leave"},
+		{"TLS 1.3 suites, TLS 1.3 off", func(s *Settings) {
+			s.TLS13Ciphers = []string{"TLS_AES_256_GCM_SHA384"}
+			s.MaxVersion = tls.VersionTLS12
+		}, ""},
+		{"memcache", func(s *Settings) { s.SessionCache = CacheSpec{Configured: true, Provider: "memcache"} }, "mod_tls_memcache.c is not available in ftpdtls"},
+	} {
+		st := DefaultSettings()
+		st.Engine = true
+		st.RSACertificateFile, st.RSACertificateKeyFile = certFile, keyFile
+		tc.edit(st)
+		errs := Check(testConfig(st, 0))
+		switch {
+		case tc.want == "" && len(errs) > 0:
+			t.Errorf("%s: %v", tc.name, errs)
+		case tc.want != "" && (len(errs) != 1 || !strings.Contains(errs[0].Error(), tc.want)):
+			t.Errorf("%s: %v, want %q", tc.name, errs, tc.want)
+		}
+	}
+}

@@ -277,3 +277,48 @@ func TestFTPSLftp(t *testing.T) {
 		})
 	}
 }
+
+// TestTLS12DataTicketRealClients measures what TLS12DataTicket is about
+// with the OpenSSL clients that keep the control connection's session for
+// every data connection: with renewed tickets (crypto/tls's default)
+// their second TLS 1.2 data connection cannot resume and is refused;
+// with empty tickets every one resumes. lftp (GnuTLS) works with both.
+func TestTLS12DataTicketRealClients(t *testing.T) {
+	ruby := testpeers.Need(t, "ruby")
+	php := testpeers.Need(t, "php")
+	lftp := testpeers.Need(t, "lftp")
+	for _, policy := range []TLS12DataTicket{RenewDataTicket, EmptyDataTicket} {
+		pki := newPKI(t)
+		st := DefaultSettings()
+		st.MinVersion, st.MaxVersion = tls.VersionTLS12, tls.VersionTLS12
+		st.SessionCache = CacheSpec{Configured: true, Provider: InternalCache, Timeout: 600 * time.Second}
+		eng, err := Open(testConfig(st, 0), Env{}, WithCertificates(nil, pki.issue(t, "ecdsa", certOpts{})), WithTLS12DataTicket(policy))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { eng.Close() })
+		r := startFTPS(t, eng)
+		host, port, _ := net.SplitHostPort(r.addr)
+		listings := func(name string, args ...string) int {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			out, _ := exec.CommandContext(ctx, name, args...).CombinedOutput()
+			return strings.Count(string(out), "file.txt")
+		}
+		rubyOK := listings(ruby, "-rnet/ftp", "-e", `f = Net::FTP.new("`+host+`", port: `+port+`,
+			ssl: {verify_mode: OpenSSL::SSL::VERIFY_NONE}, username: "u", password: "p")
+			3.times { begin; puts f.nlst; rescue => e; puts e; end }`)
+		phpOK := listings(php, "-r", `$c = ftp_ssl_connect("`+host+`", `+port+`); ftp_login($c, "u", "p"); ftp_pasv($c, true);
+			for ($i = 0; $i < 3; $i++) { $l = @ftp_nlist($c, "."); if ($l) { echo implode("\n", $l), "\n"; } }`)
+		lftpOK := listings(lftp, "-e", "set ssl:verify-certificate no; set ftp:ssl-force yes; set ftp:ssl-protect-data yes; cls; cls; cls; quit",
+			"-u", "u,p", "ftp://"+r.addr)
+		want := 1
+		if policy == EmptyDataTicket {
+			want = 3
+		}
+		if rubyOK != want || phpOK != want || lftpOK != 3 {
+			t.Errorf("TLS12DataTicket %d: listings of 3 that worked: Ruby %d, PHP %d (want %d), lftp %d (want 3)",
+				policy, rubyOK, phpOK, want, lftpOK)
+		}
+	}
+}

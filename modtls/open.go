@@ -321,3 +321,32 @@ func readDirPEM[T any](dir string, parse func([]byte) []T) ([]T, error) {
 	}
 	return out, nil
 }
+
+// Check reports what Open would refuse in cfg, without opening a cache:
+// for each server with TLSEngine on, a certificate that is missing, does
+// not load or does not match its key, CA and revocation files that do not
+// load, and a TLSCipherSuite TLSv1.3 list crypto/tls cannot apply; and
+// cache types of ProFTPD modules that ftpdtls does not provide
+// (UnavailableCaches). `ftpdtls check` reports them so that it agrees
+// with `ftpdtls serve`.
+func Check(cfg *directives.Config) []error {
+	if cfg == nil || cfg.Main == nil {
+		return []error{errors.New("modtls: no main server in configuration")}
+	}
+	errs := UnavailableCaches(cfg)
+	for i, s := range cfg.Servers() {
+		st := SettingsOf(s)
+		if !st.Engine {
+			continue
+		}
+		sc, err := serverConfig(st, nil, false)
+		if err == nil {
+			err = sc.check()
+		}
+		if err != nil {
+			c := Config{servers: cfg.Servers()}
+			errs = append(errs, fmt.Errorf("modtls: %s: %w", c.serverName(i), err))
+		}
+	}
+	return errs
+}
