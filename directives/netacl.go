@@ -30,10 +30,11 @@ func (p *parser) checkNetACL(ent string) error {
 		if rest != "" {
 			return cut(syscall.EINVAL)
 		}
-		if !strings.Contains(a, ":") && n > 32 {
+		// The mask length is unsigned there: a negative one is too long.
+		if !strings.Contains(a, ":") && (n < 0 || n > 32) {
 			return &Errno{syscall.EINVAL}
 		}
-		if strings.Contains(a, ":") && useIPv6 && n > 128 {
+		if strings.Contains(a, ":") && useIPv6 && (n < 0 || n > 128) {
 			return &Errno{syscall.EINVAL}
 		}
 		return nil

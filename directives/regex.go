@@ -1,6 +1,7 @@
 package directives
 
 import (
+	"fmt"
 	"strings"
 )
 
@@ -16,22 +17,32 @@ import (
 // checkPCRE2 reports whether PCRE2 compiles pattern; if not, msg is
 // pcre2_get_error_message's text.
 func checkPCRE2(pattern string) (msg string, ok bool) {
-	p := &reParser{s: pattern}
+	msg, _, ok = pcre2Compile(pattern)
+	return msg, ok
+}
+
+// pcre2Compile is checkPCRE2 with the error's offset in the pattern.
+func pcre2Compile(pattern string) (msg string, offset int, ok bool) {
+	p := &reParser{s: pattern, errAt: -1}
 	if m := p.parseAlt(0); m != "" {
-		return m, false
+		if p.errAt < 0 {
+			p.errAt = p.i
+		}
+		return m, p.errAt, false
 	}
-	return "", true
+	return "", 0, true
 }
 
 // checkPOSIXRegex reports whether pcre2_regcomp (the POSIX API of PCRE2,
 // which AllowUser regex and friends use) compiles pattern; msg is
 // pcre2_regerror's text.
 func checkPOSIXRegex(pattern string) (msg string, ok bool) {
-	m, ok := checkPCRE2(pattern)
+	m, off, ok := pcre2Compile(pattern)
 	if ok {
 		return "", true
 	}
-	return posixMessage(m), false
+	// pcre2_regerror: the message, then " at offset %-6d".
+	return fmt.Sprintf("%s at offset %-6d", posixMessage(m), off), false
 }
 
 // posixMessage maps a PCRE2 compile error to the POSIX error string
@@ -39,15 +50,19 @@ func checkPOSIXRegex(pattern string) (msg string, ok bool) {
 func posixMessage(m string) string {
 	switch m {
 	case "missing closing parenthesis", "unmatched closing parenthesis":
-		return "missing ) "
+		return "unbalanced ()"
 	case "missing terminating ] for character class":
-		return "missing terminating ] for character class"
+		return "unbalanced []"
 	case "quantifier does not follow a repeatable item":
 		return "? * + invalid"
 	case "numbers out of order in {} quantifier", "number too big in {} quantifier":
 		return "invalid repeat counts in {}"
 	case "range out of order in character class":
 		return "bad range inside []"
+	case "unknown POSIX class name":
+		return "bad class"
+	case "\\ at end of pattern":
+		return "bad escape sequence"
 	}
 	return "pattern error"
 }
@@ -56,6 +71,7 @@ type reParser struct {
 	s     string
 	i     int
 	depth int
+	errAt int // the error's offset, when not p.i
 }
 
 func (p *reParser) eof() bool { return p.i >= len(p.s) }
@@ -141,6 +157,7 @@ func (p *reParser) parseGroup(depth int) (string, bool) {
 		// (*VERB) or (*VERB:NAME); PCRE2 knows a fixed set.
 		end := strings.IndexByte(p.s[p.i:], ')')
 		if end < 0 {
+			p.i = len(p.s)
 			return "(*VERB) not recognized or malformed", false
 		}
 		verb := p.s[p.i+1 : p.i+end]
@@ -152,6 +169,7 @@ func (p *reParser) parseGroup(depth int) (string, bool) {
 			p.i += end + 1
 			return "", false
 		}
+		p.i += end
 		return "(*VERB) not recognized or malformed", false
 	}
 	lookbehind := false
@@ -234,6 +252,7 @@ func (p *reParser) parseGroup(depth int) (string, bool) {
 	body := p.s[bodyStart:p.i]
 	p.i++ // ')'
 	if lookbehind && !fixedLength(body) {
+		p.errAt = start
 		return "lookbehind assertion is not fixed length", false
 	}
 	_ = start
@@ -299,9 +318,11 @@ func (p *reParser) parseBrace() (quantifier bool, msg string) {
 		return len(s) > 5 || (len(s) == 5 && s > "65535")
 	}
 	if big(lo) || big(hi) {
+		p.errAt = p.i + 1 + end
 		return true, "number too big in {} quantifier"
 	}
 	if comma && lo != "" && hi != "" && atoiPlain(hi) < atoiPlain(lo) {
+		p.errAt = p.i + 1 + end
 		return true, "numbers out of order in {} quantifier"
 	}
 	p.i += end + 2
@@ -351,6 +372,7 @@ func (p *reParser) parseClass() string {
 				return "POSIX collating elements are not supported"
 			}
 			if !posixClasses[strings.TrimPrefix(name, "^")] {
+				p.errAt = p.i + 2
 				return "unknown POSIX class name"
 			}
 			p.i += end + 4

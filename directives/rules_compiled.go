@@ -450,11 +450,10 @@ func checkAuthFile(c *Cmd, group bool) error {
 			if !ok {
 				return errors.New("badly formatted ID restriction parameter")
 			}
-			min, rest, _ := Strtol(v)
+			min, rest, _ := Strtol(lo)
 			if rest != "" {
 				return errors.New("badly formatted minimum ID")
 			}
-			_ = lo
 			max, rest, _ := Strtol(hi)
 			if rest != "" {
 				return errors.New("badly formatted maximum ID")

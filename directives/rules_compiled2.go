@@ -184,10 +184,10 @@ func init() {
 			if !strings.HasPrefix(c.Args[0], "/") {
 				return errors.New("must be an absolute path")
 			}
-			// ftpdtls loads no shared objects: a file that lt_dlopen
-			// could load is a regular ELF file; anything else fails as it
-			// fails there.
-			if !isELF(c.Args[0]) {
+			// ftpdtls loads no shared objects; it accepts what
+			// lt_dlopenext could load: the name as given when it ends in
+			// .so or .la, else the name plus .la or .so.
+			if !dlopenextFinds(c.Args[0]) {
 				c.Warnf("mod_dso/0.5: unable to open '%s': file not found", c.Args[0])
 				return fmt.Errorf("error loading '%s': %s", c.Args[0], Strerror(syscall.EPERM))
 			}
@@ -398,6 +398,22 @@ func logClasses(rules string) bool {
 		}
 	}
 	return true
+}
+
+// dlopenextFinds reports whether libltdl's lt_dlopenext would find a
+// loadable file for path.
+func dlopenextFinds(path string) bool {
+	if strings.HasSuffix(path, ".so") {
+		return isELF(path)
+	}
+	if strings.HasSuffix(path, ".la") {
+		_, err := os.Stat(path)
+		return err == nil
+	}
+	if _, err := os.Stat(path + ".la"); err == nil {
+		return true
+	}
+	return isELF(path + ".so")
 }
 
 // isELF reports whether path is a regular file that starts like an ELF
