@@ -93,8 +93,13 @@ type workerProc struct {
 	fatal    string
 	conns    map[uint64]struct{}
 	tickets  map[uint64]func()
+	logins   int // password checks in progress
 	exited   chan struct{}
 }
+
+// maxLoginsPerWorker bounds the password checks a worker may have in
+// progress: each costs the master a goroutine and CPU.
+const maxLoginsPerWorker = 256
 
 func (w *workerProc) String() string {
 	return fmt.Sprintf("worker %d (pid %d)", w.slot, w.cmd.Process.Pid)
@@ -467,7 +472,22 @@ func (m *master) record(w *workerProc, r *privsep.Record) error {
 		if err := r.Decode(&msg); err != nil {
 			return err
 		}
-		go m.login(w, r.ID, &msg)
+		m.mu.Lock()
+		busy := w.logins >= maxLoginsPerWorker
+		if !busy {
+			w.logins++
+		}
+		m.mu.Unlock()
+		if busy {
+			m.send(w, r.ID, &privsep.LoginReply{Status: privsep.LoginIncorrect, Reply: "too many logins in progress"}, nil)
+			return nil
+		}
+		go func() {
+			m.login(w, r.ID, &msg)
+			m.mu.Lock()
+			w.logins--
+			m.mu.Unlock()
+		}()
 	case privsep.TypeAdmit:
 		var msg privsep.Admit
 		if err := r.Decode(&msg); err != nil {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -290,7 +291,7 @@ func (a workerAuth) Login(ctx context.Context, req ftpd.LoginRequest) (*ftpd.Acc
 	}
 	if m.Status != privsep.LoginOK {
 		r.Close()
-		return nil, fmt.Errorf("%w: %s", ftpd.ErrLoginIncorrect, m.Reply)
+		return nil, fmt.Errorf("%w: %s", ftpd.ErrLoginIncorrect, strings.TrimPrefix(m.Reply, ftpd.ErrLoginIncorrect.Error()+": "))
 	}
 	acct := &account{User: m.User, Cred: privsep.Credential{Uid: m.Uid, Gid: m.Gid}, Groups: m.Groups, Home: m.Home, Root: m.Root, Cwd: m.Cwd}
 	if r.File == nil {
