@@ -179,6 +179,7 @@ func (d *Daemon) start(t testing.TB, opt Options) {
 	}
 	d.cmd = exec.Command(bin, args...)
 	d.cmd.Stdout, d.cmd.Stderr = d.Log, d.Log
+	orphanGuard(d.cmd)
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package servetest
+
+import "os/exec"
+
+func orphanGuard(*exec.Cmd) {}
