@@ -2,23 +2,15 @@ package modtls
 
 import (
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/asn1"
 	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,122 +18,60 @@ import (
 
 	"github.com/ftpdtls/ftpdtls/directives"
 	"github.com/ftpdtls/ftpdtls/internal/testpeers"
+	"github.com/ftpdtls/ftpdtls/internal/testpki"
 )
 
 // ---- PKI ----
 
+// testPKI is a testpki.CA with the names these tests use.
 type testPKI struct {
+	ca     *testpki.CA
 	caCert *x509.Certificate
 	caKey  crypto.Signer
-	serial atomic.Int64
 }
 
-func newKey(t testing.TB, kind string) crypto.Signer {
-	t.Helper()
-	var k crypto.Signer
-	var err error
-	switch kind {
-	case "ecdsa":
-		k, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	case "rsa":
-		k, err = rsa.GenerateKey(rand.Reader, 2048)
-	default:
-		t.Fatalf("unknown key type %q", kind)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
+func newKey(t testing.TB, kind string) crypto.Signer { return testpki.NewKey(keyType(kind)) }
 
-var (
-	rsaKeyOnce sync.Once
-	rsaKeys    []crypto.Signer
-)
-
-// cachedKey returns a key of the kind; RSA keys are made once per test
-// binary, since generating 2048-bit keys is slow on two shared cores.
-func cachedKey(t testing.TB, kind string, i int) crypto.Signer {
-	if kind != "rsa" {
-		return newKey(t, kind)
+func keyType(kind string) testpki.KeyType {
+	if kind == "rsa" {
+		return testpki.RSA
 	}
-	rsaKeyOnce.Do(func() {
-		for j := 0; j < 4; j++ {
-			rsaKeys = append(rsaKeys, newKey(t, "rsa"))
-		}
-	})
-	return rsaKeys[i%len(rsaKeys)]
+	return testpki.ECDSA
 }
 
 func newPKI(t testing.TB) *testPKI {
-	t.Helper()
-	key := newKey(t, "ecdsa")
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "ftpdtls test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(der)
-	p := &testPKI{caCert: ca, caKey: key}
-	p.serial.Store(100)
-	return p
+	ca := testpki.NewCA()
+	return &testPKI{ca: ca, caCert: ca.Cert, caKey: ca.Key}
 }
 
 type certOpts struct {
 	client     bool
 	ocspURL    string
 	mustStaple bool
-	keyIndex   int
+	ownKey     bool // a key no other certificate of the test has
 }
 
 // issue makes a leaf certificate for 127.0.0.1/"localhost" signed by the
 // CA, with the CA in its chain.
 func (p *testPKI) issue(t testing.TB, kind string, o certOpts) tls.Certificate {
 	t.Helper()
-	key := cachedKey(t, kind, o.keyIndex)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(p.serial.Add(1)),
-		Subject:      pkix.Name{CommonName: "localhost"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	if o.client {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-		tmpl.Subject.CommonName = "client"
-	} else {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-	}
+	var opts []testpki.Option
 	if o.ocspURL != "" {
-		tmpl.OCSPServer = []string{o.ocspURL}
+		opts = append(opts, testpki.OCSPServer(o.ocspURL))
 	}
 	if o.mustStaple {
-		v, _ := asn1.Marshal([]int{5})
-		tmpl.ExtraExtensions = []pkix.Extension{{Id: oidTLSFeature, Value: v}}
+		opts = append(opts, testpki.MustStaple())
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, key.Public(), p.caKey)
-	if err != nil {
-		t.Fatal(err)
+	if o.ownKey {
+		opts = append(opts, testpki.WithKey(testpki.NewKey(keyType(kind))))
 	}
-	leaf, _ := x509.ParseCertificate(der)
-	return tls.Certificate{Certificate: [][]byte{der, p.caCert.Raw}, PrivateKey: key, Leaf: leaf}
+	if o.client {
+		return p.ca.Client(keyType(kind), opts...).TLS
+	}
+	return p.ca.Server(keyType(kind), opts...).TLS
 }
 
-func (p *testPKI) pool() *x509.CertPool {
-	pool := x509.NewCertPool()
-	pool.AddCert(p.caCert)
-	return pool
-}
+func (p *testPKI) pool() *x509.CertPool { return p.ca.Pool() }
 
 // writePEM writes the certificate chain and key of c to dir and returns
 // the paths.

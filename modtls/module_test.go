@@ -109,7 +109,7 @@ func TestConformanceVerdicts(t *testing.T) {
 		}
 		n++
 		t.Run(name, func(t *testing.T) {
-			_, dir, err := parseWrapped(t, string(frag))
+			_, dir, err := parseFragment(t, string(frag), true) // proftpd -t's verdict
 			switch verdict {
 			case "ACCEPT":
 				if err != nil {

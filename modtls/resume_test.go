@@ -54,7 +54,7 @@ func TestResumptionThroughProvider(t *testing.T) {
 					if mtls {
 						st.VerifyClient = VerifyClientOn
 						st.CACertificateFile = caFile(t, pki)
-						c := pki.issue(t, kind, certOpts{client: true, keyIndex: 1})
+						c := pki.issue(t, kind, certOpts{client: true, ownKey: true})
 						clientCert = &c
 					}
 					eng, err := Open(testConfig(st, 0), Env{}, WithCertificates(nil, pki.issue(t, kind, certOpts{})))
