@@ -77,6 +77,8 @@ type Config struct {
 	Limits limitSettings
 	// Policy is the access control (<Limit>, <Directory>, DefaultRoot).
 	Policy *access.Policy
+	// Digest identifies the parsed configuration (see digest).
+	Digest string
 
 	users *userDB // nil in a worker: logins go to the master
 
@@ -112,15 +114,24 @@ func Load(path, home string, log logrus.FieldLogger) (*Config, error) {
 // load parses src and opens what it names, as mode says; euid decides
 // whether the daemon can give sessions their users' identities.
 func load(src *source, mode loadMode, euid int, log logrus.FieldLogger) (*Config, error) {
+	return loadChecked(src, mode, euid, "", log)
+}
+
+// loadChecked is load that refuses a configuration whose digest is not
+// want (unless want is empty).
+func loadChecked(src *source, mode loadMode, euid int, want string, log logrus.FieldLogger) (*Config, error) {
 	dirs, err := src.parse()
 	if err != nil {
 		return nil, err
+	}
+	if want != "" && digest(dirs) != want {
+		return nil, fmt.Errorf("a file that %s includes changed since the master validated it; not running a configuration nobody checked (send SIGHUP to validate it)", src.Name)
 	}
 	for _, w := range dirs.Warnings {
 		log.Warn(w.String())
 	}
 	main := dirs.Main
-	c := &Config{Path: src.Path, Dirs: dirs, Source: src, Addr: net.JoinHostPort(firstOr(main.Addrs, ""), strconv.Itoa(main.Port))}
+	c := &Config{Path: src.Path, Dirs: dirs, Source: src, Digest: digest(dirs), Addr: net.JoinHostPort(firstOr(main.Addrs, ""), strconv.Itoa(main.Port))}
 	ok := false
 	defer func() {
 		if !ok {

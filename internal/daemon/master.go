@@ -30,6 +30,7 @@ import (
 // will run.
 type masterConfig struct {
 	src    *source
+	digest string
 	users  *userDB
 	limits limitSettings
 	id     identity
@@ -56,7 +57,7 @@ func validate(path, home string, log logrus.FieldLogger) (*masterConfig, error) 
 			return nil, err
 		}
 	}
-	return &masterConfig{src: src, users: cfg.users, limits: cfg.Limits, id: cfg.Identity, addr: cfg.Addr}, nil
+	return &masterConfig{src: src, digest: cfg.Digest, users: cfg.users, limits: cfg.Limits, id: cfg.Identity, addr: cfg.Addr}, nil
 }
 
 // checkExecutable: brokers run this program as each user, who must be
@@ -376,7 +377,7 @@ func (m *master) startGeneration(cfg *masterConfig) (*generation, error) {
 // startWorker starts the worker of a slot; m.mu is held.
 func (m *master) startWorker(g *generation, slot int) (*workerProc, error) {
 	cfg := g.cfg
-	spec := &workerSpec{Generation: g.n, Worker: slot, Source: cfg.src, Privileged: cfg.id.Privileged, Cred: cfg.id.Worker,
+	spec := &workerSpec{Generation: g.n, Worker: slot, Source: cfg.src, Digest: cfg.digest, Privileged: cfg.id.Privileged, Cred: cfg.id.Worker,
 		GraceMillis: m.o.Grace.Milliseconds()}
 	if cfg.users != nil {
 		names := cfg.users.names()

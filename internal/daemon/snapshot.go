@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,7 +24,9 @@ const maxConfigSize = 16 << 20
 // validated it. Workers parse this text, never the file again: a worker
 // started after the file was changed (a replacement for one that died)
 // runs the configuration the master validated last, not what the file
-// says now. Include files are read again by the worker.
+// says now. Included files are read again by the worker, which refuses
+// to start if the result differs from what the master validated (see
+// digest).
 type source struct {
 	Path string // as configured; "" for the embedded default
 	Name string // the name messages use
@@ -78,6 +82,26 @@ func (s *source) parse() (*directives.Config, error) {
 	return cfg, nil
 }
 
+// digest identifies a parsed configuration: every directive and section
+// with its arguments, file and line. A worker parses the text the master
+// validated, but files it includes are read again; it refuses to run a
+// configuration whose digest is not the one the master validated (an
+// included file changed since), rather than run one nobody checked.
+func digest(cfg *directives.Config) string {
+	h := sha256.New()
+	var walk func(n *directives.Node)
+	walk = func(n *directives.Node) {
+		fmt.Fprintf(h, "%q %q %q %d %v %d\n", n.Name, n.Args, n.File, n.Line, n.Skipped, len(n.Children))
+		for _, c := range n.Children {
+			walk(c)
+		}
+	}
+	if cfg.Root != nil {
+		walk(cfg.Root)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
 // workerSpec is everything a worker gets from the master at exec, in a
 // sealed memory file (its descriptor 4): the configuration to run, who to
 // become, and the names of owners for listings.
@@ -85,6 +109,8 @@ type workerSpec struct {
 	Generation int
 	Worker     int
 	Source     *source
+	// Digest is the digest of the configuration the master validated.
+	Digest string
 	// Privileged: drop to Cred after loading (the master runs as root).
 	Privileged bool
 	Cred       privsep.Credential

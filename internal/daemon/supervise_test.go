@@ -518,3 +518,36 @@ func TestUserRootRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestIncludeChangedSinceValidation: workers parse the text the master
+// validated, but read included files again; a replacement worker finds
+// one changed since and refuses to run it (never a configuration nobody
+// validated), and the master gives up once its restart budget is spent.
+func TestIncludeChangedSinceValidation(t *testing.T) {
+	dir := worldDir(t)
+	inc := filepath.Join(dir, "name.conf")
+	if err := os.WriteFile(inc, []byte("ServerName \"included\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conf := basicConf(t, dir, sessionUser(t, dir), "main", "Include "+inc+"\n")
+	d := startDaemon(t, testOptions{ConfigPath: conf, Workers: 1, RestartBudget: 1, RestartDelay: 10})
+	if g := dialFTP(t, d.addr).greeting(); !strings.Contains(g, "(included)") {
+		t.Fatalf("greeting %q", g)
+	}
+	if err := os.WriteFile(inc, []byte("ServerName \"not validated\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pids := d.workerPIDs()
+	if len(pids) != 1 {
+		t.Fatalf("workers %v", pids)
+	}
+	syscall.Kill(pids[0], syscall.SIGKILL)
+	code, _ := d.exit()
+	log := d.log.String()
+	if code != 1 || !strings.Contains(log, "includes changed since the master validated it") {
+		t.Fatalf("exit status %d, want 1 with the reason:\n%s", code, log)
+	}
+	if strings.Contains(log, "(not validated)") {
+		t.Errorf("the unvalidated configuration served:\n%s", log)
+	}
+}

@@ -84,7 +84,7 @@ func runWorker(log *logrus.Logger) error {
 	if err != nil {
 		return fail(err)
 	}
-	cfg, err := load(spec.Source, asWorker, os.Geteuid(), log)
+	cfg, err := loadChecked(spec.Source, asWorker, os.Geteuid(), spec.Digest, log)
 	if err != nil {
 		return fail(err)
 	}
