@@ -101,6 +101,9 @@ func (db *userDB) login(name, password string, remote net.Addr) (*account, error
 		db.log.Warn("SECURITY VIOLATION: Root login attempted")
 		return nil, fmt.Errorf("%w: user %s has uid 0 (RootLogin off)", ftpd.ErrLoginIncorrect, name)
 	}
+	if u.Uid == 0 {
+		db.log.Warn("ROOT FTP login successful") // RootLogin on; ProFTPD's words
+	}
 	if !db.id.Privileged && u.Uid != db.id.Self.Uid {
 		return nil, fmt.Errorf("%w: user %s has uid %d, and ftpdtls serve, not started as root, serves every session as uid %d",
 			ftpd.ErrLoginIncorrect, name, u.Uid, db.id.Self.Uid)

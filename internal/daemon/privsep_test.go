@@ -149,3 +149,34 @@ func TestPrivilegeSeparation(t *testing.T) {
 		t.Fatalf("exit status %d (%v) after SIGTERM", code, err)
 	}
 }
+
+// TestRootLoginOn: with RootLogin on, ProFTPD lets a uid 0 entry log in
+// (with a warning); its broker is then the only process that acts as
+// root for a session.
+func TestRootLoginOn(t *testing.T) {
+	requireRoot(t)
+	dir := worldDir(t)
+	home := filepath.Join(dir, "root-home")
+	os.Mkdir(home, 0o700)
+	os.WriteFile(filepath.Join(home, "root-only"), []byte("secret"), 0o600)
+	users := writeUsers(t, dir, ftpUser{"toor", "toor-pw", 0, 0, home})
+	conf := writeConf(t, dir, fmt.Sprintf("AuthUserFile %s\nDefaultRoot ~\nRootLogin on\n", users))
+	d := startDaemon(t, testOptions{ConfigPath: conf, Workers: 1})
+	f := dialFTP(t, d.addr)
+	f.greeting()
+	f.login("toor", "toor-pw")
+	f.expect(200, "TYPE I")
+	if code, msg, b := f.retr("root-only"); code != 226 || string(b) != "secret" {
+		t.Errorf("RETR as a RootLogin user: %d %s %q", code, msg, b)
+	}
+	d.waitLog(`warning: ROOT FTP login successful`)
+	brokers := d.brokerPIDs()
+	if len(brokers) != 1 || procStatus(t, brokers[0]).Uid[1] != 0 {
+		t.Errorf("brokers %v: want one, as root", brokers)
+	}
+	for _, pid := range d.workerPIDs() {
+		if procStatus(t, pid).Uid[1] == 0 {
+			t.Errorf("worker %d runs as root", pid)
+		}
+	}
+}
