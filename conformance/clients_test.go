@@ -201,7 +201,7 @@ func (d *cliDaemon) tlsLog() string {
 const (
 	msgReused        = "client reused TLS session for data connection"
 	msgNotReused     = "client did not reuse TLS session, rejecting data connection"
-	msgNotFromCtrl   = "client did not reuse TLS session from control channel, rejecting data connection"
+	msgNotFromCtrl   = "Client did not reuse TLS session from control channel, rejecting data connection" // capitalised, as mod_tls writes it
 	reply425Rejected = "425 Unable to build data connection: Operation not permitted"
 )
 
