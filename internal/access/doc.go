@@ -122,6 +122,11 @@
 //	                            APPE on an existing file; checked after AllowOverwrite)
 //	HiddenStores with REST      501 REST not compatible with server configuration (checked last)
 //	AllowRetrieveRestart off    451 <arg>: Restart not permitted, try again (REST+RETR)
+//	ABOR during an upload       426 Transfer aborted. Data connection closed.
+//	                            226 Abort successful
+//	                            (then DeleteAbortedStores on removes the partial file; a
+//	                            HiddenStores temporary file is removed unless
+//	                            "DeleteAbortedStores off" is set: see DirSettings)
 //
 // ProFTPD's Order is not Apache's: with "Order deny,allow" a matching Deny
 // (DenyAll, DenyUser, Deny from ...) decides and the Allow lines are not

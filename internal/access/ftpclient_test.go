@@ -169,3 +169,54 @@ func parsePASV(msg string) (string, error) {
 	}
 	return fmt.Sprintf("%d.%d.%d.%d:%d", n[0], n[1], n[2], n[3], n[4]*256+n[5]), nil
 }
+
+// abortedStore starts "STOR path", sends part of the file, then ABOR on
+// the control connection, then another part and the end of the data
+// connection, and returns every reply after the 150 (426 then 226,
+// normally). ProFTPD looks for ABOR on the control connection before
+// each read of the data connection; the second part guarantees a read
+// after the ABOR has arrived and before the end of the data (loopback
+// delivers the ABOR within the write that sends it), so the upload is
+// aborted, never completed.
+func (f *ftpConn) abortedStore(path string) ([]string, error) {
+	code, msg, err := f.cmd("PASV")
+	if err != nil || code != 227 {
+		return nil, fmt.Errorf("PASV: %d %q %v", code, msg, err)
+	}
+	addr, err := parsePASV(msg)
+	if err != nil {
+		return nil, err
+	}
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: f.local.AsSlice()}, Timeout: ioTimeout}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	dc := c.(*net.TCPConn)
+	defer dc.Close()
+	if code, msg, err = f.cmd("STOR %s", path); err != nil || code != 150 {
+		return nil, fmt.Errorf("STOR: %d %q %v", code, msg, err)
+	}
+	chunk := []byte(strings.Repeat("partial\n", 64))
+	_ = dc.SetDeadline(time.Now().Add(ioTimeout))
+	if _, err := dc.Write(chunk); err != nil {
+		return nil, err
+	}
+	_ = f.c.SetWriteDeadline(time.Now().Add(ioTimeout))
+	if _, err := io.WriteString(f.c, "ABOR\r\n"); err != nil {
+		return nil, err
+	}
+	_, _ = dc.Write(chunk) // fails if the server has already closed it
+	_ = dc.CloseWrite()
+	var replies []string
+	for {
+		code, msg, err := f.reply()
+		if err != nil {
+			return replies, err
+		}
+		replies = append(replies, msg)
+		if code != 426 && code != 450 && code != 451 {
+			return replies, nil
+		}
+	}
+}

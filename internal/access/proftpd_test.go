@@ -325,6 +325,11 @@ HiddenStores on
 <Directory @SRV@/private>
   AllowStoreRestart off
   HiddenStores off
+  DeleteAbortedStores on
+</Directory>
+<Directory @SRV@/home/bob>
+  DeleteAbortedStores off
+  HiddenStores on
 </Directory>
 `},
 }
@@ -853,6 +858,39 @@ func (r *diffRun) fileProbes(real string) {
 					t.Errorf("%s: STOR %s: hidden file %q during the upload, Policy.Dir %q", r.who.User, real, hidden, wantHidden)
 				}
 			}
+		}
+	}
+
+	if r.sc.settings && r.pasv && r.pol.Allowed("STOR", real, r.who) {
+		// An aborted upload: DeleteAbortedStores, HiddenStores.
+		e.ensureAbsent(t, real)
+		replies, err := f.abortedStore(v)
+		r.must(err)
+		if strings.Join(replies, "|") != "426 Transfer aborted. Data connection closed.|226 Abort successful" {
+			t.Errorf("%s: ABOR during STOR %s: %q", r.who.User, v, replies)
+		}
+		ents, _ := os.ReadDir(filepath.Dir(real))
+		var left []string
+		for _, de := range ents {
+			if strings.Contains(de.Name(), filepath.Base(real)) {
+				left = append(left, de.Name())
+			}
+		}
+		var want []string
+		switch {
+		case dir.HiddenStores && !dir.DeleteAbortedHidden:
+			want = []string{dir.HiddenPrefix + filepath.Base(real) + dir.HiddenSuffix}
+		case dir.HiddenStores:
+		case !dir.DeleteAbortedStores:
+			want = []string{filepath.Base(real)}
+		}
+		r.n++
+		if strings.Join(left, " ") != strings.Join(want, " ") {
+			r.failures++
+			t.Errorf("%s: aborted STOR %s (%q) left %q, Policy.Dir %+v says %q", r.who.User, real, replies, left, dir, want)
+		}
+		for _, n := range left {
+			e.ensureAbsent(t, filepath.Join(filepath.Dir(real), n))
 		}
 	}
 
