@@ -128,6 +128,25 @@
 //	                            HiddenStores temporary file is removed unless
 //	                            "DeleteAbortedStores off" is set: see DirSettings)
 //
+// # Precedence, as ProFTPD 1.3.8 has it
+//
+// For a command on a path, the <Directory> that applies is found first
+// (the closest parent path: sections are nested by path when the server
+// starts, and a nested one is looked for inside its parent). Then the
+// <Limit>s for the command itself, for its group, and for ALL are tried
+// in turn, each from that <Directory> outwards to the server; the first
+// <Limit> that allows or denies decides. Within one level, sections are
+// kept in reverse file order: of two <Limit>s for the same command, the
+// one written last is tried first; of two sibling <Directory> sections
+// that both match (globs), the one written last wins. <Directory ~...>
+// and "%u" sections are only resolved at login and never nested: they are
+// tried in that same reverse order among the top-level sections, so a
+// <Directory ~> written before a <Directory /home> is never used below
+// /home. For a chrooted session (DefaultRoot), <Directory> paths are
+// matched against the full real path: a section written as the session
+// sees it ("/upload") never matches. <Global> bodies come after a
+// server's own directives and sections.
+//
 // ProFTPD's Order is not Apache's: with "Order deny,allow" a matching Deny
 // (DenyAll, DenyUser, Deny from ...) decides and the Allow lines are not
 // looked at; with "allow,deny" (the default) a matching Allow decides.
