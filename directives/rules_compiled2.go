@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"strings"
 	"syscall"
 )
@@ -226,8 +227,64 @@ func init() {
 			}
 			return nil
 		}),
-		rule("ControlsSocketOwner", Root, ArgsAtLeast(2), nil),
+		rule("ControlsSocketOwner", Root, ArgsAtLeast(2), func(c *Cmd) error {
+			// mod_ctrls logs names it cannot resolve, and goes on.
+			if !c.p.userExists(c.Args[0]) {
+				c.Warnf("%s: %s has UID of -1", c.Name, c.Args[0])
+			}
+			if !c.p.groupExists(c.Args[1]) {
+				c.Warnf("%s: %s has GID of -1", c.Name, c.Args[1])
+			}
+			return nil
+		}),
 	)
+
+	// mod_exec opens the main server's ExecLog after the parse; a log it
+	// cannot open is only logged.
+	postParseChecks["mod_exec.c"] = func(p *parser) error {
+		n := p.cfg.Main.Directives("ExecLog")
+		if len(n) == 0 || len(n[0].Args) == 0 || strings.EqualFold(n[0].Args[0], "none") {
+			return nil
+		}
+		if chk := checkLogFile(n[0].Args[0]); chk.Notice != "" {
+			p.cfg.Warnings = append(p.cfg.Warnings, Warning{Directive: "ExecLog", Msg: chk.Notice})
+		}
+		return nil
+	}
+	// mod_lang scans its LangPath for translations after the parse.
+	postParseChecks["mod_lang.c"] = func(p *parser) error {
+		if n := p.cfg.Main.Directives("LangEngine"); len(n) > 0 && len(n[0].Args) > 0 {
+			if on, err := ParseBool(n[0].Args[0]); err == nil && !on {
+				return nil
+			}
+		}
+		n := p.lastNode("LangPath")
+		if n == nil || len(n.Args) == 0 {
+			return nil
+		}
+		if _, err := os.ReadDir(n.Args[0]); err != nil {
+			p.cfg.Warnings = append(p.cfg.Warnings, Warning{Directive: "LangPath",
+				Msg: fmt.Sprintf("mod_lang/1.1: unable to scan the localised files in '%s': %s", n.Args[0], Strerror(err))})
+		}
+		return nil
+	}
+}
+
+// userExists and groupExists look names up as User and Group do.
+func (p *parser) userExists(name string) bool {
+	lookup := p.opts.LookupUser
+	if lookup == nil {
+		lookup = func(n string) error { _, err := user.Lookup(n); return err }
+	}
+	return name != "" && lookup(name) == nil
+}
+
+func (p *parser) groupExists(name string) bool {
+	lookup := p.opts.LookupGroup
+	if lookup == nil {
+		lookup = func(n string) error { _, err := user.LookupGroup(n); return err }
+	}
+	return name != "" && lookup(name) == nil
 }
 
 // positiveAtoi is mod_ctrls's "must be a positive number" (atoi > 0).

@@ -209,6 +209,12 @@ func init() {
 	)
 
 	postParseChecks["mod_shaper.c"] = func(p *parser) error {
+		// The ShaperLog is opened first; a failure is only logged.
+		if l := p.lastNode("ShaperLog"); l != nil && len(l.Args) > 0 && !strings.EqualFold(l.Args[0], "none") {
+			if chk := checkLogFile(l.Args[0]); chk.Notice != "" {
+				p.cfg.Warnings = append(p.cfg.Warnings, Warning{Directive: "ShaperLog", Msg: chk.Notice})
+			}
+		}
 		t := p.lastNode("ShaperTable")
 		if t == nil || len(t.Args) == 0 {
 			return nil
