@@ -31,9 +31,12 @@ type Who struct {
 type Policy struct {
 	conf []*rec // the server's records after <Global>, reordering and merging
 
-	// HomeOf returns another user's home directory (real path), for
-	// <Directory ~name> sections. Nil means the system's user database
-	// (os/user). Set it before the Policy is used.
+	// HomeOf returns a user's home directory (real path), for
+	// <Directory ~name> sections. ProFTPD looks the name up with its
+	// authentication modules (the AuthUserFile, then the system's), so
+	// the daemon should answer from the same user database as logins.
+	// Nil means the system's user database only (os/user). Set it before
+	// the Policy is used.
 	HomeOf func(user string) (home string, ok bool)
 }
 
