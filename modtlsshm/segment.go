@@ -40,9 +40,15 @@ var (
 	// ErrClosed: the cache was closed or removed.
 	ErrClosed = errors.New("shmcache is closed")
 	// ErrNoSegment: OpenExisting or a removal found no cache file or no
-	// segment for it; nothing was created or removed.
-	ErrNoSegment = fmt.Errorf("no shared memory segment exists (%w)", modtls.ErrNoStorage)
+	// segment for it; nothing was created or removed. It matches
+	// modtls.ErrNoStorage.
+	ErrNoSegment error = noSegment{}
 )
+
+type noSegment struct{}
+
+func (noSegment) Error() string        { return "no shared memory segment exists" }
+func (noSegment) Is(target error) bool { return target == modtls.ErrNoStorage }
 
 // OpenError is the error of a failed Open: what failed, for which file.
 type OpenError struct {
@@ -321,7 +327,7 @@ func removeByInfo(info string, k *kindSpec) error {
 	fd, err := unix.Open(ci.path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) {
-			return &OpenError{Path: ci.path, Err: fmt.Errorf("%w for '%s' (no cache file)", ErrNoSegment, ci.path)}
+			return fmt.Errorf("%w for '%s' (no cache file); nothing removed", ErrNoSegment, ci.path)
 		}
 		return &OpenError{Path: ci.path, Err: err}
 	}
@@ -339,7 +345,7 @@ func removeByInfo(info string, k *kindSpec) error {
 	id, err := unix.SysvShmGet(key, 0, 0)
 	switch {
 	case errors.Is(err, unix.ENOENT):
-		return &OpenError{Path: ci.path, Err: fmt.Errorf("%w for '%s' (key %#08x)", ErrNoSegment, ci.path, uint32(key))}
+		return fmt.Errorf("%w for '%s' (key %#08x); nothing removed", ErrNoSegment, ci.path, uint32(key))
 	case err != nil:
 		return &OpenError{Path: ci.path, Err: err}
 	}
