@@ -163,7 +163,7 @@ type readStep int
 const (
 	stepSeqLoaded readStep = iota // after the first Seq load
 	stepLookedUp                  // after the slot and record header were read
-	stepCopied                    // after the record was copied
+	stepCopied                    // after the value was copied
 )
 
 // getAt is get reading the clock only when a session is found, so that a
