@@ -1,3 +1,5 @@
+//go:build linux
+
 package access
 
 import (
@@ -525,6 +527,9 @@ func (e *diffEnv) run(t *testing.T, proftpd string, sc diffScenario, replies map
 	out := &syncbuf.Buffer{}
 	daemon := exec.Command(proftpd, "-n", "-q", "-c", confPath)
 	daemon.Stdout, daemon.Stderr = out, out
+	// Should the test binary be killed before its cleanup, ProFTPD goes
+	// with it (it stops its session processes on SIGTERM).
+	daemon.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := daemon.Start(); err != nil {
 		t.Fatal(err)
 	}
