@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	"github.com/ftpdtls/ftpdtls/directives"
@@ -71,6 +72,8 @@ var servedDirectives = []servedDirective{
 	{name: "SetEnv", by: byDaemon, how: "sets the variable for %{env:} references that follow and in the server's environment"},
 	{name: "UnsetEnv", by: byDaemon, how: "removes the variable, as SetEnv sets it"},
 	{name: "WtmpLog", by: byDaemon, how: "off/NONE only: ftpdtls never writes wtmp", refuse: onlyOff("ftpdtls serve does not write wtmp records; write WtmpLog off")},
+	{name: "IdentLookups", by: byDaemon, how: "off only: no RFC 1413 lookups", refuse: onlyOff("ftpdtls serve does not make RFC 1413 lookups; write IdentLookups off")},
+	{name: "DelayEngine", by: byDaemon, how: "off only: failed logins are not delayed", refuse: onlyOff("ftpdtls serve does not delay logins; write DelayEngine off")},
 	{name: "UseReverseDNS", by: byDaemon, how: "off only: ftpdtls never resolves client addresses", refuse: onlyOff("ftpdtls serve does not resolve client addresses; write UseReverseDNS off")},
 
 	// Users and logins.
@@ -192,30 +195,23 @@ var structural = map[string]bool{"include": true, "<ifmodule>": true, "<ifdefine
 
 // refusedWhy explains common refusals.
 var refusedWhy = map[string]string{
-	"<VirtualHost>":       "ftpdtls serves the main server only",
-	"ScoreboardFile":      "ftpdtls keeps no scoreboard",
-	"DisplayLogin":        "message files are not sent",
-	"DisplayConnect":      "message files are not sent",
-	"DisplayChdir":        "message files are not sent",
-	"DisplayQuit":         "message files are not sent",
-	"DisplayFileTransfer": "message files are not sent",
-	"ControlsEngine":      "the cache controls are the ftpdtls sesscache and ocspcache commands",
-	"TLSControlsACLs":     "the cache controls are the ftpdtls sesscache and ocspcache commands, limited by the cache's file permissions",
-	"DelayEngine":         "ftpdtls does not delay failed logins; write DelayEngine off",
-	"IdentLookups":        "ftpdtls does not make RFC 1413 lookups; write IdentLookups off",
-	"UseSendfile":         "ftpdtls does not choose how files are sent",
-	"TLSPKCS12File":       "PKCS#12 files are not read",
+	"<VirtualHost>":            "ftpdtls serves the main server only",
+	"ScoreboardFile":           "ftpdtls keeps no scoreboard",
+	"DisplayLogin":             "message files are not sent",
+	"DisplayConnect":           "message files are not sent",
+	"DisplayChdir":             "message files are not sent",
+	"DisplayQuit":              "message files are not sent",
+	"DisplayFileTransfer":      "message files are not sent",
+	"ControlsEngine":           "the cache controls are the ftpdtls sesscache and ocspcache commands",
+	"TLSControlsACLs":          "the cache controls are the ftpdtls sesscache and ocspcache commands, limited by the cache's file permissions",
+	"UseSendfile":              "ftpdtls does not choose how files are sent",
+	"TLSPKCS12File":            "PKCS#12 files are not read",
 	"TLSDSACertificateFile":    "crypto/tls cannot serve DSA certificates",
 	"TLSDSACertificateKeyFile": "crypto/tls cannot serve DSA certificates",
 	"TLSDHParamFile":           "crypto/tls has no finite-field DHE suites",
 	"ExtendedLog":              "only SystemLog, TransferLog, TLSLog and TraceLog are written",
 	"LogFormat":                "only SystemLog, TransferLog, TLSLog and TraceLog are written",
 }
-
-// offValues answer IdentLookups and DelayEngine, whose "off" asks for what
-// ftpdtls does (they are not in the table: their modules are not ftpdtls's
-// but their off lines are harmless and common).
-var offAccepted = map[string]bool{"IdentLookups": true, "DelayEngine": true}
 
 var servedIndex = func() map[string]*servedDirective {
 	m := make(map[string]*servedDirective, len(servedDirectives))
@@ -240,7 +236,8 @@ func CheckServe(cfg *directives.Config) (errs []*directives.Error, warnings []di
 	if cfg == nil || cfg.Main == nil || cfg.Root == nil {
 		return []*directives.Error{{Msg: "no main server in configuration", NoLine: true}}, nil
 	}
-	c := &checker{cfg: cfg, files: map[string]int{}}
+	c := &checker{cfg: cfg, pos: map[place]int{}}
+	c.number(cfg.Root.Children)
 	c.walk(cfg.Root.Children)
 	c.errs = append(c.errs, access.Check(cfg)...)
 	c.settings()
@@ -252,12 +249,23 @@ type checker struct {
 	cfg      *directives.Config
 	errs     []*directives.Error
 	warnings []directives.Warning
-	files    map[string]int // file -> rank of first appearance
+	pos      map[place]int // where each line comes in the parse
 }
 
-func (c *checker) seen(file string) {
-	if _, ok := c.files[file]; !ok {
-		c.files[file] = len(c.files)
+type place struct {
+	file string
+	line int
+}
+
+// number records the order in which the parser read the lines (an
+// included file's lines come where its Include is), for sort.
+func (c *checker) number(nodes []*directives.Node) {
+	for _, n := range nodes {
+		p := place{n.File, n.Line}
+		if _, ok := c.pos[p]; !ok {
+			c.pos[p] = len(c.pos)
+		}
+		c.number(n.Children)
 	}
 }
 
@@ -270,15 +278,19 @@ func (c *checker) refuse(n *directives.Node, why string) {
 	c.errs = append(c.errs, &directives.Error{Directive: n.Name, Msg: msg, File: n.File, Line: n.Line, Err: ErrNotSupported})
 }
 
-// fail records an error about a line that is not a refusal of the
-// directive as such (a file that cannot be used, ...).
-func (c *checker) fail(n *directives.Node, err error) {
-	e := &directives.Error{Msg: err.Error(), Err: err, NoLine: true}
-	if n != nil {
-		e.Directive, e.File, e.Line, e.NoLine = n.Name, n.File, n.Line, false
-	}
-	c.errs = append(c.errs, e)
+// fail records an error that is not the refusal of a directive: a file
+// or an account serve cannot use ("fatal: MESSAGE"). serve meets each of
+// them itself while it loads the configuration and stops with the same
+// message ("ftpdtls serve: MESSAGE").
+func (c *checker) fail(err error) {
+	c.errs = append(c.errs, &directives.Error{Msg: err.Error(), Err: &settingError{err}, NoLine: true})
 }
+
+// settingError marks CheckServe's errors about files and accounts.
+type settingError struct{ err error }
+
+func (e *settingError) Error() string { return e.err.Error() }
+func (e *settingError) Unwrap() error { return e.err }
 
 func (c *checker) warn(n *directives.Node, msg string) {
 	w := directives.Warning{Msg: msg}
@@ -293,7 +305,6 @@ func (c *checker) warn(n *directives.Node, msg string) {
 // directives and sections are left to access.Check.
 func (c *checker) walk(nodes []*directives.Node) {
 	for _, n := range nodes {
-		c.seen(n.File)
 		name := strings.ToLower(n.Name)
 		switch {
 		case strings.HasPrefix(name, "</"):
@@ -308,9 +319,6 @@ func (c *checker) walk(nodes []*directives.Node) {
 		}
 		d := served(n.Name)
 		if d == nil {
-			if offAccepted[n.Name] && len(n.Args) == 1 && isOff(n.Args[0]) {
-				continue
-			}
 			c.refuse(n, refusedWhy[n.Name])
 			continue
 		}
@@ -331,30 +339,30 @@ func (c *checker) walk(nodes []*directives.Node) {
 func (c *checker) settings() {
 	main := c.cfg.Main
 	if _, err := resolveIdentity(main, os.Geteuid()); err != nil {
-		c.fail(firstNode(main, "User", "Group"), err)
+		c.fail(err)
 	}
 	if _, err := limitsOf(c.cfg); err != nil {
 		var de *directives.Error
 		if errors.As(err, &de) {
 			c.errs = append(c.errs, de)
 		} else {
-			c.fail(nil, err)
+			c.fail(err)
 		}
 	}
 	c.users()
 	if _, err := proxyprotocol.NewWrapper(proxyprotocol.SettingsOf(main)); err != nil {
-		c.fail(firstNode(main, "ProxyProtocolEngine"), err)
+		c.fail(err)
 	}
 	for _, name := range []string{"TransferLog", "SystemLog"} {
 		if n := firstNode(main, name); n != nil && len(n.Args) > 0 && !strings.EqualFold(n.Args[0], "none") {
 			if err := checkLogFile(n.Args[0]); err != nil {
-				c.fail(n, fmt.Errorf("unable to open %s: %w", n.Args[0], err))
+				c.fail(fmt.Errorf("%s: unable to open %s: %w", name, n.Args[0], err))
 			}
 		}
 	}
 	if n := firstNode(main, "PidFile"); n != nil && len(n.Args) > 0 {
 		if err := checkPidDir(n.Args[0]); err != nil {
-			c.fail(n, err)
+			c.fail(err)
 		}
 	}
 	st := modtls.SettingsOf(main)
@@ -368,7 +376,7 @@ func (c *checker) settings() {
 		if n != nil {
 			c.refuse(n, err.Error())
 		} else {
-			c.fail(nil, err)
+			c.fail(err)
 		}
 	}
 	if !st.Engine {
@@ -383,7 +391,7 @@ func (c *checker) settings() {
 			continue
 		}
 		if _, err := tls.LoadX509KeyPair(cn.Args[0], kn.Args[0]); err != nil {
-			c.fail(kn, fmt.Errorf("'%s' does not go with '%s': %v", kn.Args[0], cn.Args[0], err))
+			c.fail(fmt.Errorf("%s: '%s' does not go with %s '%s': %v", p.key, kn.Args[0], p.cert, cn.Args[0], err))
 		}
 	}
 	c.cacheWarnings(st)
@@ -394,23 +402,23 @@ func (c *checker) users() {
 	main := c.cfg.Main
 	n := firstNode(main, "AuthUserFile")
 	if n == nil || len(n.Args) == 0 {
-		c.fail(nil, errors.New("no users: ftpdtls serve needs an AuthUserFile (passwd format, $6$ SHA-512 crypt hashes)"))
+		c.fail(errors.New("no users: ftpdtls serve needs an AuthUserFile (passwd format, $6$ SHA-512 crypt hashes)"))
 		return
 	}
 	f, warnings, err := authfile.Load(n.Args[0])
 	if err != nil {
-		c.fail(n, err)
+		c.fail(err)
 		return
 	}
 	for _, w := range warnings {
 		c.warn(n, w)
 	}
 	if f.Users() == 0 {
-		c.fail(n, fmt.Errorf("AuthUserFile %s: no usable users", f.Path))
+		c.fail(fmt.Errorf("AuthUserFile %s: no usable users", f.Path))
 	}
 	if g := firstNode(main, "AuthGroupFile"); g != nil && len(g.Args) > 0 {
 		if _, warnings, err := authfile.LoadGroups(g.Args[0]); err != nil {
-			c.fail(g, err)
+			c.fail(err)
 		} else {
 			for _, w := range warnings {
 				c.warn(g, w)
@@ -538,25 +546,16 @@ func checkPidDir(path string) error {
 	return nil
 }
 
-// sort orders the errors by file (in the order files first appear) and
-// line; errors that name no place come last.
+// sort orders the errors as the parser read their lines (an included
+// file's where its Include is); errors that name no line come last.
 func (c *checker) sort() {
 	rank := func(e *directives.Error) int {
-		if e.File == "" {
-			return len(c.files) + 1
-		}
-		if r, ok := c.files[e.File]; ok {
+		if r, ok := c.pos[place{e.File, e.Line}]; ok && !e.NoLine {
 			return r
 		}
-		return len(c.files)
+		return len(c.pos)
 	}
-	sort.SliceStable(c.errs, func(i, j int) bool {
-		ri, rj := rank(c.errs[i]), rank(c.errs[j])
-		if ri != rj {
-			return ri < rj
-		}
-		return c.errs[i].Line < c.errs[j].Line
-	})
+	sort.SliceStable(c.errs, func(i, j int) bool { return rank(c.errs[i]) < rank(c.errs[j]) })
 	// access.Check and the walk never report the same line; a setting
 	// checked twice (limits) is reported once.
 	c.errs = slices.CompactFunc(c.errs, func(a, b *directives.Error) bool { return a.Error() == b.Error() })
@@ -717,4 +716,68 @@ func loadModule(n *directives.Node, _ *directives.Config) string {
 		return ""
 	}
 	return m + " is not available in ftpdtls"
+}
+
+// checkForServe is serve's side of CheckServe: the refusals, all of them,
+// stop the start, with check's words (the files and accounts serve cannot
+// use, it meets while it loads); the parser's and CheckServe's
+// warnings are logged when logWarnings is set (the process that
+// validates, not every worker).
+func checkForServe(dirs *directives.Config, logWarnings bool, log logrus.FieldLogger) error {
+	errs, warnings := CheckServe(dirs)
+	if logWarnings {
+		for _, w := range slices.Concat(dirs.Warnings, warnings) {
+			log.Warn(warningText(w))
+		}
+	}
+	var all []error
+	for _, e := range errs {
+		var se *settingError
+		if !errors.As(e, &se) { // those, serve meets while it loads
+			all = append(all, e)
+		}
+	}
+	return errors.Join(all...)
+}
+
+// warningText is a warning with its place, as `ftpdtls check` prints it.
+func warningText(w directives.Warning) string {
+	if w.File == "" || w.Line == 0 || strings.Contains(w.Msg, " of '"+w.File+"'") {
+		return w.Msg
+	}
+	return fmt.Sprintf("%s on line %d of '%s'", w.Msg, w.Line, w.File)
+}
+
+// applyEnv applies the SetEnv and UnsetEnv lines of the main server (and
+// <Global>) to this process's environment, which workers and brokers
+// inherit, as ProFTPD sets them in its processes.
+func applyEnv(dirs *directives.Config) {
+	var walk func(nodes []*directives.Node)
+	walk = func(nodes []*directives.Node) {
+		for _, n := range nodes {
+			switch {
+			case structural[strings.ToLower(n.Name)]:
+				if !n.Skipped {
+					walk(n.Children)
+				}
+			case n.Name == "SetEnv" && len(n.Args) >= 2:
+				os.Setenv(n.Args[0], n.Args[1])
+			case n.Name == "UnsetEnv" && len(n.Args) >= 1:
+				os.Unsetenv(n.Args[0])
+			}
+		}
+	}
+	walk(dirs.Root.Children)
+}
+
+// listenHost is the address the control listener binds: DefaultAddress,
+// else every address (IPv4 only under UseIPv6 off).
+func listenHost(main *directives.Server) string {
+	if len(main.Addrs) > 0 {
+		return main.Addrs[0]
+	}
+	if !main.UseIPv6 {
+		return "0.0.0.0"
+	}
+	return ""
 }

@@ -127,11 +127,14 @@ func loadChecked(src *source, mode loadMode, euid int, want string, log logrus.F
 	if want != "" && digest(dirs) != want {
 		return nil, fmt.Errorf("a file that %s includes changed since the master validated it; not running a configuration nobody checked (send SIGHUP to validate it)", src.Name)
 	}
-	for _, w := range dirs.Warnings {
-		log.Warn(w.String())
+	// What serve does not apply is refused (CheckServe, as `ftpdtls
+	// check` reports it); warnings are logged once, not by every worker.
+	if err := checkForServe(dirs, mode != asWorker, log); err != nil {
+		return nil, err
 	}
+	applyEnv(dirs)
 	main := dirs.Main
-	c := &Config{Path: src.Path, Dirs: dirs, Source: src, Digest: digest(dirs), Addr: net.JoinHostPort(firstOr(main.Addrs, ""), strconv.Itoa(main.Port))}
+	c := &Config{Path: src.Path, Dirs: dirs, Source: src, Digest: digest(dirs), Addr: net.JoinHostPort(listenHost(main), strconv.Itoa(main.Port))}
 	ok := false
 	defer func() {
 		if !ok {

@@ -13,7 +13,26 @@ import (
 )
 
 //go:embed default.conf
-var defaultConf string
+var defaultConfText string
+
+// defaultConf is the embedded default configuration as this process runs
+// it: not started as root, its User and Group lines are commented out
+// (an unprivileged process cannot switch to them; sessions act as the
+// invoking user).
+var defaultConf = renderDefault(defaultConfText, os.Geteuid() == 0)
+
+func renderDefault(text string, root bool) string {
+	if root {
+		return text
+	}
+	lines := strings.SplitAfter(text, "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "User ") || strings.HasPrefix(l, "Group ") {
+			lines[i] = "# " + l
+		}
+	}
+	return strings.Join(lines, "")
+}
 
 func defaultConfReader() io.Reader { return strings.NewReader(defaultConf) }
 
