@@ -54,6 +54,7 @@ type rcClient struct {
 
 var rcClients = []rcClient{
 	{"curl", "curl", rcCurl},
+	{"curl-one-session", "curl", rcCurlSession},
 	{"lftp", "lftp", rcLftp},
 	{"python-ftplib", "python3", rcPython(false)},
 	{"python-ftplib-reuse", "python3", rcPython(true)},
@@ -102,7 +103,7 @@ func rcOpenSSLConf(j rcJob) []string {
 
 var curlError = regexp.MustCompile(`(?m)^curl: \(\d+\) .*$`)
 
-func rcCurl(ctx context.Context, curl string, j rcJob) rcRun {
+func rcCurlBase(j rcJob) []string {
 	base := []string{"-sS", "--ssl-reqd", "-k", "--max-time", "120", "--user", j.srv.user + ":" + j.srv.pass}
 	switch j.version {
 	case "TLSv1.2":
@@ -110,6 +111,14 @@ func rcCurl(ctx context.Context, curl string, j rcJob) rcRun {
 	case "TLSv1.3":
 		base = append(base, "--tlsv1.3")
 	}
+	return base
+}
+
+// rcCurl runs curl once per step, the way most scripts use it: each step
+// has its own control connection, so each data connection is the first
+// of its session.
+func rcCurl(ctx context.Context, curl string, j rcJob) rcRun {
+	base := rcCurlBase(j)
 	url := "ftp://127.0.0.1:" + j.srv.port + "/"
 	var r rcRun
 	for i, args := range [][]string{
@@ -131,6 +140,55 @@ func rcCurl(ctx context.Context, curl string, j rcJob) rcRun {
 			r.steps[i] = msg
 		}
 	}
+	return r
+}
+
+// rcCurlSession is curl doing the three steps in one invocation (--next),
+// so one control connection and one TLS session serve all three, as when
+// a script passes curl several URLs. -w reports each transfer.
+func rcCurlSession(ctx context.Context, curl string, j rcJob) rcRun {
+	base := rcCurlBase(j)
+	url := "ftp://127.0.0.1:" + j.srv.port + "/"
+	listing := filepath.Join(j.work, "listing.txt")
+	var args []string
+	for i, step := range [][]string{
+		{"-o", listing, url},
+		{"-T", j.localUp, url + j.remoteUp},
+		{"-o", j.localDown, url + j.remoteDown},
+	} {
+		if i > 0 {
+			args = append(args, "--next")
+		}
+		args = append(args, base...)
+		args = append(args, "-w", "STEP "+rcStepNames[i]+" %{exitcode} %{errormsg}\\n")
+		args = append(args, step...)
+	}
+	out, errOut, err := rcExec(ctx, j.work, nil, nil, curl, args...)
+	r := rcRun{output: out + errOut}
+	if err != nil {
+		r.output += fmt.Sprintf("\ncurl: %v", err)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.SplitN(l, " ", 4)
+		if len(f) < 3 || f[0] != "STEP" {
+			continue
+		}
+		for i, name := range rcStepNames {
+			if f[1] == name {
+				r.steps[i] = "ok"
+				if f[2] != "0" {
+					r.steps[i] = fmt.Sprintf("curl: (%s) %s", f[2], strings.TrimSpace(strings.Join(f[3:], " ")))
+				}
+			}
+		}
+	}
+	for i := range r.steps {
+		if r.steps[i] == "" {
+			r.steps[i] = fmt.Sprintf("no result (curl: %v; %s)", err, rcLastLine(errOut))
+		}
+	}
+	b, _ := os.ReadFile(listing)
+	r.listing = string(b)
 	return r
 }
 

@@ -42,6 +42,13 @@ TLSLog %[1]s/tls.log
 TLSSessionCache shm:/file=%[1]s/sess_cache 1800
 `
 
+// rcUserSettings is the login part of both programs' configuration: the
+// user file, its /bin/false shell accepted, and the user confined to its
+// home directory.
+func rcUserSettings(dir string) string {
+	return fmt.Sprintf("AuthUserFile %s/ftpd.passwd\nRequireValidShell off\nDefaultRoot ~\n", dir)
+}
+
 // rcServer is one server of the matrix.
 type rcServer struct {
 	name    string // column of the table, e.g. "ftpdtls/1"
@@ -160,7 +167,7 @@ func rcStartFtpdtls(t *testing.T, bin string, workers int) *rcServer {
 	rcWriteCert(t, s.dir)
 	rcUser(t, s)
 	conf := filepath.Join(s.dir, "proftpd.conf")
-	text := fmt.Sprintf("ServerName \"realclients\"\nDefaultAddress 127.0.0.1\nPort 2121\nAuthUserFile %s/ftpd.passwd\n", s.dir) +
+	text := fmt.Sprintf("ServerName \"realclients\"\nDefaultAddress 127.0.0.1\nPort 2121\n%s", rcUserSettings(s.dir)) +
 		fmt.Sprintf(rcTLSSettings, s.dir)
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
@@ -236,10 +243,7 @@ ControlsSocket %[3]s
 ControlsACLs all allow user root
 TLSControlsACLs all allow user root
 AuthOrder mod_auth_file.c
-AuthUserFile %[2]s/ftpd.passwd
-RequireValidShell off
-DefaultRoot ~
-`, s.port, s.dir, sock) + fmt.Sprintf(rcTLSSettings, s.dir)
+`, s.port, s.dir, sock) + rcUserSettings(s.dir) + fmt.Sprintf(rcTLSSettings, s.dir)
 	conf := filepath.Join(s.dir, "proftpd.conf")
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
