@@ -3,7 +3,6 @@ package modtlsshm
 import (
 	"bytes"
 	"sync/atomic"
-	"unsafe"
 )
 
 // The index: buckets of 8 slots, each pointing at a record of the log.
@@ -28,19 +27,18 @@ func (t *table) bucketPair(h uint64) (int, int) {
 
 func tagOf(h uint64) uint32 { return uint32(h>>32) | 1 }
 
-// loadSlot reads the tag and record offset of slot i in one atomic load
-// (writers may be changing it; see table).
-func (t *table) loadSlot(i int) (tag, off uint32) {
-	w := atomic.LoadUint64((*uint64)(unsafe.Pointer(&t.slots[i])))
-	p := (*[2]uint32)(unsafe.Pointer(&w)) // Tag and Off, in the host's order
-	return p[0], p[1]
-}
+// slotTag and slotOff read a slot's tag and record offset with atomic
+// loads (writers may be changing the slot; a tag and an offset of two
+// different moments are caught like any other torn read, see table).
+func (t *table) slotTag(i int) uint32 { return atomic.LoadUint32(&t.slots[i].Tag) }
+func (t *table) slotOff(i int) uint32 { return atomic.LoadUint32(&t.slots[i].Off) }
 
-// match is what a lookup found.
+// match is what a lookup found. It is small enough to be returned in
+// registers: the record header it points at is read again, and checked,
+// by whoever uses the record (readEntry, recordAt).
 type match struct {
 	slot int    // the slot pointing at the key's record; -1: not found
 	off  uint64 // the record's offset in the data log
-	rec  record // the record's header, as recordAt read and checked it
 	// bad is a slot with the key's tag whose record is not a readable
 	// live entry (damage, or for a reader without the lock a write in
 	// progress); -1: none.
@@ -54,7 +52,7 @@ func (t *table) lookup(key []byte, h uint64) match {
 	b1, b2 := t.bucketPair(h)
 	// Load the second bucket's first slot now: its cache miss then
 	// overlaps the first bucket's instead of following it.
-	tag2, _ := t.loadSlot(b2)
+	tag2 := t.slotTag(b2)
 	m := t.findIn(b1, key, h)
 	if m.found() || b2 == b1 || tag2 == 0 && t.bucketEmpty(b2) {
 		return m
@@ -69,7 +67,7 @@ func (t *table) lookup(key []byte, h uint64) match {
 // bucketEmpty reports whether no slot of the bucket at base is in use.
 func (t *table) bucketEmpty(base int) bool {
 	for i := base; i < base+bucketWays; i++ {
-		if tag, _ := t.loadSlot(i); tag != 0 {
+		if t.slotTag(i) != 0 {
 			return false
 		}
 	}
@@ -80,11 +78,10 @@ func (t *table) findIn(base int, key []byte, h uint64) match {
 	tag := tagOf(h)
 	m := match{slot: -1, bad: -1}
 	for i := base; i < base+bucketWays; i++ {
-		stag, soff := t.loadSlot(i)
-		if stag != tag {
+		if t.slotTag(i) != tag {
 			continue
 		}
-		off := uint64(soff) * 8
+		off := uint64(t.slotOff(i)) * 8
 		r, ok := t.recordAt(off)
 		if !ok || !r.live() {
 			m.bad = i
@@ -97,7 +94,7 @@ func (t *table) findIn(base int, key []byte, h uint64) match {
 		if !bytes.Equal(t.data[k:k+uint64(len(key))], key) {
 			continue
 		}
-		m.slot, m.off, m.rec = i, off, r
+		m.slot, m.off = i, off
 		return m
 	}
 	return m
@@ -160,7 +157,7 @@ func (t *table) freeSlot(h uint64, now int64) int {
 		} else {
 			t.count(statEvicted)
 		}
-		t.kill(victim, off, r)
+		t.kill(victim, off)
 	} else {
 		t.slots[victim] = slot{}
 		t.count(statErrors)

@@ -141,6 +141,7 @@ func TestLockFreeReadInterleavings(t *testing.T) {
 				}
 				tb := s.c.t
 				m := tb.lookup(key, hashKey(tb.seed, key))
+				rec, _ := tb.recordAt(m.off)
 				if !m.found() {
 					t.Fatal("entry not found")
 				}
@@ -148,7 +149,7 @@ func TestLockFreeReadInterleavings(t *testing.T) {
 				withReadHook(t, func(at readStep) {
 					if at == step && fired == 0 {
 						fired++
-						w.do(tb, m.off, m.rec)
+						w.do(tb, m.off, rec)
 					}
 				})
 				got, _, err := s.Get(key)

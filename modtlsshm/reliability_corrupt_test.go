@@ -209,7 +209,8 @@ func TestDamagedEntryCountedAsError(t *testing.T) {
 			s.Add(other, time.Now().Add(time.Hour), selfValue(other, 1, 300))
 			tb := s.c.t
 			m := tb.lookup(id, hashKey(tb.seed, id))
-			off, rec := m.off, m.rec
+			off := m.off
+			rec, _ := tb.recordAt(off)
 			if !m.found() {
 				t.Fatal("entry not found")
 			}

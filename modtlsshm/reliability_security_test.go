@@ -449,7 +449,8 @@ func TestSecurityTraceHasNoSecrets(t *testing.T) {
 	var status bytes.Buffer
 	s.Status(&status, true)
 	m := s.c.t.lookup(id2, hashKey(s.c.t.seed, id2))
-	off, rec := m.off, m.rec
+	off := m.off
+	rec, _ := s.c.t.recordAt(off)
 	s.c.t.data[off+recHdrSize+uint64(rec.KeyLen)] ^= 1 // damaged
 	s.Get(id2)
 	s.Add(id2, ck.Now().Add(time.Second), st1)

@@ -45,17 +45,17 @@ import (
 //     lock) the reader takes the lock, which recovers a dead holder's
 //     lock and repairs.
 //  2. Bounds. Every offset and length comes from a local copy (of the
-//     slot, read in one atomic load, and of the record header) that is
-//     checked against the log before it is used, so a torn or hostile
-//     value can only select other bytes of the log, never memory outside
-//     it.
+//     slot's fields, read with atomic loads, and of the record header)
+//     that is checked against the log before it is used, so a torn or
+//     hostile value can only select other bytes of the log, never memory
+//     outside it.
 //  3. Key. The slot's tag only selects candidates; the record's key bytes
 //     are compared with the key asked for in the segment (a filter that
 //     costs no allocation), and the checksum below is computed over the
 //     key asked for, not over the bytes in the segment.
 //  4. Checksum of the copy. The value is copied out of the segment once,
 //     into the buffer that is returned, and the CRC-32C is computed over
-//     the record header as the lookup read it (the local copy whose
+//     the record header as read for the copy (the local copy whose
 //     lengths and expiry are used), the key asked for and that copy of
 //     the value; it must equal that header's Sum. The bytes checked are
 //     the bytes returned, whatever writers do to the segment afterwards,
@@ -185,11 +185,12 @@ func (t *table) getAt(key []byte, clock func() time.Time) ([]byte, int64, getRes
 			testHookRead(stepLookedUp)
 		}
 		var (
-			val []byte
-			ok  bool
+			val  []byte
+			when int64
+			ok   bool
 		)
 		if m.found() {
-			val, ok = t.readEntry(m, key)
+			val, when, ok = t.readEntry(m, key)
 			if testHookRead != nil {
 				testHookRead(stepCopied)
 			}
@@ -205,18 +206,18 @@ func (t *table) getAt(key []byte, clock func() time.Time) ([]byte, int64, getRes
 			return nil, 0, resMiss, nil
 		}
 		if !ok {
-			break // the checksum fails: confirm and drop under the lock
+			break // the checks of the copy fail: confirm and drop under the lock
 		}
 		if t.k.kind == kindSession {
 			if now == math.MinInt64 {
 				now = clock().Unix()
 			}
-			if m.rec.When <= now {
+			if when <= now {
 				break // drop it under the lock
 			}
 		}
 		t.countHit()
-		return val, m.rec.When, resHit, nil
+		return val, when, resHit, nil
 	}
 	if now == math.MinInt64 {
 		now = clock().Unix()
@@ -224,14 +225,20 @@ func (t *table) getAt(key []byte, clock func() time.Time) ([]byte, int64, getRes
 	return t.getLocked(key, h, now)
 }
 
-// readEntry copies the value of the record m found for key out of the
-// log and checks the checksum of what it copied: the CRC-32C of the record
-// header as m holds it, key and the copy must equal the header's Sum. The
-// copy goes into one new buffer, which first holds the header and key for
-// the first part of the checksum (a buffer on the stack would escape into
+// readEntry reads the header of the record m found (a local copy,
+// checked by recordAt: a live entry inside the log, with key's length),
+// copies the value out of the log and checks the checksum of what it
+// copied: the CRC-32C of that header copy, key and the value copy must
+// equal the header copy's Sum. It returns the value and the expiry (When)
+// of that header copy; ok is false if a check failed. The value goes
+// into one new buffer, which first holds the header and key for the
+// first part of the checksum (a buffer on the stack would escape into
 // crc32's assembly); its length is the value's.
-func (t *table) readEntry(m match, key []byte) (val []byte, ok bool) {
-	r := m.rec // checked by recordAt: the record lies inside the log
+func (t *table) readEntry(m match, key []byte) (val []byte, when int64, ok bool) {
+	r, ok := t.recordAt(m.off)
+	if !ok || !r.live() || int(r.KeyLen) != len(key) {
+		return nil, 0, false
+	}
 	kl, dl := uint64(len(key)), uint64(r.DataLen)
 	const tail = recHdrSize - 4 // the header bytes after Sum
 	buf := make([]byte, max(dl, tail+kl))
@@ -244,12 +251,12 @@ func (t *table) readEntry(m match, key []byte) (val []byte, ok bool) {
 	e.PutUint64(buf[20:], r.Seq)
 	copy(buf[tail:], key)
 	sum := crc32.Update(0, castagnoli, buf[:tail+kl])
-	v := m.off + recHdrSize + uint64(r.KeyLen)
+	v := m.off + recHdrSize + kl
 	copy(buf, t.data[v:v+dl])
 	if crc32.Update(sum, castagnoli, buf[:dl]) != r.Sum {
-		return nil, false
+		return nil, 0, false
 	}
-	return buf[:dl:dl], true
+	return buf[:dl:dl], r.When, true
 }
 
 // getLocked is the read under the lock: after reads that overlapped
@@ -271,21 +278,21 @@ func (t *table) getLocked(key []byte, h uint64, now int64) ([]byte, int64, getRe
 	}
 	// The checksum covers the expiry too: readEntry checks it first, so
 	// that a damaged expiry is counted as damage, not as an expired session.
-	val, ok := t.readEntry(m, key)
+	val, when, ok := t.readEntry(m, key)
 	if !ok {
-		t.kill(m.slot, m.off, m.rec)
+		t.kill(m.slot, m.off)
 		t.count(statErrors)
 		t.countMiss()
 		return nil, 0, resDamaged, nil
 	}
-	if t.k.kind == kindSession && m.rec.When <= now {
-		t.kill(m.slot, m.off, m.rec)
+	if t.k.kind == kindSession && when <= now {
+		t.kill(m.slot, m.off)
 		t.count(statExpired)
 		t.countMiss()
-		return nil, m.rec.When, resExpired, nil
+		return nil, when, resExpired, nil
 	}
 	t.countHit()
-	return val, m.rec.When, resHit, nil
+	return val, when, resHit, nil
 }
 
 // add stores val under key, replacing any entry with that key. It always
@@ -301,7 +308,7 @@ func (t *table) add(key, val []byte, when, now int64) error {
 	defer t.endWrite()
 	m := t.lookup(key, h)
 	if m.found() {
-		t.kill(m.slot, m.off, m.rec)
+		t.kill(m.slot, m.off)
 		t.count(statReplaced)
 	}
 	t.dropBad(m.bad)
@@ -336,15 +343,16 @@ func (t *table) delCounting(key []byte, now int64, replaced bool) (found bool, e
 	if !m.found() {
 		return false, nil
 	}
+	r, _ := t.recordAt(m.off) // found by the lookup, under the lock: readable
 	switch {
 	case replaced:
 		t.count(statReplaced)
-	case t.expired(m.rec.When, now):
+	case t.expired(r.When, now):
 		t.count(statExpired)
 	default:
 		t.count(statDeleted)
 	}
-	t.kill(m.slot, m.off, m.rec)
+	t.kill(m.slot, m.off)
 	return true, nil
 }
 
@@ -359,16 +367,23 @@ func (t *table) clearAll() (int, error) {
 	return n, nil
 }
 
-// kill removes the record r at off, indexed by slot si: it marks the
-// record dead and zeroes its key and value first, then frees the slot, so
-// that a writer dying in between leaves nothing to resurrect. r is the
-// header as recordAt checked it.
-func (t *table) kill(si int, off uint64, r record) {
-	rec := (*record)(unsafe.Pointer(&t.data[off]))
-	rec.Flags |= recDead
-	rec.Sum = 0
-	clear(t.data[off+recHdrSize : off+uint64(r.Size)])
+// kill removes the record at off, indexed by slot si: it marks the record
+// dead and zeroes its key and value first, then frees the slot, so that a
+// writer dying in between leaves nothing to resurrect. A record recordAt
+// refuses (damage) is left alone, and the counts recomputed.
+func (t *table) kill(si int, off uint64) {
+	r, ok := t.recordAt(off)
+	if ok {
+		rec := (*record)(unsafe.Pointer(&t.data[off]))
+		rec.Flags |= recDead
+		rec.Sum = 0
+		clear(t.data[off+recHdrSize : off+uint64(r.Size)])
+	}
 	t.slots[si] = slot{}
+	if !ok || r.Kind != recEntry {
+		t.damaged = true
+		return
+	}
 	t.dropLive(uint64(r.Size))
 }
 
