@@ -218,6 +218,8 @@ func serve(ctx context.Context, o Options, cfg *Config, ln net.Listener, home st
 	accepted := make(chan error, 1)
 	go func() { accepted <- s.acceptLoop() }()
 	log.Infof("ftpdtls %s: listening on %s", describe(o.ConfigPath), ln.Addr())
+	logStartup(log)
+	defer publish(log).remove()
 	if o.Ready != nil {
 		o.Ready(ln.Addr())
 	}
@@ -233,7 +235,7 @@ loop:
 				s.reload()
 				continue
 			}
-			log.Infof("received %v, shutting down", sig)
+			logSignal(log, sig)
 			break loop
 		case err := <-accepted:
 			runErr = err
@@ -319,6 +321,7 @@ func (s *server) reload() {
 	if idle {
 		old.Close()
 	}
+	republish()
 	s.log.Info("configuration reloaded")
 }
 
@@ -350,7 +353,7 @@ func (s *server) shutdown() {
 	for c := range s.retired {
 		c.Close()
 	}
-	s.log.Info("ftpdtls shut down")
+	logShutdown(s.log)
 }
 
 // dir is the home directory of the default configuration, "" for none.

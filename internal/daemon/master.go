@@ -127,12 +127,14 @@ type (
 )
 
 type master struct {
-	o       Options
-	log     *logrus.Logger
-	ln      net.Listener
-	home    string
-	events  chan any
-	done    chan struct{} // closed when the master has stopped
+	o      Options
+	log    *logrus.Logger
+	ln     net.Listener
+	home   string
+	events chan any
+	done   chan struct{} // closed when the master has stopped
+	// stopCh is closed when the master starts to stop.
+	stopCh  chan struct{}
 	counter *counter
 	brokers *privsep.Brokers // nil without privileges
 	logins  chan struct{}    // bounds concurrent password checks
@@ -160,7 +162,7 @@ func runMaster(ctx context.Context, o Options, home *Home, log *logrus.Logger, s
 	if err != nil {
 		return err
 	}
-	m := &master{o: o, log: log, home: home.dir(), events: make(chan any, 64), done: make(chan struct{}), counter: newCounter(cfg.limits),
+	m := &master{o: o, log: log, home: home.dir(), events: make(chan any, 64), done: make(chan struct{}), stopCh: make(chan struct{}), counter: newCounter(cfg.limits),
 		cfg: cfg, workers: map[*workerProc]struct{}{}, conns: map[uint64]*connEntry{},
 		logins: make(chan struct{}, 2*runtime.NumCPU())}
 	m.serving = sync.NewCond(&m.mu)
@@ -181,6 +183,8 @@ func runMaster(ctx context.Context, o Options, home *Home, log *logrus.Logger, s
 		fmt.Fprint(o.Stdout, home.Banner(m.ln.Addr().String()))
 	}
 	log.Infof("ftpdtls master: %s on %s, %d workers", describe(o.ConfigPath), m.ln.Addr(), max(o.Workers, 1))
+	logStartup(log)
+	defer publish(log).remove()
 
 	m.mu.Lock()
 	m.current, err = m.startGeneration(cfg)
@@ -199,7 +203,7 @@ func runMaster(ctx context.Context, o Options, home *Home, log *logrus.Logger, s
 				m.reload()
 				continue
 			}
-			log.Infof("received %v, shutting down", sig)
+			logSignal(log, sig)
 			return m.stop(nil)
 		case <-startup.C:
 			m.mu.Lock()
@@ -619,16 +623,29 @@ func (m *master) acceptLoop() {
 			if isTemporary(err) {
 				// Out of descriptors (or a connection reset before it
 				// was accepted): wait, so as not to spin, and try again.
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				m.log.Warnf("accept: %v; retrying in %v", err, delay)
-				time.Sleep(delay)
-				continue
+				if m.pause(&delay, fmt.Sprintf("accept: %v", err)) {
+					continue
+				}
+				return
 			}
 			m.event(evAcceptFailed{fmt.Errorf("accept: %w", err)})
 			return
 		}
 		delay = 0
 		m.dispatch(conn)
+	}
+}
+
+// pause waits after a temporary failure, twice as long as the last time
+// (5 ms to 1 s), and logs why; false if the master stops meanwhile.
+func (m *master) pause(delay *time.Duration, why string) bool {
+	*delay = min(max(2**delay, 5*time.Millisecond), time.Second)
+	m.log.Warnf("%s; retrying in %v", why, *delay)
+	select {
+	case <-time.After(*delay):
+		return true
+	case <-m.stopCh:
+		return false
 	}
 }
 
@@ -680,13 +697,24 @@ func (m *master) dispatch(conn net.Conn) {
 		release()
 		return
 	}
-	f, err := fc.File()
-	conn.Close()
-	if err != nil {
-		m.log.Warnf("connection from %s: %v", remote, err)
-		release()
-		return
+	// Out of descriptors, the copy to hand over cannot be made yet: keep
+	// the connection and try again after a pause, as accept does, rather
+	// than drop a client that is already connected.
+	var f *os.File
+	var delay time.Duration
+	for {
+		var err error
+		if f, err = fc.File(); err == nil {
+			break
+		}
+		if !isTemporary(err) || !m.pause(&delay, fmt.Sprintf("connection from %s: %v", remote, err)) {
+			m.log.Warnf("connection from %s closed: %v", remote, err)
+			conn.Close()
+			release()
+			return
+		}
 	}
+	conn.Close()
 	defer f.Close()
 	for {
 		// A connection accepted just as the last worker died waits here
@@ -773,6 +801,7 @@ func (m *master) promote(g *generation) {
 			go m.send(w, 0, &privsep.Drain{}, nil)
 		}
 	}
+	republish()
 	m.log.Infof("configuration reloaded (generation %d)", g.n)
 }
 
@@ -793,6 +822,7 @@ func (m *master) abandon(g *generation) {
 // transfers and closes its sessions within the grace period, after which
 // those still running are killed; then the brokers exit. It returns err.
 func (m *master) stop(err error) error {
+	close(m.stopCh)
 	m.mu.Lock()
 	m.stopping = true
 	m.serving.Broadcast()
@@ -831,7 +861,7 @@ func (m *master) stop(err error) error {
 		m.brokers.Close(2 * time.Second)
 	}
 	close(m.done)
-	m.log.Info("ftpdtls shut down")
+	logShutdown(m.log)
 	return err
 }
 
