@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -144,6 +145,37 @@ func (h *Home) Banner(addr string) string {
 	fmt.Fprintf(&b, "  lftp -u %s,%s -p %s -e 'set ssl:verify-certificate no; set ftp:ssl-force yes; set ftp:ssl-protect-data yes; ls; quit' %s\n",
 		h.User, h.Password, port, host)
 	fmt.Fprintf(&b, "Session cache:\n")
-	fmt.Fprintf(&b, "  ftpdtls sesscache info -v -c %s\n", h.ConfigFile())
+	fmt.Fprintf(&b, "  %s sesscache info -v -c %s\n", commandName(), h.ConfigFile())
 	return b.String()
+}
+
+// commandName is how to run this program again, as printed in the
+// banner: "go run ./cmd/ftpdtls" under `go run` (whose executable is a
+// temporary build, gone when it stops; the command works from the
+// repository root), "ftpdtls" when that is what the shell finds, the
+// executable's path when it is an ftpdtls not on the PATH, and
+// "ftpdtls" for a program that embeds the daemon.
+func commandName() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "ftpdtls"
+	}
+	return commandNameFor(exe, func() (string, error) { return exec.LookPath("ftpdtls") })
+}
+
+func commandNameFor(exe string, lookPath func() (string, error)) string {
+	if filepath.Base(filepath.Dir(exe)) == "exe" && strings.Contains(exe, string(filepath.Separator)+"go-build") {
+		return "go run ./cmd/ftpdtls"
+	}
+	if filepath.Base(exe) != "ftpdtls" {
+		return "ftpdtls"
+	}
+	if p, err := lookPath(); err == nil {
+		if a, err := filepath.EvalSymlinks(p); err == nil {
+			if b, err := filepath.EvalSymlinks(exe); err == nil && a == b {
+				return "ftpdtls"
+			}
+		}
+	}
+	return exe
 }
