@@ -23,17 +23,20 @@ import (
 // Their output lines are mod_tls's control responses word for word, but
 // without ftpdctl's "ftpdctl: " prefix, which belongs to ftpdctl, not to
 // the responses. Unlike ftpdctl, the exit status tells success (0) from
-// an error (1) and a usage error (2). Unlike ProFTPD, `remove` is allowed
-// (its ACL action is missing there, bug M2), `info` after `remove` works
-// (ProFTPD's daemon crashes) and the OCSP remove response says "tls
-// ocspcache" (ProFTPD says "tls sesscache", bug M3).
+// an error (1) and a usage error (2), the same way for info, clear and
+// remove (see cacheUsage). Unlike ProFTPD, `remove` is allowed (its ACL
+// action is missing there), `info` after `remove` works (ProFTPD's daemon
+// crashes) and the OCSP remove response says "tls ocspcache" (ProFTPD
+// says "tls sesscache").
 //
 // `info` and `clear` never create a cache: for a shm cache whose segment
 // does not exist (not created yet, or removed), info prints the status
 // title and "No shared memory segment exists for '<file>' ...", and clear
-// clears 0. `remove` works when the cache cannot be opened (a segment of
-// another size after a size change, a damaged header): it removes by
-// info string, refusing only a segment that is not the file's cache.
+// clears 0. `remove` removes only what the provider can prove is the
+// configured cache; when nothing exists it says so, and removes nothing.
+// No message of the controls advises removing a cache: whether a cache
+// is in use is for the operator to judge, and `info` says what the
+// running server does with it.
 
 func init() {
 	register(&command{
@@ -71,6 +74,9 @@ var ocspControl = cacheKind{
 	handle: daemon.OCSPCacheHandle,
 }
 
+// runningState is daemon.RunningState; tests replace it.
+var runningState = daemon.RunningState
+
 // controlEnv sends providers' notices to w (stderr), one message a line.
 func controlEnv(w io.Writer) modtls.Env {
 	l := logrus.New()
@@ -84,14 +90,36 @@ type messageOnly struct{}
 
 func (messageOnly) Format(e *logrus.Entry) ([]byte, error) { return []byte(e.Message + "\n"), nil }
 
+const cacheUsage = `usage: ftpdtls %[1]s [-c FILE] info [-v] | clear | remove
+(-c FILE may also follow the action)
+
+Acts on the %[2]s of FILE's %[3]s directive, as ProFTPD's
+"ftpdctl tls %[1]s ..." does, without a running daemon:
+
+  info [-v]  the cache's status (-v: with its entries); never creates it.
+             When a running ftpdtls serve of FILE does not use the cache
+             (it could not open it), info says so, with the reason.
+  clear      removes every entry.
+  remove     destroys the cache's storage, if the provider can prove it is
+             this configuration's cache; a missing cache is reported and
+             nothing is removed.
+
+Exit status, the same for every action: 0 when the action was done, or
+there was nothing to act on in a configured cache (no segment yet: info
+describes it, clear clears 0, remove removes nothing); 1 when FILE
+configures no such cache ("No %[3]s configured",
+"error ... cache: Function not implemented"), does not parse, or the
+cache cannot be used; 2 for a usage error.
+
+`
+
 func runCacheControl(k cacheKind, args []string, stdout, stderr io.Writer) int {
 	prefix := "tls " + k.action + ": "
 	fs := flag.NewFlagSet(k.action, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	conf := fs.String("c", DefaultConfigFile, "the proftpd.conf whose "+k.directive+" to act on")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: ftpdtls %s [-c FILE] info [-v] | clear | remove\n(-c FILE may also follow the action)\n\n", k.action)
-		fmt.Fprintf(stderr, "Acts on the %s of FILE's %s directive, as ProFTPD's\n`ftpdctl tls %s ...` does, without a running daemon.\n\n", k.cacheName, k.directive, k.action)
+		fmt.Fprintf(stderr, cacheUsage, k.action, k.cacheName, k.directive)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -103,6 +131,7 @@ func runCacheControl(k cacheKind, args []string, stdout, stderr io.Writer) int {
 	rest := fs.Args()
 	if len(rest) == 0 {
 		fmt.Fprintln(stderr, prefix+"missing required parameters")
+		fs.Usage()
 		return 2
 	}
 	action, params := rest[0], rest[1:]
@@ -118,7 +147,7 @@ func runCacheControl(k cacheKind, args []string, stdout, stderr io.Writer) int {
 	case "info":
 		// Like mod_tls's getopt("v"): options come first; the first
 		// unknown one is refused, quoted as given (ProFTPD quotes the
-		// wrong word, M4).
+		// wrong word).
 		for _, p := range params {
 			if !strings.HasPrefix(p, "-") || p == "-" {
 				break
@@ -132,6 +161,7 @@ func runCacheControl(k cacheKind, args []string, stdout, stderr io.Writer) int {
 	case "clear", "remove":
 	default:
 		fmt.Fprintf(stderr, "%sunknown %s action: '%s'\n", prefix, k.action, action)
+		fs.Usage()
 		return 2
 	}
 
@@ -142,11 +172,13 @@ func runCacheControl(k cacheKind, args []string, stdout, stderr io.Writer) int {
 	}
 	h, err := k.handle(cfg, controlEnv(stderr))
 	if err == nil && h == nil {
-		err = modtls.ErrNotImplemented // nothing configured
+		// Nothing configured: mod_tls's responses, and status 1 for
+		// every action.
 		if action == "info" {
-			fmt.Fprintf(stdout, "No %s configured\n", k.directive)
-			return 0
+			fmt.Fprintf(stderr, "No %s configured\n", k.directive)
+			return 1
 		}
+		err = modtls.ErrNotImplemented
 	}
 	if err != nil {
 		return controlError(stderr, prefix, k, action, err)
@@ -155,7 +187,9 @@ func runCacheControl(k cacheKind, args []string, stdout, stderr io.Writer) int {
 	switch action {
 	case "info":
 		// Never creates the cache: a missing one is described.
-		if err := h.Status(stdout, verbose); err != nil {
+		err := h.Status(stdout, verbose)
+		noteRunningState(stdout, stderr, cfg, k)
+		if err != nil {
 			return controlError(stderr, prefix, k, action, err)
 		}
 	case "clear":
@@ -170,13 +204,41 @@ func runCacheControl(k cacheKind, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%scleared %d %s from '%s' %s\n", prefix, n, noun, h.Provider, k.cacheName)
 	case "remove":
 		// Works when the cache cannot be opened (after a size change);
-		// a segment that is not the cache's is refused with a hint.
-		if err := h.Remove(); err != nil {
+		// storage that is not provably the cache's is refused.
+		err := h.Remove()
+		if errors.Is(err, modtls.ErrNoStorage) {
+			// Nothing to remove: the provider says what it looked for.
+			fmt.Fprintf(stdout, "%s%v\n", prefix, err)
+			return 0
+		}
+		if err != nil {
 			return controlError(stderr, prefix, k, action, err)
 		}
 		fmt.Fprintf(stdout, "%sremoved '%s' %s\n", prefix, h.Provider, k.cacheName)
 	}
 	return 0
+}
+
+// noteRunningState adds to info what a running ftpdtls serve of the
+// configuration does with the cache, when it does not use it: the reason
+// it fell back to a cache of its own. Without a running server it adds
+// nothing.
+func noteRunningState(stdout, stderr io.Writer, cfg *directives.Config, k cacheKind) {
+	st, err := runningState(cfg)
+	if errors.Is(err, daemon.ErrNotRunning) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "ftpdtls %s: cannot tell whether a running server uses this cache: %v\n", k.action, err)
+		return
+	}
+	for _, c := range st.Caches {
+		if c.Directive != k.directive || c.Shared {
+			continue
+		}
+		fmt.Fprintf(stdout, "\nThe running ftpdtls serve (PID %d) does not use this %s: %s\n", st.PID, k.cacheName, c.Reason)
+		fmt.Fprintf(stdout, "Each of its processes keeps a cache of its own, so sessions are not shared between them.\n")
+	}
 }
 
 // takeConfigOption removes "-c FILE" and "-c=FILE" from params, setting

@@ -36,7 +36,7 @@ func TestCheckAgreesWithServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	users := filepath.Join(dir, "ftpd.passwd")
-	if err := os.WriteFile(users, []byte(line+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(users, []byte(line+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// The base serve runs; each fragment is added at its end.
@@ -221,10 +221,16 @@ type serveProc struct {
 // for a configuration that listens on port.
 func startServe(t *testing.T, bin string, port int, args ...string) *serveProc {
 	t.Helper()
+	return startServeAs(t, bin, port, nil, args...)
+}
+
+// startServeAs is startServe as another user (cred), when not nil.
+func startServeAs(t *testing.T, bin string, port int, cred *syscall.Credential, args ...string) *serveProc {
+	t.Helper()
 	s := &serveProc{port: port, stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}, exited: make(chan struct{})}
 	s.cmd = exec.Command(bin, append([]string{"serve"}, append(args, "-workers", "0")...)...)
 	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
