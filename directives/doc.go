@@ -13,8 +13,20 @@
 // module are "unknown configuration directive", exactly as in ProFTPD.
 // For the ProFTPD modules ftpdtls does not implement, an embedded
 // catalogue (every directive of every module of the ProFTPD source) keeps
-// their directives known once the module is loaded: they are accepted
-// with any arguments and kept in Config.Root.
+// their directives known once the module is loaded, and kept in
+// Config.Root. For every module Debian 12's proftpd compiles in and every
+// module its stock /etc/proftpd/modules.conf loads, the arguments and the
+// context of those directives are checked as their module's handler
+// checks them, with its messages, and in its order (rules_*.go), as are
+// the refusals those modules make once the file is read (an unusable
+// SystemLog, a missing BanTable); directives of the other catalogue
+// modules are accepted with any arguments.
+//
+// Options.ProFTPD asks for the answer of Debian's `proftpd -t`
+// (`ftpdtls check -proftpd`); without it the parse is ftpdtls serve's,
+// where the modules ftpdtls links count as compiled in (LoadModule of one
+// is a silent no-op) and handlers refuse features of modules ftpdtls does
+// not implement.
 //
 // The shortest use:
 //
@@ -60,6 +72,16 @@
 //     forever; ftpdtls stops substituting after 64 references. Include
 //     nesting deeper than 64 levels (a file including itself) is a fatal
 //     error instead of running out of file descriptors.
+//   - A few handlers read an argument that is not there (MaxClientsPerClass
+//     with fewer than two, RLimitCPU session alone): ProFTPD crashes;
+//     ftpdtls says "wrong number of parameters".
+//   - Notices that depend on the machine, not on the file, are not
+//     repeated: the languages mod_lang finds installed (LangDefault) and
+//     the module order ModuleOrder logs.
+//   - Regular expressions are checked, not compiled: PCRE2's errors for
+//     the common mistakes (parentheses, brackets, quantifiers, {} counts,
+//     ranges, (? groups, POSIX classes, verbs), with its messages and, for
+//     the POSIX API, its offsets.
 //
 // # Behaviours worth knowing (ProFTPD's, reproduced)
 //
