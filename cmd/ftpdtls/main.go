@@ -1,8 +1,10 @@
 // Command ftpdtls is ProFTPD's mod_tls session and OCSP caching in Go,
 // driven by an unchanged proftpd.conf.
 //
-//	ftpdtls check -c /etc/proftpd/proftpd.conf   # like proftpd -t
-//	ftpdtls help                                 # lists every command
+//	ftpdtls check -c /etc/proftpd/proftpd.conf            # for ftpdtls serve
+//	ftpdtls check -proftpd -c /etc/proftpd/proftpd.conf   # exactly like proftpd -t
+//	ftpdtls version                                       # ftpdtls, Go and ProFTPD versions
+//	ftpdtls help                                          # lists every command
 //
 // Each command lives in its own file and adds itself to the command table
 // from an init function, so a new command never touches this file.
