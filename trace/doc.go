@@ -55,7 +55,8 @@
 //	2026-11-25 08:11:25,316 [16662] <tls.shmcache:9>: message     default
 //	2026-11-25 08:15:02 [18307] <tls.shmcache:9>: message         -TimestampMillis
 //	[14201] <tls.shmcache:9>: message                             -Timestamp
-//	[14201] (client 1.2.3.4, server 5.6.7.8:21) <command:7>: msg  +ConnIPs after SetConn
+//	[14201] (client 1.2.3.4, server 5.6.7.8:21) <command:7>: msg  +ConnIPs after SetConn,
+//	                                                                or from a WithConn handle
 //
 // Records are at most MaxRecord (8192) bytes; a longer one ends in "...."
 // and, unlike ProFTPD's, still in a newline. Concurrent writers never

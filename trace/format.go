@@ -12,6 +12,9 @@ import (
 const (
 	FieldChannel = "channel" // string: the trace channel
 	FieldLevel   = "level"   // int: the message's trace level
+	// FieldConn (*Conn), when set, is the connection of the record,
+	// shown by +ConnIPs instead of the Formatter's (Channel.WithConn).
+	FieldConn = "conn"
 )
 
 // MaxRecord is the largest TraceLog record in bytes, newline included.
@@ -53,7 +56,13 @@ func (f *Formatter) Format(e *logrus.Entry) ([]byte, error) {
 	}
 	channel, _ := e.Data[FieldChannel].(string)
 	level, _ := e.Data[FieldLevel].(int)
-	buf.Write(f.AppendRecord(buf.AvailableBuffer(), e.Time, channel, level, e.Message))
+	g := f
+	if c, ok := e.Data[FieldConn].(*Conn); ok && c != nil {
+		withConn := *f
+		withConn.Conn = c
+		g = &withConn
+	}
+	buf.Write(g.AppendRecord(buf.AvailableBuffer(), e.Time, channel, level, e.Message))
 	return buf.Bytes(), nil
 }
 

@@ -57,7 +57,8 @@ type Tracer struct {
 type Channel struct {
 	t     *Tracer
 	name  string
-	level atomic.Uint64 // packed min/max; see pack
+	level *atomic.Uint64 // packed min/max; see pack; shared by WithConn handles
+	conn  *Conn          // set on a WithConn handle
 }
 
 // New returns a Tracer with no channel enabled, no output, DefaultOptions and
@@ -92,7 +93,7 @@ func (t *Tracer) Channel(name string) *Channel {
 func (t *Tracer) channelLocked(name string) *Channel {
 	c := t.channels[name]
 	if c == nil {
-		c = &Channel{t: t, name: name}
+		c = &Channel{t: t, name: name, level: new(atomic.Uint64)}
 		c.level.Store(unset)
 		t.channels[name] = c
 	}
@@ -273,13 +274,31 @@ func (c *Channel) Msg(level int, format string, args ...any) {
 	if !c.Enabled(level) {
 		return
 	}
-	c.t.write(c.name, level, format, args)
+	c.t.write(c.name, level, c.conn, format, args)
 }
 
-func (t *Tracer) write(channel string, level int, format string, args []any) {
+// WithConn returns a handle on the same channel (the same levels, now and
+// after later SetLevels) whose records belong to one client connection:
+// with +ConnIPs they show "(client CLIENT, server SERVER) " as ProFTPD's
+// records of a session process do. In ftpdtls many sessions share one
+// process, so the connection travels with the handle rather than with
+// the Tracer (SetConn): a server keeps one such handle per connection.
+// client is the client's IP, server "ip:port" of the local end; "" is
+// written as "none".
+func (c *Channel) WithConn(client, server string) *Channel {
+	if c == nil {
+		return nil
+	}
+	return &Channel{t: c.t, name: c.name, level: c.level, conn: &Conn{Client: client, Server: server}}
+}
+
+func (t *Tracer) write(channel string, level int, conn *Conn, format string, args []any) {
 	e := logrus.NewEntry(t.log)
 	e.Data[FieldChannel] = channel
 	e.Data[FieldLevel] = level
+	if conn != nil {
+		e.Data[FieldConn] = conn
+	}
 	e.Time = t.now()
 	e.Logf(logrus.TraceLevel, format, args...)
 }
