@@ -245,7 +245,7 @@ func TestMaxClientsAcrossWorkers(t *testing.T) {
 	c2.greeting()
 	c2.login(u.name, u.password)
 	pids := map[string]bool{}
-	for _, m := range d.waitLogN(`ftpdtls\[(\d+)\] \([^)]*\): USER alice: Login successful`, 2) {
+	for _, m := range d.waitLogN(`ftpdtls\[(\d+)\] (?:\S+ )?\([^)]*\): USER alice: Login successful`, 2) {
 		pids[m[1]] = true
 	}
 	if len(pids) != 2 {
