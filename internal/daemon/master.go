@@ -498,6 +498,14 @@ func (m *master) record(w *workerProc, r *privsep.Record) error {
 		if err := r.Decode(&msg); err != nil {
 			return err
 		}
+		m.mu.Lock()
+		// A session holds at most two tickets (its connection and its
+		// login); more means the worker does not give them back.
+		tickets, conns := len(w.tickets), len(w.conns)
+		m.mu.Unlock()
+		if tickets >= 4*conns+64 {
+			return fmt.Errorf("%w: %d limit tickets held for %d connections", privsep.ErrProtocol, tickets, conns)
+		}
 		m.admit(w, r.ID, &msg)
 	case privsep.TypeRelease:
 		var msg privsep.Release
