@@ -67,6 +67,8 @@ func TestServeUsage(t *testing.T) {
 		{[]string{"-bogus"}, 2},
 		{[]string{"extra"}, 2},
 		{[]string{"-workers", "-1"}, 2},
+		{[]string{"-grace", "0s"}, 2},
+		{[]string{"-grace", "soon"}, 2},
 	} {
 		if status := runServe(tc.args); status != tc.status {
 			t.Errorf("serve %q: status %d, want %d", tc.args, status, tc.status)
