@@ -141,8 +141,15 @@ func (c *Control) ControlHandshakeDone(conn *tls.Conn, err error) {
 }
 
 // ProtectionSet logs PROT's outcome: level is "Clear" or "Private"
-// ("Protection set to Private").
+// ("Protection set to Private"), or PROT's argument "C" or "P" (what
+// ftpd's TLSEvents passes), logged with mod_tls's words.
 func (c *Control) ProtectionSet(level string) {
+	switch strings.ToUpper(level) {
+	case "C":
+		level = "Clear"
+	case "P":
+		level = "Private"
+	}
 	c.st.t.logTLS("Protection set to %s", level)
 }
 

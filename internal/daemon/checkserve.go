@@ -720,16 +720,12 @@ func loadModule(n *directives.Node, _ *directives.Config) string {
 
 // checkForServe is serve's side of CheckServe: the refusals, all of them,
 // stop the start, with check's words (the files and accounts serve cannot
-// use, it meets while it loads); the parser's and CheckServe's
-// warnings are logged when logWarnings is set (the process that
-// validates, not every worker).
+// use, it meets while it loads). Otherwise the log follows the
+// configuration (useSystemLog: the SystemLog file, the server's address)
+// and, when logWarnings is set (the process that validates, not every
+// worker), the parser's and CheckServe's warnings are logged there.
 func checkForServe(dirs *directives.Config, logWarnings bool, log logrus.FieldLogger) error {
 	errs, warnings := CheckServe(dirs)
-	if logWarnings {
-		for _, w := range slices.Concat(dirs.Warnings, warnings) {
-			log.Warn(warningText(w))
-		}
-	}
 	var all []error
 	for _, e := range errs {
 		var se *settingError
@@ -737,7 +733,18 @@ func checkForServe(dirs *directives.Config, logWarnings bool, log logrus.FieldLo
 			all = append(all, e)
 		}
 	}
-	return errors.Join(all...)
+	if len(all) > 0 {
+		return errors.Join(all...)
+	}
+	if err := useSystemLog(log, dirs); err != nil {
+		return err
+	}
+	if logWarnings {
+		for _, w := range slices.Concat(dirs.Warnings, warnings) {
+			log.Warn(warningText(w))
+		}
+	}
+	return nil
 }
 
 // warningText is a warning with its place, as `ftpdtls check` prints it.

@@ -133,9 +133,6 @@ func loadChecked(src *source, mode loadMode, euid int, want string, log logrus.F
 		return nil, err
 	}
 	applyEnv(dirs)
-	if err := useSystemLog(log, dirs); err != nil {
-		return nil, err
-	}
 	main := dirs.Main
 	c := &Config{Path: src.Path, Dirs: dirs, Source: src, Digest: digest(dirs), Addr: net.JoinHostPort(listenHost(main), strconv.Itoa(main.Port))}
 	ok := false
