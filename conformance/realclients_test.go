@@ -172,7 +172,8 @@ func (r rcResult) works() bool {
 type rcWant struct {
 	// steps are patterns for the steps that must fail (nil: must work).
 	steps [3]*regexp.Regexp
-	// reused and refused are the TLSLog counts.
+	// reused and refused are the TLSLog counts; refused -1 is "at
+	// least one".
 	reused, refused int
 	// why explains a cell that cannot work.
 	why string
@@ -238,7 +239,12 @@ func rcExpected(s *rcServer, client, version string) rcWant {
 	case !s.proftpd && version == "TLSv1.2" && client == "curl":
 		return refusedAll(rcRe425Curl, rcReAnyFailure, rcRe425CurlGet, whyCurlTLS12)
 	case !s.proftpd && version == "TLSv1.2" && client == "curl-one-session":
-		return refusedAll(rcRe425Curl, rcReAnyFailure, rcReAnyFailure, whyCurlTLS12)
+		// After a refused transfer curl may drop the control connection
+		// and skip or retry the next one: how many data connections it
+		// makes is curl's business; none may resume.
+		w := refusedAll(rcRe425Curl, rcReAnyFailure, rcReAnyFailure, whyCurlTLS12)
+		w.refused = -1
+		return w
 	}
 	return rcWorks
 }
@@ -353,7 +359,7 @@ func rcCell(t *testing.T, s *rcServer, c rcClient, version, src, srcSum string) 
 			problems = append(problems, fmt.Sprintf("%s: %q, want a failure matching %q", name, r.steps[i], p))
 		}
 	}
-	if r.reused != want.reused || r.refused != want.refused {
+	if r.reused != want.reused || r.refused != want.refused && !(want.refused < 0 && r.refused > 0) {
 		problems = append(problems, fmt.Sprintf("TLSLog: %d data connections resumed the control session and %d were refused, want %d and %d",
 			r.reused, r.refused, want.reused, want.refused))
 	}
