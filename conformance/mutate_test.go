@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+
+	"github.com/ftpdtls/ftpdtls/directives"
 )
 
 // This file generates variations of the recorded fragments for
@@ -43,6 +45,9 @@ var mutators = []mutator{
 	{"include", mutateInclude},
 	{"duplicate", mutateDuplicate},
 	{"swap", mutateSwap},
+	{"tls-values", mutateTLSValues},
+	{"cache-provider", mutateCacheProvider},
+	{"module-directive", mutateModuleDirective},
 }
 
 // variation is one generated fragment and how it was made.
@@ -679,4 +684,165 @@ func mutateInclude(r *rand.Rand, lines []string) []string {
 		"@TMP@/inc.d", "@TMP@/inc.d/*.conf", "@TMP@/inc.d/10-*.conf", "@TMP@/inc.d/10-cache.conf",
 		"@TMP@/bad.conf", "@TMP@/missing.conf", "@TMP@/*.none", "inc.d/10-cache.conf", "@TMP@/inc.d/20-trace.conf")
 	return insertAt(lines, r.IntN(len(lines)+1), line)
+}
+
+// tlsValueDirectives are the mod_tls directives whose values ProFTPD
+// checks against its protocol, option and OpenSSL cipher tables.
+var tlsValueDirectives = map[string][]string{
+	"TLSProtocol": {"TLSv1", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3", "SSLv3", "ALL", "TLSv1.0 TLSv1.2",
+		"ALL -TLSv1.0", "ALL -TLSv1 -TLSv1.1", "ALL TLSv1.2", "ALL -TLSv9", "ALL +SSLv4", "TLSv9", "+TLSv1.2",
+		"-TLSv1.2", "ALL -SSLv3 +TLSv1.3", "tlsv1.2", "ALL -ALL", "TLSv1.2,TLSv1.3", ""},
+	"TLSOptions": {"NoCertRequest", "AllowDotLogin", "AllowPerUser", "AllowClientRenegotiations", "EnableDiags",
+		"ExportCertData", "NoEmptyFragments", "NoSessionReuseRequired", "StdEnvVars", "dNSNameRequired",
+		"iPAddressRequired", "UseImplicitSSL", "IgnoreSNI", "AllowWeakDH", "NoCertRequest NoSessionReuseRequired",
+		"nosessionreuserequired", "Bogus", ""},
+	"TLSCipherSuite": {"HIGH", "NOTACIPHER", "HIGH:!aNULL:!MD5", "DEFAULT:!EXP", "ALL:!ADH", "ECDHE-RSA-AES128-GCM-SHA256",
+		"TLS_AES_128_GCM_SHA256", "!ALL", "HIGH:NOTACIPHER", "aNULL", "", "TLSv1.3:HIGH"},
+	"TLSPKCS12File": {"/nonexistent", "@TMP@/missing.p12", "@TMP@/proftpd.conf", "relative.p12", "@TMP@"},
+}
+
+// mutateTLSValues adds, or puts in place of a line, a TLSProtocol,
+// TLSOptions, TLSCipherSuite or TLSPKCS12File line with a value right or
+// wrong.
+func mutateTLSValues(r *rand.Rand, lines []string) []string {
+	names := make([]string, 0, len(tlsValueDirectives))
+	for n := range tlsValueDirectives {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	name := pick(r, names...)
+	line := strings.TrimSpace(name + " " + pick(r, tlsValueDirectives[name]...))
+	if idx := linesNamed(lines, name); len(idx) > 0 && r.IntN(2) == 0 {
+		i := pick(r, idx...)
+		return replaceLine(lines, i, leadingSpace(lines[i])+line)
+	}
+	return insertAt(lines, r.IntN(len(lines)+1), line)
+}
+
+// cacheProviders are cache types of modules Debian ships that ftpdtls
+// may or may not implement, with the module that registers each.
+var cacheProviders = []struct{ module, session, ocsp string }{
+	{"mod_tls_memcache.c", "memcache:", "memcache:"},
+	{"mod_tls_fscache.c", "", "fs:/path=@TMP@/ocsp"},
+	{"mod_tls_fscache.c", "", "fs:"},
+	{"mod_tls_fscache.c", "", "fs:/path=/nonexistent"},
+	{"mod_tls_redis.c", "redis:", "redis:"},
+	{"mod_tls_shmcache.c", "shm:/file=@TMP@/sess_cache", "shm:/file=@TMP@/ocsp_cache"},
+}
+
+// mutateCacheProvider gives the fragment a TLSSessionCache or
+// TLSStaplingCache of another provider, loading its module (after
+// mod_tls) or not.
+func mutateCacheProvider(r *rand.Rand, lines []string) []string {
+	p := pick(r, cacheProviders...)
+	directive, value := "TLSStaplingCache", p.ocsp
+	if p.session != "" && r.IntN(2) == 0 {
+		directive, value = "TLSSessionCache", p.session
+	}
+	out := withOwnLoadModules(lines)
+	if r.IntN(4) != 0 {
+		out = insertAt(out, loadModuleEnd(out), "LoadModule "+p.module)
+	}
+	line := directive + " " + value
+	if idx := linesNamed(out, directive); len(idx) > 0 && r.IntN(2) == 0 {
+		i := pick(r, idx...)
+		return replaceLine(out, i, leadingSpace(out[i])+line)
+	}
+	return insertAt(out, loadModuleEnd(out)+r.IntN(len(out)-loadModuleEnd(out)+1), line)
+}
+
+// withOwnLoadModules returns lines with LoadModule lines of their own:
+// a fragment without any gets the two that proftpd-check.sh adds, so
+// that adding another keeps mod_tls and mod_tls_shmcache loaded.
+func withOwnLoadModules(lines []string) []string {
+	for _, l := range lines {
+		if hasLoadModule.MatchString(l) {
+			return append([]string(nil), lines...)
+		}
+	}
+	return append([]string{"LoadModule mod_tls.c", "LoadModule mod_tls_shmcache.c"}, lines...)
+}
+
+// loadModuleEnd is the index after the leading LoadModule lines.
+func loadModuleEnd(lines []string) int {
+	i := 0
+	for i < len(lines) && hasLoadModule.MatchString(lines[i]) {
+		i++
+	}
+	return i
+}
+
+// stockModules are modules that Debian's stock modules.conf loads or that
+// Debian compiles in, whose directives ftpdtls checks without
+// implementing them. mod_ban and mod_shaper are left out: their tables
+// make proftpd -t create SysV objects the test could not remove.
+var stockModules = []string{
+	"mod_core.c", "mod_xfer.c", "mod_auth.c", "mod_ls.c", "mod_log.c", "mod_auth_file.c", "mod_auth_unix.c",
+	"mod_rlimit.c", "mod_facts.c", "mod_cap.c", "mod_lang.c", "mod_delay.c", "mod_ctrls.c", "mod_auth_pam.c",
+	"mod_ctrls_admin.c", "mod_radius.c", "mod_quotatab.c", "mod_rewrite.c", "mod_load.c", "mod_wrap2.c",
+	"mod_dynmasq.c", "mod_exec.c", "mod_ratio.c", "mod_site_misc.c", "mod_facl.c", "mod_unique_id.c",
+	"mod_copy.c", "mod_deflate.c", "mod_ifversion.c", "mod_memcache.c", "mod_readme.c", "mod_ifsession.c",
+}
+
+// directiveArgs are argument lists for those directives: Booleans,
+// numbers, paths, sizes, durations, keywords, lists. Host names are left
+// out (resolving them would make proftpd -t wait on the network), and so
+// are paths outside the test's directory.
+var directiveArgs = []string{
+	"", "on", "off", "maybe", "0", "1", "-1", "10", "2147483648", "abc", "none", "all", "@TMP@/file.txt", "@TMP@",
+	"relative", "@TMP@/nodir/x", "1 2", "10 KB", "1 MB", "10 20 30", "user bob", "on extra", "*",
+	"a,b", "00:01:00", "10s", "1h", "[NC]", "^a(b", "^[a-z]+$", "!x", "127.0.0.1", "10.0.0.0/8", "1.2.3.4/33",
+	"from all", "allow,deny", "deny, allow", "STOR 10", "RETR,STOR 2", "kick allow user root", "file:/a file:/b",
+	"1.3.8", "< 1.3.9", "~ ^1", "%u ^a$", "int:tolower", "5/00:01:00 01:00:00", "$(1:x) 2", "+CAP_CHOWN",
+}
+
+// mutateModuleDirective adds a directive of a module ftpdtls only knows
+// the checks of, with arguments right or wrong, sometimes in a section,
+// loading the module (and what it needs) when Debian does not compile
+// it in.
+func mutateModuleDirective(r *rand.Rand, lines []string) []string {
+	cat := directives.Catalogue()
+	mod := pick(r, stockModules...)
+	var names []string
+	for _, d := range cat[mod] {
+		// Include has a mutator of its own (an Include of @TMP@ would
+		// read proftpd.conf again, forever).
+		if !strings.HasPrefix(d, "</") && d != "Include" {
+			names = append(names, d)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	slices.Sort(names)
+	name := pick(r, names...)
+	args := pick(r, directiveArgs...)
+	var add []string
+	if strings.HasPrefix(name, "<") {
+		add = []string{strings.TrimSpace(strings.TrimSuffix(name, ">")+" "+args) + ">", "</" + name[1:]}
+	} else {
+		add = []string{strings.TrimSpace(name + " " + args)}
+	}
+	switch r.IntN(6) {
+	case 0:
+		add = append(append([]string{"<Directory @TMP@>"}, add...), "</Directory>")
+	case 1:
+		add = append(append([]string{"<VirtualHost 127.0.0.1>"}, add...), "</VirtualHost>")
+	case 2:
+		add = append(append([]string{"<Limit LOGIN>"}, add...), "</Limit>")
+	case 3:
+		add = append(append([]string{"<Anonymous @TMP@/anon>"}, add...), "</Anonymous>")
+	}
+	out := lines
+	if !slices.Contains(directives.DebianCompiledIn, mod) {
+		out = withOwnLoadModules(lines)
+		var loads []string
+		for _, req := range directives.DebianLoadable[mod] {
+			loads = append(loads, "LoadModule "+req)
+		}
+		loads = append(loads, "LoadModule "+mod)
+		out = insertAt(out, loadModuleEnd(out), loads...)
+	}
+	start := loadModuleEnd(out)
+	return insertAt(out, start+r.IntN(len(out)-start+1), add...)
 }

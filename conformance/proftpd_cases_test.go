@@ -49,7 +49,9 @@ var divergences = []divergence{
 			"(Operation not permitted), and goes on without the rest of that file; ftpdtls stops there, " +
 			"as ProFTPD's own test include_bad_config_issue1721 expects",
 		explains: func(p, f checkResult) bool {
-			if f.Accept || len(p.Fatal) == 0 || !slices.Equal(f.Fatal, p.Fatal[:1]) {
+			// ftpdtls prints the fatal line (and its suggestions) and
+			// stops; proftpd goes on and may print more.
+			if f.Accept || len(f.Fatal) == 0 || len(f.Fatal) > len(p.Fatal) || !slices.Equal(f.Fatal, p.Fatal[:len(f.Fatal)]) {
 				return false
 			}
 			m := fatalInFile.FindStringSubmatch(p.Fatal[0])
@@ -74,8 +76,8 @@ var divergences = []divergence{
 		cases: []string{"staplingresponder_not_http"},
 	},
 	{
-		reason: "a certificate, key or CA file OpenSSL cannot load: ProFTPD prints OpenSSL's error queue on the " +
-			"lines after \"unable to use 'X': \"; ftpdtls gives one reason on the same line",
+		reason: "a certificate, key or CA file, or a cipher list, OpenSSL cannot load: ProFTPD prints OpenSSL's error " +
+			"queue on the lines after \"unable to use 'X': \"; ftpdtls gives one reason on the same line",
 		explains: func(p, f checkResult) bool {
 			if p.Accept || f.Accept || len(p.Fatal) < 2 || len(f.Fatal) != 1 {
 				return false
@@ -89,6 +91,7 @@ var divergences = []divergence{
 			reason, ok := strings.CutPrefix(f.Fatal[0], p.Fatal[0])
 			return ok && strings.HasSuffix(reason, place) && len(reason) > len(place)
 		},
+		cases: []string{"tlsciphersuite_notacipher"},
 	},
 	{
 		reason: "TLSRenegotiate whose last keyword has no value: mod_tls reads past its arguments (a crash " +
@@ -126,13 +129,26 @@ var divergences = []divergence{
 	},
 }
 
+// crashDivergence: ProFTPD crashes on a few directives given too few
+// arguments (its handler reads a missing one, a NULL pointer) and prints
+// a stack trace; ftpdtls refuses the line with a reason.
+var crashDivergence = divergence{
+	reason: "a directive whose handler reads a missing argument: ProFTPD crashes (signal 11); ftpdtls refuses the line",
+	explains: func(p, f checkResult) bool {
+		return !p.Accept && !f.Accept && len(p.Fatal) == 0 && len(f.Fatal) > 0 &&
+			slices.Contains(p.Other, "-----BEGIN STACK TRACE-----")
+	},
+}
+
+func init() { divergences = append(divergences, crashDivergence) }
+
 var (
 	// renegotiateNoValue is ftpdtls's line for a TLSRenegotiate keyword
 	// without its value.
 	renegotiateNoValue = regexp.MustCompile(`^fatal: TLSRenegotiate: missing value for '(ctrl|data|required|timeout)' on line \d+ of '.*'$`)
 	// cacheModuleNotLoaded is ProFTPD's fatal line for a TLS cache module
 	// loaded before mod_tls.
-	cacheModuleNotLoaded = regexp.MustCompile(`^fatal: (\S+): error loading module '(mod_tls_shmcache\.c|mod_tls_redis\.c)': ` +
+	cacheModuleNotLoaded = regexp.MustCompile(`^fatal: (\S+): error loading module '(mod_tls_(?:shm|mem|fs)cache\.c|mod_tls_redis\.c)': ` +
 		`No such file or directory( on line \d+ of '.*')$`)
 	// responderURLError is the fatal line for a TLSStaplingResponder URL
 	// that does not parse: directive, URL, reason, place.
@@ -144,7 +160,7 @@ var (
 	laNotice = regexp.MustCompile(`^mod_dso/[0-9.]+: unable to load '(\S+)'; check to see if '(.*)/[^/]+\.la' exists$`)
 	// unableToUse is the first line of mod_tls's message for a file that
 	// OpenSSL cannot load; OpenSSL's errors follow on the next lines.
-	unableToUse = regexp.MustCompile(`^fatal: (\S+): unable to use '(.*)': $`)
+	unableToUse = regexp.MustCompile(`^fatal: (\S+): unable to use (?:ciphersuite )?'(.*)': $`)
 	// fatalLine captures the line number of a fatal line.
 	fatalLine = regexp.MustCompile(` on line (\d+) of '.*'$`)
 	// fatalInFile captures the file a fatal line names.
