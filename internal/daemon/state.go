@@ -55,8 +55,8 @@ type ServerState struct {
 // The state file. A running server (the master, or the single process)
 // writes it, atomically, at start and after each reload, and removes it
 // at exit: next to its PidFile ("PIDFILE.state") when one is configured,
-// else in the runtime directory (/run/ftpdtls as root,
-// $XDG_RUNTIME_DIR/ftpdtls or $TMPDIR/ftpdtls-UID otherwise) under a
+// else in the runtime directory ($FTPDTLS_RUNTIME_DIR; /run/ftpdtls as
+// root, $XDG_RUNTIME_DIR/ftpdtls or $TMPDIR/ftpdtls-UID otherwise) under a
 // name derived from the configured caches, so that the cache controls,
 // reading the same configuration, find it. RunningState trusts a file
 // only if root or the reader owns it and its process is alive and is the
@@ -86,12 +86,21 @@ func cacheKey(cfg *directives.Config) string {
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
+// RuntimeDirEnv, when set, names the directory of state files without a
+// PidFile (for the server and the cache controls alike).
+const RuntimeDirEnv = "FTPDTLS_RUNTIME_DIR"
+
 // runtimeDir is the directory of state files without a PidFile; create
 // makes it (mode 0755 as root, 0700 otherwise).
 func runtimeDir(create bool) (string, error) {
 	var dir string
 	mode := os.FileMode(0o700)
 	switch {
+	case os.Getenv(RuntimeDirEnv) != "":
+		dir = os.Getenv(RuntimeDirEnv)
+		if os.Geteuid() == 0 {
+			mode = 0o755
+		}
 	case os.Geteuid() == 0:
 		dir, mode = "/run/ftpdtls", 0o755
 	case os.Getenv("XDG_RUNTIME_DIR") != "":
