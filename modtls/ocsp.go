@@ -69,15 +69,20 @@ type ocspFetcher struct {
 	mu     sync.Mutex
 	closed bool
 	wg     sync.WaitGroup
+	ctx    context.Context // the parent of every request, canceled by close
+	cancel context.CancelFunc
 }
 
 var errFetcherClosed = errors.New("modtls: closed")
 
 // do runs fetch for key unless a run for key is in flight, and returns
 // the channel its result arrives on (buffered: nobody has to read it).
-func (f *ocspFetcher) do(key string, fetch func() ([]byte, error)) <-chan singleflight.Result {
+func (f *ocspFetcher) do(key string, fetch func(context.Context) ([]byte, error)) <-chan singleflight.Result {
 	return f.group.DoChan(key, func() (any, error) {
 		f.mu.Lock()
+		if f.ctx == nil {
+			f.ctx, f.cancel = context.WithCancel(context.Background())
+		}
 		if f.closed {
 			f.mu.Unlock()
 			return nil, errFetcherClosed
@@ -85,14 +90,17 @@ func (f *ocspFetcher) do(key string, fetch func() ([]byte, error)) <-chan single
 		f.wg.Add(1)
 		f.mu.Unlock()
 		defer f.wg.Done()
-		return fetch()
+		return fetch(f.ctx)
 	})
 }
 
-// close stops new runs and waits for those in flight.
+// close stops new runs, cancels those in flight and waits for them.
 func (f *ocspFetcher) close() error {
 	f.mu.Lock()
 	f.closed = true
+	if f.cancel != nil {
+		f.cancel()
+	}
 	f.mu.Unlock()
 	f.wg.Wait()
 	return nil
@@ -131,7 +139,7 @@ func (t *TLS) ocspStaple(ctx context.Context, st *serverTLS, sc *stapledCert) []
 		t.trace.Msg(3, "error retrieving OCSP response from '%s' cache for fingerprint '%s': %v", t.ocspName, fp, err)
 	}
 
-	result := t.ocsp.do(fp, func() ([]byte, error) { return t.refreshOCSP(st, sc, stale != nil) })
+	result := t.ocsp.do(fp, func(ctx context.Context) ([]byte, error) { return t.refreshOCSP(ctx, st, sc, stale != nil) })
 	if stale != nil {
 		t.trace.Msg(5, "using stale cached OCSP response for fingerprint '%s'", fp)
 		return stale
@@ -158,9 +166,9 @@ func (t *TLS) ocspStaple(ctx context.Context, st *serverTLS, sc *stapledCert) []
 // fails and no stale response is cached, it caches a fake tryLater
 // response (unless NoFakeTryLater), which holds back requests for five
 // minutes, as mod_tls does.
-func (t *TLS) refreshOCSP(st *serverTLS, sc *stapledCert, hadStale bool) ([]byte, error) {
+func (t *TLS) refreshOCSP(ctx context.Context, st *serverTLS, sc *stapledCert, hadStale bool) ([]byte, error) {
 	fp := sc.fingerprint
-	resp, err := t.fetchOCSP(st, sc)
+	resp, err := t.fetchOCSP(ctx, st, sc)
 	now := t.now()
 	if err == nil {
 		if hadStale && t.ocspCache != nil {
@@ -225,7 +233,7 @@ func (t *TLS) judgeCached(der []byte, age time.Duration, now time.Time) (cacheVe
 }
 
 // fetchOCSP asks the responder about sc and returns the checked response.
-func (t *TLS) fetchOCSP(st *serverTLS, sc *stapledCert) ([]byte, error) {
+func (t *TLS) fetchOCSP(ctx context.Context, st *serverTLS, sc *stapledCert) ([]byte, error) {
 	s := &st.sc.Stapling
 	url := s.Responder
 	if url != "" {
@@ -249,8 +257,8 @@ func (t *TLS) fetchOCSP(st *serverTLS, sc *stapledCert) ([]byte, error) {
 		return nil, err
 	}
 	// The request outlives any one handshake (several may wait for it,
-	// or none, for a refresh), so only the stapling timeout bounds it.
-	ctx, cancel := context.WithTimeout(context.Background(), s.Timeout)
+	// or none, for a refresh): the stapling timeout and Close bound it.
+	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(req))
 	if err != nil {

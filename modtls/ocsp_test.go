@@ -24,7 +24,12 @@ import (
 
 	"golang.org/x/crypto/ocsp"
 
+	"context"
+	"github.com/ftpdtls/ftpdtls/internal/syncbuf"
 	"github.com/ftpdtls/ftpdtls/internal/testpeers"
+	"github.com/ftpdtls/ftpdtls/trace"
+	"strings"
+	"sync/atomic"
 )
 
 // ---- an OCSP cache provider kept in memory ----
@@ -654,5 +659,126 @@ func TestOCSPOpenSSLResponder(t *testing.T) {
 				t.Fatal("openssl echoed a nonce that was never sent")
 			}
 		})
+	}
+}
+
+// gatedResponder forwards to a goResponder once gate is closed, counting
+// the requests that arrived.
+func gatedResponder(t *testing.T, r *goResponder, gate <-chan struct{}) (url string, arrived *atomic.Int32) {
+	arrived = new(atomic.Int32)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		arrived.Add(1)
+		// Read the body first: only then does net/http notice a client
+		// that goes away, and cancel the request's context.
+		body, _ := io.ReadAll(req.Body)
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		select {
+		case <-gate:
+			r.serve(w, req)
+		case <-req.Context().Done():
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, arrived
+}
+
+// staplingTrace opens an engine stapling cert with a trace whose lines
+// the test can count.
+func staplingTrace(t *testing.T, cert tls.Certificate, timeout time.Duration) (*TLS, *syncbuf.Buffer) {
+	t.Helper()
+	tracer := trace.New()
+	if err := tracer.SetLevels("tls", 1, 20); err != nil {
+		t.Fatal(err)
+	}
+	var out syncbuf.Buffer
+	tracer.SetOutput(&out)
+	st := DefaultSettings()
+	st.Stapling = true
+	st.StaplingTimeout = timeout
+	eng, err := Open(testConfig(st, 0), Env{Trace: tracer}, WithCertificates(nil, cert))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	return eng, &out
+}
+
+// TestOCSPOneFetchPerCertificate: handshakes that all need a response for
+// one certificate wait for one request to the responder.
+func TestOCSPOneFetchPerCertificate(t *testing.T) {
+	pki := newPKI(t)
+	r := newGoResponder(t, pki, newFakeClock())
+	gate := make(chan struct{})
+	url, arrived := gatedResponder(t, r, gate)
+	eng, traced := staplingTrace(t, pki.issue(t, "ecdsa", certOpts{ocspURL: url}), time.Hour)
+	srv := startTLSServer(t, func() *tls.Config { return eng.TLSConfig(nil) })
+	const n = 6
+	staples := make(chan []byte, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			c, err := tls.DialWithDialer(&net.Dialer{Timeout: 30 * time.Second}, "tcp", srv.addr, clientConfig(pki, tls.VersionTLS13, nil))
+			if err != nil {
+				staples <- nil
+				return
+			}
+			defer c.Close()
+			staples <- c.ConnectionState().OCSPResponse
+		}()
+	}
+	waitFor(t, "every handshake to ask for a staple", func() bool {
+		return strings.Count(traced.String(), "using fingerprint") == n
+	})
+	close(gate)
+	for i := 0; i < n; i++ {
+		der := <-staples
+		if len(der) == 0 || bytes.Equal(der, TryLaterResponse) {
+			t.Fatalf("handshake %d stapled %x, want the responder's answer", i, der)
+		}
+	}
+	if arrived.Load() != 1 || r.hitCount() != 1 {
+		t.Fatalf("the responder was asked %d times for %d concurrent handshakes, want once", arrived.Load(), n)
+	}
+}
+
+// TestOCSPBoundedByHandshakeContext: a handshake whose context ends while
+// the responder has not answered goes on without waiting for it (the
+// stapling timeout here is an hour).
+func TestOCSPBoundedByHandshakeContext(t *testing.T) {
+	pki := newPKI(t)
+	r := newGoResponder(t, pki, newFakeClock())
+	gate := make(chan struct{}) // never opened: the responder hangs
+	url, _ := gatedResponder(t, r, gate)
+	eng, traced := staplingTrace(t, pki.issue(t, "ecdsa", certOpts{ocspURL: url}), time.Hour)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			done <- err
+			return
+		}
+		defer c.Close()
+		done <- tls.Server(c, eng.TLSConfig(nil)).HandshakeContext(ctx)
+	}()
+	go func() {
+		if c, err := tls.Dial("tcp", ln.Addr().String(), clientConfig(pki, tls.VersionTLS13, nil)); err == nil {
+			c.Close()
+		}
+	}()
+	waitFor(t, "the handshake to ask for a staple", func() bool { return strings.Contains(traced.String(), "using fingerprint") })
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the handshake kept waiting for the responder after its context ended")
+	}
+	if !strings.Contains(traced.String(), "before the handshake went on: context canceled") {
+		t.Fatalf("trace lacks the abandoned wait:\n%s", traced.String())
 	}
 }
