@@ -19,7 +19,7 @@ func init() {
 	})
 }
 
-const serveUsage = `usage: ftpdtls serve [-c proftpd.conf] [-workers N] [-grace D] [-print-default]
+const serveUsage = `usage: ftpdtls serve [-c proftpd.conf] [-workers N] [-grace D] [-metrics ADDR] [-print-default]
 
 Runs an FTPS daemon with mod_tls's session and OCSP caches.
 
@@ -67,6 +67,11 @@ restart. SIGHUP re-reads the configuration: if it is good, new workers
 run it and the old ones finish their sessions; if not, it is refused and
 logged, and workers replaced later run the last good configuration.
 
+-metrics ADDR serves Prometheus's /metrics there: the TLS caches' figures
+(from their shared storage) and, in a single process, the TLS engine's
+counters. docs/SERVE.md lists what serve applies of a proftpd.conf and
+maps ProFTPD's log lines to ftpdtls's.
+
 Flags:
 `
 
@@ -77,6 +82,7 @@ func runServe(args []string) int {
 	workers := fs.Int("workers", 0, "worker processes (0: one as root; none, serving in this process, otherwise)")
 	grace := fs.Duration("grace", daemon.ShutdownGrace, "how long a shutdown may take before what still runs is cut")
 	printDefault := fs.Bool("print-default", false, "print the built-in configuration and exit")
+	metrics := fs.String("metrics", "", "serve Prometheus metrics at http://`ADDR`/metrics (host:port, e.g. 127.0.0.1:9121)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), serveUsage)
 		fs.PrintDefaults()
@@ -104,7 +110,7 @@ func runServe(args []string) int {
 		fmt.Fprintln(os.Stderr, "ftpdtls serve: -grace must be positive")
 		return 2
 	}
-	err := daemon.Run(context.Background(), daemon.Options{ConfigPath: *conf, Workers: *workers, Grace: *grace})
+	err := daemon.Run(context.Background(), daemon.Options{ConfigPath: *conf, Workers: *workers, Grace: *grace, Metrics: *metrics})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ftpdtls serve: %v\n", err)
 		return 1

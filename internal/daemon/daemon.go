@@ -107,6 +107,9 @@ type Options struct {
 	StartTimeout time.Duration
 	// BrokerIdle is how long a broker without sessions lives on (0: 30 s).
 	BrokerIdle time.Duration
+	// Metrics, if set, is the address (host:port) where Prometheus's
+	// /metrics is served (see startMetrics).
+	Metrics string
 }
 
 func (o *Options) defaults() {
@@ -220,6 +223,12 @@ func serve(ctx context.Context, o Options, cfg *Config, ln net.Listener, home st
 	log.Infof("ftpdtls %s: listening on %s", describe(o.ConfigPath), ln.Addr())
 	logStartup(log)
 	defer publish(log).remove()
+	ms, err := startMetrics(o.Metrics, s.currentTLS, log)
+	if err != nil {
+		s.shutdown()
+		return err
+	}
+	defer ms.stop()
 	if o.Ready != nil {
 		o.Ready(ln.Addr())
 	}

@@ -185,6 +185,11 @@ func runMaster(ctx context.Context, o Options, home *Home, log *logrus.Logger, s
 	log.Infof("ftpdtls master: %s on %s, %d workers", describe(o.ConfigPath), m.ln.Addr(), max(o.Workers, 1))
 	logStartup(log)
 	defer publish(log).remove()
+	ms, err := startMetrics(o.Metrics, nil, log)
+	if err != nil {
+		return err
+	}
+	defer ms.stop()
 
 	m.mu.Lock()
 	m.current, err = m.startGeneration(cfg)

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,10 +19,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sirupsen/logrus"
 
 	"github.com/ftpdtls/ftpdtls/directives"
 	"github.com/ftpdtls/ftpdtls/modtls"
+	"github.com/ftpdtls/ftpdtls/modtls/tlsprom"
 )
 
 // ErrNotRunning: no running `ftpdtls serve` has published its state for
@@ -192,6 +197,9 @@ func republish() {
 	if p, l := activePublisher.Load(), lastLoaded.Load(); p != nil && l != nil {
 		p.update(l.dirs)
 	}
+	if m := activeMetrics.Load(); m != nil {
+		m.refresh()
+	}
 }
 
 // update publishes the state of dirs, now in force.
@@ -331,4 +339,150 @@ func RunningState(cfg *directives.Config) (*ServerState, error) {
 		return nil, fmt.Errorf("%w (%s is left from process %d, which has exited)", ErrNotRunning, path, s.PID)
 	}
 	return &s, nil
+}
+
+// The -metrics endpoint: Prometheus's /metrics on an address the
+// operator names, served by the master (or the single process). The
+// caches' figures (tlsprom's ftpdtls_tls_cache_*) are those of their
+// shared storage, the same from every process: the master reads them
+// through an engine of its own on the configuration in force. The
+// engine's per-connection counters (ftpdtls_tls_sessions_*,
+// ftpdtls_tls_data_connections_total, ...) live in the process that
+// serves the connections: a single process exports them; a master,
+// whose workers count them, does not export counters it would show as
+// zero.
+
+// metricsServer is the running -metrics endpoint.
+type metricsServer struct {
+	srv *http.Server
+	ln  net.Listener
+	log logrus.FieldLogger
+
+	mu     sync.Mutex
+	own    *modtls.TLS // the master's engine for the caches' figures
+	ownFor *directives.Config
+}
+
+// activeMetrics is the master's endpoint, for republish to refresh.
+var activeMetrics atomic.Pointer[metricsServer]
+
+// startMetrics serves /metrics on addr ("" starts nothing). current
+// returns the engine in force of a single process; nil means a master,
+// which opens its own on the configuration last loaded. A failure to
+// bind stops serve: the operator asked for the endpoint.
+func startMetrics(addr string, current func() *modtls.TLS, log logrus.FieldLogger) (*metricsServer, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("-metrics %s: %w", addr, err)
+	}
+	m := &metricsServer{ln: ln, log: log}
+	reg := prometheus.NewRegistry()
+	if current != nil {
+		reg.MustRegister(tlsprom.NewCollector(current))
+	} else {
+		m.refresh()
+		reg.MustRegister(cacheOnly{tlsprom.NewCollector(m.engine)})
+		activeMetrics.Store(m)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: metricsErrorLog{log}}))
+	m.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go m.srv.Serve(ln)
+	log.Infof("serving metrics on http://%s/metrics", ln.Addr())
+	return m, nil
+}
+
+// Addr is where the endpoint listens.
+func (m *metricsServer) Addr() net.Addr { return m.ln.Addr() }
+
+func (m *metricsServer) engine() *modtls.TLS {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.own
+}
+
+// refresh opens the master's engine on the configuration last loaded,
+// when it changed (a reload), and closes the previous one.
+func (m *metricsServer) refresh() {
+	l := lastLoaded.Load()
+	if l == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ownFor == l.dirs {
+		return
+	}
+	st := modtls.SettingsOf(l.dirs.Main)
+	var eng *modtls.TLS
+	if st.Engine {
+		var err error
+		// Its notices (a cache that cannot be opened) were logged when
+		// the configuration was validated.
+		if eng, err = modtls.Open(l.dirs, modtls.Env{}); err != nil {
+			m.log.Warnf("metrics: cache figures unavailable: %v", err)
+			eng = nil
+		}
+	}
+	if m.own != nil {
+		m.own.Close()
+	}
+	m.own, m.ownFor = eng, l.dirs
+}
+
+// stop closes the endpoint and the master's engine.
+func (m *metricsServer) stop() {
+	if m == nil {
+		return
+	}
+	activeMetrics.CompareAndSwap(m, nil)
+	m.srv.Close()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.own != nil {
+		m.own.Close()
+		m.own = nil
+	}
+}
+
+// cacheOnly passes on a tlsprom collector's cache metrics only.
+type cacheOnly struct{ c prometheus.Collector }
+
+func (c cacheOnly) Describe(ch chan<- *prometheus.Desc) {
+	all := make(chan *prometheus.Desc)
+	go func() { c.c.Describe(all); close(all) }()
+	for d := range all {
+		if isCacheDesc(d) {
+			ch <- d
+		}
+	}
+}
+
+func (c cacheOnly) Collect(ch chan<- prometheus.Metric) {
+	all := make(chan prometheus.Metric)
+	go func() { c.c.Collect(all); close(all) }()
+	for m := range all {
+		if isCacheDesc(m.Desc()) {
+			ch <- m
+		}
+	}
+}
+
+func isCacheDesc(d *prometheus.Desc) bool {
+	return strings.Contains(d.String(), `fqName: "ftpdtls_tls_cache_`)
+}
+
+type metricsErrorLog struct{ log logrus.FieldLogger }
+
+func (l metricsErrorLog) Println(v ...any) { l.log.Warn(append([]any{"metrics: "}, v...)...) }
+
+// currentTLS is the engine of the configuration in force in a single
+// process (its -metrics).
+func (s *server) currentTLS() *modtls.TLS {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cur.TLS
 }

@@ -1,15 +1,23 @@
 package daemon
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/ftpdtls/ftpdtls/internal/syncbuf"
+	"github.com/ftpdtls/ftpdtls/internal/testpeers"
 	"github.com/ftpdtls/ftpdtls/internal/testpki"
 )
 
@@ -143,5 +151,94 @@ func TestRunningStateTrustsOnlyLiveOwnedState(t *testing.T) {
 		if _, err := RunningState(cfg); err == nil || errors.Is(err, ErrNotRunning) || !strings.Contains(err.Error(), "not trusting") {
 			t.Errorf("state of another user: %v", err)
 		}
+	}
+}
+
+// TestMetricsEndpoint: serve -metrics ADDR serves Prometheus's /metrics:
+// the shm session cache's figures from its shared storage (stored
+// sessions counted by the worker that served them, read by the master),
+// and, in a single process, the engine's counters.
+func TestMetricsEndpoint(t *testing.T) {
+	curl := testpeers.Need(t, "curl")
+	dir := worldDir(t)
+	u := opsUsers(t, dir)
+	os.WriteFile(filepath.Join(u.home, "README"), []byte("x\n"), 0o644)
+	cert, key := testpki.NewCA().Server(testpki.ECDSA).WriteFiles(t, dir, "server")
+	conf := writeConf(t, dir, "AuthUserFile "+dir+"/ftpd.passwd\nDefaultRoot ~\nTLSEngine on\nTLSRequired on\n"+
+		"TLSECCertificateFile "+cert+"\nTLSECCertificateKeyFile "+key+"\nTLSSessionCache shm:/file="+dir+"/sess_cache 600\n")
+	t.Cleanup(func() {
+		if dirs, err := Parse(conf, ""); err == nil {
+			removeCaches(dirs)
+		}
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncbuf.Buffer
+	sigs := make(chan os.Signal, 1)
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(context.Background(), Options{ConfigPath: conf, Listener: ln, Stderr: &stderr, Stdout: io.Discard,
+			Signals: sigs, Metrics: "127.0.0.1:0", Ready: func(net.Addr) { close(ready) }})
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("serve: %v\n%s", err, stderr.String())
+	case <-time.After(wait):
+		t.Fatalf("serve not ready:\n%s", stderr.String())
+	}
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			sigs <- syscall.SIGTERM
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v\n%s", err, stderr.String())
+			}
+		}
+	}
+	t.Cleanup(stop)
+	m := regexp.MustCompile(`serving metrics on (http://\S+/metrics)`).FindStringSubmatch(stderr.String())
+	if m == nil {
+		t.Fatalf("no metrics line in the log:\n%s", stderr.String())
+	}
+	scrape := func() string {
+		t.Helper()
+		c := &http.Client{Timeout: wait}
+		resp, err := c.Get(m[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %s\n%s", m[1], resp.Status, b)
+		}
+		return string(b)
+	}
+	stored := regexp.MustCompile(`(?m)^ftpdtls_tls_cache_stored_total\{cache="session",provider="shm"\} (\d+)$`)
+	before := stored.FindStringSubmatch(scrape())
+	if before == nil || before[1] != "0" {
+		t.Fatalf("before any session, no shm session cache figure at 0:\n%s", scrape())
+	}
+	out, err := exec.Command(curl, "-s", "-k", "--ssl-reqd", "--user", u.name+":"+u.password, "ftp://"+ln.Addr().String()+"/").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "README") {
+		t.Fatalf("curl: %v\n%s\n%s", err, out, stderr.String())
+	}
+	text := scrape()
+	after := stored.FindStringSubmatch(text)
+	if after == nil || after[1] == "0" {
+		t.Errorf("after a TLS session, the shm cache stored none:\n%s", text)
+	}
+	engine := strings.Contains(text, "ftpdtls_tls_sessions_issued_total")
+	if privileged := os.Geteuid() == 0; engine == privileged {
+		t.Errorf("engine counters exported=%v by a server whose sessions run in workers=%v:\n%s", engine, privileged, text)
+	}
+	stop()
+	if _, err := (&http.Client{Timeout: wait}).Get(m[1]); err == nil {
+		t.Error("the metrics endpoint still answers after the server stopped")
 	}
 }
