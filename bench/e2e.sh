@@ -1,33 +1,36 @@
 #!/bin/sh
-# bench/e2e.sh: ProFTPD 1.3.8 against `ftpdtls serve`, end to end.
+# bench/e2e.sh: ftpdtls serve (1 and 2 workers) against ProFTPD 1.3.8,
+# vsftpd and pure-ftpd, end to end, with this program's client, curl and
+# lftp; prints markdown for BENCHMARKS.md.
 #
-# Needs root (ProFTPD runs as a daemon with User nobody) and Debian's
-# proftpd-core + proftpd-mod-crypto. Everything listens on 127.0.0.1; the
-# servers, their segments and files are removed at the end (also on ^C).
-# The measuring is done by `ftpdtls bench -only e2e` (internal/bench/e2e.go);
-# this script builds ftpdtls if FTPDTLS is not set and prints markdown.
-# Knobs: E2E_DURATION (default 5s), E2E_RUNS (3), E2E_CLIENTS (4),
-# E2E_WORKERS (adds a row for ftpdtls serve -workers N; default 2, 0 leaves it out).
+# Needs root (a system user for vsftpd's PAM login; the daemons start as
+# root as their packages do), Debian's proftpd-core, curl and lftp.
+# vsftpd and pure-ftpd are NOT installed (their packages would remove
+# ProFTPD): `ftpdtls bench` fetches them with `apt-get download` and
+# unpacks them with `dpkg -x` into ~/.cache/ftpdtls-bench/peers. Everything
+# listens on 127.0.0.1; servers, user, PAM file, cgroups and files are
+# removed at the end (also on ^C). The measuring is `ftpdtls bench -only
+# e2e` (bench/internal/e2e); this script builds ftpdtls if FTPDTLS is not
+# set. Knobs: RUNS (3), SEQUENTIAL (20), CONCURRENT (16),
+# CONCURRENT_SESSIONS (96), TRANSFER (1G; 0 for none), WORKERS (1,2).
 set -eu
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" != 0 ]; then
-	echo "e2e.sh: needs root (ProFTPD runs as a daemon)" >&2
+	echo "e2e.sh: needs root" >&2
 	exit 1
 fi
 tmp=$(mktemp -d)
+chmod 755 "$tmp"
 trap 'rm -rf "$tmp"' EXIT INT TERM
 bin=${FTPDTLS:-}
 if [ -z "$bin" ]; then
-	go build -o "$tmp/ftpdtls" ./cmd/ftpdtls
+	CGO_ENABLED=0 go build -o "$tmp/ftpdtls" ./cmd/ftpdtls
 	bin=$tmp/ftpdtls
 fi
-cmd="ftpdtls bench -md -only e2e -runs ${E2E_RUNS:-3} -e2e-duration ${E2E_DURATION:-5s} -e2e-clients ${E2E_CLIENTS:-4} -e2e-workers ${E2E_WORKERS:-2}"
-echo
-echo "## End to end"
+set -- -md -only e2e -runs "${RUNS:-3}" -e2e-sequential "${SEQUENTIAL:-20}" -e2e-concurrent "${CONCURRENT:-16}" \
+	-e2e-concurrent-sessions "${CONCURRENT_SESSIONS:-96}" -e2e-transfer "${TRANSFER:-1G}" -e2e-workers "${WORKERS:-1,2}"
 echo
 echo '```'
-echo "\$ $cmd"
+echo "\$ ftpdtls bench $*"
 echo '```'
-echo
-"$bin" bench -md -ftpdtls "$bin" -only e2e -runs "${E2E_RUNS:-3}" -e2e-duration "${E2E_DURATION:-5s}" \
-	-e2e-clients "${E2E_CLIENTS:-4}" -e2e-workers "${E2E_WORKERS:-2}"
+"$bin" bench -ftpdtls "$bin" "$@"

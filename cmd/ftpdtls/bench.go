@@ -2,38 +2,25 @@ package main
 
 import (
 	"os"
-	"os/exec"
+	"path/filepath"
 
-	"github.com/ftpdtls/ftpdtls/internal/bench"
+	"github.com/ftpdtls/ftpdtls/bench"
 )
 
-// The bench command measures the caches on the user's machine; the
-// engine is internal/bench. Its second process (the scaling group's) is
-// this program again, "ftpdtls bench", told by bench.WorkerEnv to run a
-// worker instead.
+// The bench command measures the caches and the daemon on the user's
+// machine; the harness is the bench package (bench/), which runs the
+// packages' own benchmarks and the end-to-end comparison.
 
 func init() {
 	register(&command{
 		name:    "bench",
-		summary: "measure the session caches on this machine: bench [-duration D] [-size S] [-procs N] [-only GROUPS] [-json|-md]",
+		summary: "measure the caches and serve against ProFTPD, vsftpd, pure-ftpd: bench [-only GROUPS] [-runs N] [-json|-md]",
 		run: func(args []string) int {
-			c := &bench.Command{
-				Name:        "ftpdtls bench",
-				StartWorker: selfWorker("bench"),
-				Stdout:      os.Stdout,
-				Stderr:      os.Stderr,
+			c := &bench.Command{Name: "ftpdtls bench", Stdout: os.Stdout, Stderr: os.Stderr}
+			if exe, err := os.Executable(); err == nil && filepath.Base(exe) == "ftpdtls" {
+				c.FTPDTLS = exe
 			}
 			return c.Run(args)
 		},
 	})
-}
-
-// selfWorker returns a function starting this executable with args; nil
-// if the executable cannot be found.
-func selfWorker(args ...string) func() *exec.Cmd {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil
-	}
-	return func() *exec.Cmd { return exec.Command(exe, args...) }
 }
