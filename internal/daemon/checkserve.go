@@ -60,8 +60,8 @@ var servedDirectives = []servedDirective{
 	// The listener and the processes.
 	{name: "Port", by: byDaemon, how: "the control port", refuse: portZero},
 	{name: "DefaultAddress", by: byDaemon, how: "the one address the control listener binds (all addresses without it)", refuse: oneAddress},
-	{name: "SocketBindTight", by: byDaemon, how: "on: the listener binds DefaultAddress only, which ftpdtls always does", refuse: socketBindTight},
-	{name: "DefaultServer", by: byDaemon, how: "on: every connection the listener accepts is served by the main server", refuse: defaultServer},
+	{name: "SocketBindTight", by: byDaemon, how: "on with DefaultAddress (the listener binds it alone), off without it (every address)", refuse: socketBindTight},
+	{name: "DefaultServer", by: byDaemon, how: "on; off with DefaultAddress (the listener then gets the main server's connections only)", refuse: defaultServer},
 	{name: "ServerType", by: byDaemon, how: "standalone only", refuse: onlyWord("standalone", "ftpdtls serve runs standalone only; inetd mode is not available")},
 	{name: "UseIPv6", by: byDaemon, how: "off: without DefaultAddress the listener binds 0.0.0.0 (IPv4 only)"},
 	{name: "User", by: byDaemon, how: "started as root, workers serve as this account (nobody by default; root is refused)"},
@@ -72,7 +72,7 @@ var servedDirectives = []servedDirective{
 	{name: "SetEnv", by: byDaemon, how: "sets the variable for %{env:} references that follow and in the server's environment"},
 	{name: "UnsetEnv", by: byDaemon, how: "removes the variable, as SetEnv sets it"},
 	{name: "WtmpLog", by: byDaemon, how: "off/NONE only: ftpdtls never writes wtmp", refuse: onlyOff("ftpdtls serve does not write wtmp records; write WtmpLog off")},
-	{name: "IdentLookups", by: byDaemon, how: "off only: no RFC 1413 lookups", refuse: onlyOff("ftpdtls serve does not make RFC 1413 lookups; write IdentLookups off")},
+	{name: "IdentLookups", by: byDaemon, how: "off only: no RFC 1413 lookups (and LoadModule mod_ident.c is refused)", refuse: onlyOff("ftpdtls serve does not make RFC 1413 lookups; write IdentLookups off")},
 	{name: "DelayEngine", by: byDaemon, how: "off only: failed logins are not delayed", refuse: onlyOff("ftpdtls serve does not delay logins; write DelayEngine off")},
 	{name: "UseReverseDNS", by: byDaemon, how: "off only: ftpdtls never resolves client addresses", refuse: onlyOff("ftpdtls serve does not resolve client addresses; write UseReverseDNS off")},
 

@@ -954,3 +954,46 @@ func TestExampleChecksCleanAndServes(t *testing.T) {
 		t.Errorf("PidFile left behind: %v", err)
 	}
 }
+
+// docsServe is the operators' guide that lists what serve applies.
+const docsServe = "../../docs/SERVE.md"
+
+// The generated part of docs/SERVE.md: the table of servedDirectives.
+const (
+	docTableStart = "<!-- served directives: generated from internal/daemon/checkserve.go by TestServeDocListsServedDirectives; FTPDTLS_UPDATE_DOCS=1 rewrites it -->\n"
+	docTableEnd   = "<!-- end of served directives -->\n"
+)
+
+// servedTable renders servedDirectives as docs/SERVE.md shows them.
+func servedTable() string {
+	var b strings.Builder
+	b.WriteString("| directive | applied by | what `ftpdtls serve` does |\n|---|---|---|\n")
+	for _, d := range servedDirectives {
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", d.name, d.by, strings.ReplaceAll(d.how, "|", "\\|"))
+	}
+	return b.String()
+}
+
+// TestServeDocListsServedDirectives: docs/SERVE.md lists exactly the
+// directives serve applies, as the table in checkserve.go says.
+func TestServeDocListsServedDirectives(t *testing.T) {
+	b, err := os.ReadFile(docsServe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	i, j := strings.Index(doc, docTableStart), strings.Index(doc, docTableEnd)
+	if i < 0 || j < i {
+		t.Fatalf("%s has no generated table (markers %q ... %q)", docsServe, docTableStart, docTableEnd)
+	}
+	want := servedTable()
+	if got := doc[i+len(docTableStart) : j]; got != want {
+		if os.Getenv("FTPDTLS_UPDATE_DOCS") == "1" {
+			if err := os.WriteFile(docsServe, []byte(doc[:i+len(docTableStart)]+want+doc[j:]), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		t.Errorf("%s's table of served directives is not checkserve.go's; run FTPDTLS_UPDATE_DOCS=1 go test -run TestServeDocListsServedDirectives ./internal/daemon/", docsServe)
+	}
+}

@@ -236,7 +236,7 @@ func TestLoggedExchangeMatchesProFTPD(t *testing.T) {
 	}
 
 	if testing.Verbose() {
-		for _, f := range []string{sysLog, tlsLog, xferLog} {
+		for _, f := range []string{sysLog, tlsLog, xferLog, filepath.Join(s.dir, "trace.log")} {
 			b, _ := os.ReadFile(f)
 			t.Logf("%s:\n%s", filepath.Base(f), b)
 		}
