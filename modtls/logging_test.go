@@ -15,7 +15,9 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/ftpdtls/ftpdtls/internal/syncbuf"
+	"github.com/ftpdtls/ftpdtls/internal/testpki"
 	"github.com/ftpdtls/ftpdtls/trace"
+	"io"
 )
 
 func TestTraceAndTLSLogLines(t *testing.T) {
@@ -78,5 +80,52 @@ func TestTLSLogFormatter(t *testing.T) {
 	want := "2026-11-25 08:12:11,471 mod_tls/2.9.2[17096]: TLSv1.3 connection accepted\n"
 	if out.String() != want {
 		t.Fatalf("got %q want %q", out.String(), want)
+	}
+}
+
+// TestTLSLogHandshakeFailure: a failed control handshake is logged as
+// mod_tls logs it.
+func TestTLSLogHandshakeFailure(t *testing.T) {
+	ca := testpki.NewCA()
+	var log captureLog
+	eng, err := New(Config{ServerConfig: ServerConfig{Certificates: []tls.Certificate{ca.Server(testpki.ECDSA).TLS}}, TLSLog: log.logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	for _, tc := range []struct {
+		mech string
+		err  error
+		want []string
+	}{
+		{"TLS", io.EOF, []string{
+			"TLS/TLS-C requested, starting TLS handshake",
+			"unable to accept TLS connection: received EOF that violates protocol",
+			"unable to accept TLS connection: usually this indicates an FTP-aware router, NAT, or firewall interfering with the TLS handshake",
+			"TLS/TLS-C negotiation failed on control channel",
+		}},
+		{"TLS-P", errors.New("tls: client offered only unsupported versions: [301]"), []string{
+			"SSL/TLS-P requested, starting TLS handshake",
+			"unable to accept TLS connection: protocol error: tls: client offered only unsupported versions: [301]",
+			"SSL/TLS-P negotiation failed on control channel",
+		}},
+	} {
+		log.mu.Lock()
+		log.msgs = nil
+		log.mu.Unlock()
+		ctl := eng.NewControl(nil)
+		ctl.AuthRequested(tc.mech)
+		ctl.ControlHandshakeDone(nil, tc.err)
+		if got := log.all(); strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+			t.Errorf("%s: TLSLog\n%s\nwant\n%s", tc.mech, strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+		}
+	}
+	ctl := eng.NewControl(nil)
+	ctl.ProtectionSet("Clear")
+	if !log.has("Protection set to Clear") {
+		t.Fatalf("TLSLog %q", log.all())
+	}
+	if s := eng.EngineStats(); s.HandshakeFailures != 2 {
+		t.Fatalf("handshake failures counted: %d", s.HandshakeFailures)
 	}
 }
