@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -182,25 +183,18 @@ func (s *session) openData(what string, ascii bool, onFail func()) net.Conn {
 func (s *session) acceptData(ln net.Listener) (net.Conn, error) {
 	tl := ln.(*net.TCPListener)
 	_ = tl.SetDeadline(time.Now().Add(s.dataTimeout()))
-	stopped := make(chan struct{})
-	defer close(stopped)
-	interrupted := make(chan struct{})
-	go func() {
-		select {
-		case <-s.srv.stop():
-			close(interrupted)
-			_ = tl.SetDeadline(time.Now())
-		case <-stopped:
-		}
-	}()
+	var interrupted atomic.Bool
+	cancel := s.srv.onStop(func() {
+		interrupted.Store(true)
+		_ = tl.SetDeadline(time.Now())
+	})
+	defer cancel()
 	client := s.real.RemoteAddr()
 	for {
 		conn, err := tl.Accept()
 		if err != nil {
-			select {
-			case <-interrupted:
+			if interrupted.Load() {
 				return nil, ErrServerClosed
-			default:
 			}
 			if outOfFDs(err) && s.srv.evictPreLogin() {
 				continue

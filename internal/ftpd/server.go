@@ -136,8 +136,9 @@ type Server struct {
 	lingering map[net.Conn]struct{} // data connections being drained
 	wg        sync.WaitGroup
 	closing   bool
-	stopping  chan struct{} // closed by Shutdown and Close
-	xferMu    sync.Mutex    // serializes TransferLog lines
+	stopCtx   context.Context // cancelled by Shutdown and Close (see initStop)
+	stopEnd   context.CancelFunc
+	xferMu    sync.Mutex // serializes TransferLog lines
 }
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -273,10 +274,8 @@ func (srv *Server) Close() error {
 func (srv *Server) beginClosing() {
 	if !srv.closing {
 		srv.closing = true
-		if srv.stopping == nil {
-			srv.stopping = make(chan struct{})
-		}
-		close(srv.stopping)
+		srv.initStop()
+		srv.stopEnd()
 	}
 	for ln := range srv.listeners {
 		ln.Close()
@@ -287,10 +286,29 @@ func (srv *Server) beginClosing() {
 func (srv *Server) stop() <-chan struct{} {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
-	if srv.stopping == nil {
-		srv.stopping = make(chan struct{})
+	srv.initStop()
+	return srv.stopCtx.Done()
+}
+
+// initStop makes the context that the shutdown cancels; mu is held.
+func (srv *Server) initStop() {
+	if srv.stopCtx == nil {
+		srv.stopCtx, srv.stopEnd = context.WithCancel(context.Background())
 	}
-	return srv.stopping
+}
+
+// onStop arranges for f to run (in a goroutine of its own) when the
+// server shuts down. The returned function cancels that and reports
+// whether it did so before f started. Unlike a goroutine waiting on
+// stop(), it costs nothing while the server runs: a session's blocking
+// steps (handshakes, waiting for a data connection) use it so that no
+// extra goroutine is started and scheduled for each of them.
+func (srv *Server) onStop(f func()) (cancel func() bool) {
+	srv.mu.Lock()
+	srv.initStop()
+	ctx := srv.stopCtx
+	srv.mu.Unlock()
+	return context.AfterFunc(ctx, f)
 }
 
 func (srv *Server) isClosing() bool {

@@ -362,18 +362,15 @@ func (s *session) startTLS(ts TLSSession) error {
 	return nil
 }
 
-// handshake runs a TLS handshake that the server's shutdown interrupts.
+// handshake runs a TLS handshake that the server's shutdown interrupts
+// (by expiring the connection's deadline).
 func (s *session) handshake(tc *tls.Conn) error {
-	done := make(chan error, 1)
-	go func() { done <- tc.Handshake() }()
-	select {
-	case err := <-done:
-		return err
-	case <-s.srv.stop():
-		tc.NetConn().SetDeadline(time.Now())
-		<-done
+	cancel := s.srv.onStop(func() { tc.NetConn().SetDeadline(time.Now()) })
+	err := tc.Handshake()
+	if !cancel() {
 		return ErrServerClosed
 	}
+	return err
 }
 
 // evict closes a session that has not logged in, to make room (the
