@@ -3,8 +3,11 @@ package modtls
 import (
 	"crypto/tls"
 	"errors"
+	"net"
 	"sync"
 	"time"
+
+	"github.com/ftpdtls/ftpdtls/trace"
 )
 
 // Session resumption. crypto/tls servers resume only from tickets (TLS
@@ -47,7 +50,7 @@ func (t *TLS) wrap(st *serverTLS, cs tls.ConnectionState, ss *tls.SessionState, 
 		rec.mu.Unlock()
 	}
 	if t.trace.Enabled(9) {
-		t.trace.Msg(9, "adding new SSL session to '%s' cache", t.sessName)
+		t.traceFor(rec).Msg(9, "adding new SSL session to '%s' cache", t.sessName)
 	}
 	if err := t.sessCache.Add(id, info.Created.Add(t.sessTimeout), state); err != nil {
 		t.logTLS("error adding session to '%s' cache: %v", t.sessName, err)
@@ -55,6 +58,20 @@ func (t *TLS) wrap(st *serverTLS, cs tls.ConnectionState, ss *tls.SessionState, 
 	}
 	t.counters.sessionsIssued.Add(1)
 	return id, nil
+}
+
+// traceFor is the "tls" channel for the records of a handshake: with
+// TraceOptions +ConnIPs they show its connection, as ProFTPD's session
+// processes do.
+func (t *TLS) traceFor(rec *connState) *trace.Channel {
+	if rec == nil || rec.conn == nil || t.trace == nil {
+		return t.trace
+	}
+	client := rec.conn.RemoteAddr().String()
+	if host, _, err := net.SplitHostPort(client); err == nil {
+		client = host
+	}
+	return t.trace.WithConn(client, rec.conn.LocalAddr().String())
 }
 
 // unwrap returns the session for id, or nil for a full handshake.
@@ -78,18 +95,18 @@ func (t *TLS) unwrap(st *serverTLS, id []byte, cs tls.ConnectionState, rec *conn
 		created = info.Created
 	} else {
 		if t.trace.Enabled(9) {
-			t.trace.Msg(9, "getting SSL session from '%s' cache", t.sessName)
+			t.traceFor(rec).Msg(9, "getting SSL session from '%s' cache", t.sessName)
 		}
 		state, expires, err := t.sessCache.Get(id)
 		if err != nil {
-			t.trace.Msg(5, "error retrieving session from '%s' cache: %v", t.sessName, err)
+			t.traceFor(rec).Msg(5, "error retrieving session from '%s' cache: %v", t.sessName, err)
 			if !errors.Is(err, ErrCacheMiss) {
 				t.logTLS("error retrieving session from '%s' cache: %v", t.sessName, err)
 			}
 			return nil
 		}
 		if !now.Before(expires) {
-			t.trace.Msg(5, "error retrieving session from '%s' cache: %v", t.sessName, ErrCacheMiss)
+			t.traceFor(rec).Msg(5, "error retrieving session from '%s' cache: %v", t.sessName, ErrCacheMiss)
 			return nil
 		}
 		ss, err = tls.ParseSessionState(state)
@@ -107,7 +124,7 @@ func (t *TLS) unwrap(st *serverTLS, id []byte, cs tls.ConnectionState, rec *conn
 	}
 	vhost, ok, tag := sessionTags(ss.Extra)
 	if !ok || vhost != st.sid {
-		t.trace.Msg(9, "SSL session was issued by another server, not resuming it")
+		t.traceFor(rec).Msg(9, "SSL session was issued by another server, not resuming it")
 		return nil
 	}
 	if rec != nil {

@@ -640,8 +640,8 @@ TLSECCertificateFile %[3]s
 TLSECCertificateKeyFile %[4]s
 TLSSessionCache shm:/file=%[1]s/sess_cache 600
 TraceLog %[1]s/trace.log
-Trace tls.shmcache:9 tls:1
-TraceOptions -Timestamp
+Trace tls.shmcache:9 tls:9
+TraceOptions -Timestamp +ConnIPs
 `, k.dir, k.pidFile, cert, key)
 	k.conf = writeConf(t, k.dir, text)
 	k.d = startDaemon(t, testOptions{ConfigPath: k.conf, Workers: 2})
@@ -779,20 +779,50 @@ func testKitchenLoadModule(t *testing.T, k *kitchen) {
 	}
 }
 
-// testKitchenTrace: Trace levels select the lines of TraceLog, and
-// TraceOptions -Timestamp removes the timestamp, in every process.
+// testKitchenTrace: Trace levels select the lines of TraceLog, in every
+// process; TraceOptions -Timestamp removes the timestamp and +ConnIPs
+// shows the connection on the lines of a TLS handshake (not on the
+// daemon's own).
 func testKitchenTrace(t *testing.T, k *kitchen) {
 	k.start(t)
-	text := waitFile(t, k.trace, regexp.MustCompile(`tls\.shmcache:9>`), 1)
+	f, _ := k.dial(t)
+	f.expect(234, "AUTH TLS")
+	// A client session cache makes crypto/tls offer resumption, for which
+	// the server issues a session.
+	tc := tls.Client(f.c, &tls.Config{InsecureSkipVerify: true, ClientSessionCache: tls.NewLRUClientSessionCache(1)})
+	if err := tc.Handshake(); err != nil {
+		t.Fatalf("AUTH TLS handshake: %v", err)
+	}
+	tc.Write([]byte("QUIT\r\n"))
+	tc.Read(make([]byte, 64))
+	tc.Close()
+	text := waitFile(t, k.trace, regexp.MustCompile(`<tls:9>: adding new SSL session to 'shm' cache`), 1)
+	record := regexp.MustCompile(`^\[(\d+)\] (\(client ([\d.]+), server ([\d.:]+)\) )?<(tls\.shmcache|tls):(\d+)>: (.*)$`)
+	var withConn, daemonLevel int
 	for _, l := range strings.Split(strings.TrimSpace(text), "\n") {
-		m := regexp.MustCompile(`^\[(\d+)\] <(tls\.shmcache|tls):(\d+)>: `).FindStringSubmatch(l)
+		m := record.FindStringSubmatch(l)
 		if m == nil {
 			t.Errorf("trace line %q: not -Timestamp's form", l)
 			continue
 		}
-		if lv := m[3]; (m[2] == "tls.shmcache" && len(lv) != 1) || (m[2] == "tls" && lv != "1") {
-			t.Errorf("trace line %q beyond its channel's levels", l)
+		if lv := m[6]; len(lv) != 1 {
+			t.Errorf("trace line %q beyond its channel's levels (1-9)", l)
 		}
+		switch {
+		case m[2] != "":
+			withConn++
+			if m[3] != "127.0.0.1" || m[4] != k.d.addr {
+				t.Errorf("trace line %q: connection is not the client's and the server's (%s)", l, k.d.addr)
+			}
+		case strings.HasPrefix(m[7], "opening shmcache"):
+			daemonLevel++
+		}
+		if strings.HasPrefix(m[7], "adding new SSL session") && m[2] == "" {
+			t.Errorf("handshake trace line without its connection: %q", l)
+		}
+	}
+	if withConn == 0 || daemonLevel == 0 {
+		t.Errorf("%d lines with a connection, %d daemon lines:\n%s", withConn, daemonLevel, text)
 	}
 }
 
