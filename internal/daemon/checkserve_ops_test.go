@@ -972,6 +972,12 @@ func TestExampleChecksCleanAndServes(t *testing.T) {
 		t.Fatalf("the example after its setup step: errors %v, warnings %v %v", errs, warnings, cfg.Warnings)
 	}
 	d := startDaemon(t, testOptions{ConfigPath: conf, Workers: 2})
+	d.waitLog(`generation 1 ready`)
+	// Two workers, and not one warning (no "mod_dso ... unable to load"
+	// for the example's LoadModule lines).
+	if log := d.log.String(); strings.Contains(log, "warning:") || strings.Contains(log, "mod_dso") {
+		t.Errorf("serve warns about the example:\n%s", log)
+	}
 	out, err := exec.Command(curl, "-s", "-k", "--ssl-reqd", "--user", "alice:choose a password", "ftp://"+d.addr+"/").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "README") {
 		t.Errorf("curl: %v\n%s", err, out)
