@@ -32,14 +32,12 @@ command lines, and the command that shows the session cache while it runs
 (ftpdtls sesscache info -v -c DIR/proftpd.conf). Everything it made, the
 directory and the cache segments, is removed when it stops.
 
-With -c it serves that proftpd.conf: Port, DefaultAddress, PassivePorts,
-MasqueradeAddress, ServerName, the TLS* directives, Trace/TraceLog/
-TraceOptions, AuthUserFile (passwd format with $6$ SHA-512 crypt hashes)
-and AuthGroupFile, User, Group, RootLogin, DefaultRoot, the Max* limits,
-and mod_proxy_protocol's ProxyProtocol*
-directives, plus ProxyProtocolTrustedSources (required with
-ProxyProtocolEngine on). Modules ftpdtls links count as compiled in, so
-LoadModule lines are optional.
+With -c it serves that proftpd.conf. Every directive it accepts is applied
+with ProFTPD's meaning; every other one is refused at start with its file,
+its line and "not supported by ftpdtls serve" (ftpdtls check -c FILE prints
+the same). docs/SERVE.md lists what serve applies. Modules ftpdtls links
+count as compiled in, so LoadModule lines for them are optional; LoadModule
+of a module ftpdtls does not implement is refused.
 
 Processes: started as root, a master process stays root, never reads
 what clients send, validates the whole configuration before it starts
