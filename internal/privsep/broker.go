@@ -19,7 +19,7 @@ const maxUploads = 4
 // Broker is the file system service of one uid: it runs in a process
 // with that user's uid, gid and groups, and serves every session of the
 // user the master opens on it, each confined to its own root (a
-// userfs.Local, which works through os.Root).
+// userfs.Local, which resolves every path from the session root).
 type Broker struct {
 	// Open opens a session's file system; nil means userfs.NewLocal with
 	// no names (the worker fills them in).

@@ -22,9 +22,11 @@
 // userfs.FS over it); Open and Create return the descriptor the broker
 // opened, so the data never goes through the broker.
 //
-// A broker serves each session with a userfs.Local, which works through
-// os.Root: whatever a worker asks, a session reaches only files under its
-// root, with the user's permissions. Brokers are started from
+// A broker serves each session with a userfs.Local, which resolves every
+// path from the session root itself: whatever a worker asks, a session
+// reaches only files under its root, with the user's permissions (and,
+// as with the kernel's own path walk, needs only search permission on the
+// directories it passes). Brokers are started from
 // /proc/self/exe with exec.Cmd's Credential (setgroups, setgid, setuid
 // before the program runs), an environment of their own and
 // PR_SET_NO_NEW_PRIVS; a broker refuses to run as root unless the master

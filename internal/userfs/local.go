@@ -9,40 +9,160 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-// Local is an FS in the calling process: every operation goes through an
-// os.Root, so neither ".." nor a symbolic link reaches outside the
-// directory, and acts with the process's own uid and gid. Its methods are
-// safe for concurrent use.
+// Local is an FS in the calling process, acting with the process's own
+// uid and gid. Every path is resolved from the session root by its own
+// walk (see resolve), so neither ".." nor a symbolic link reaches outside
+// the root, and directories the user may search but not read can be
+// passed as the kernel passes them. Its methods are safe for concurrent
+// use.
 type Local struct {
-	root  *os.Root
+	dir   string
+	root  *os.File // the root directory (O_PATH on Linux)
+	rc    syscall.RawConn
 	names Names
 }
 
 // NewLocal opens dir as the root of a session's file system. names turns
-// owners into the names listings show; nil shows none.
+// owners into the names listings show; nil shows none. dir needs search
+// permission only.
 func NewLocal(dir string, names Names) (*Local, error) {
-	r, err := os.OpenRoot(dir)
+	var fd int
+	err := retryEINTR(func() (err error) {
+		fd, err = unix.Open(dir, openPath|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		return err
+	})
 	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: dir, Err: err}
+	}
+	root := os.NewFile(uintptr(fd), dir)
+	rc, err := root.SyscallConn()
+	if err != nil {
+		root.Close()
 		return nil, err
 	}
 	if names == nil {
 		names = NameMap{}
 	}
-	return &Local{root: r, names: names}, nil
+	return &Local{dir: dir, root: root, rc: rc, names: names}, nil
 }
 
 // Dir is the real path of the root, as given to NewLocal.
-func (l *Local) Dir() string { return l.root.Name() }
+func (l *Local) Dir() string { return l.dir }
 
 func (l *Local) Close() error { return l.root.Close() }
 
-// rel turns a session path ("/a/b") into an os.Root name ("a/b").
+// at resolves r (see resolve) and runs op on the result, with the root's
+// descriptor held open. follow: a symbolic link at the end of r is
+// followed. An op that finds the last element replaced by a symbolic
+// link after the walk (ELOOP from an O_NOFOLLOW open) is run again on a
+// new walk.
+func (l *Local) at(r string, follow bool, op func(res *resolved) error) error {
+	var err error
+	for range maxRetries {
+		cerr := l.rc.Control(func(root uintptr) {
+			var res resolved
+			res, err = resolve(int(root), r, follow)
+			if err != nil {
+				return
+			}
+			defer res.close()
+			err = op(&res)
+		})
+		if cerr != nil {
+			return cerr
+		}
+		if err != unix.ELOOP || !follow {
+			return err
+		}
+	}
+	return err
+}
+
+// stat is r's stat; follow: of a symbolic link's target.
+func (l *Local) stat(r string, follow bool) (st unix.Stat_t, err error) {
+	err = l.at(r, follow, func(res *resolved) error {
+		if follow {
+			if res.st == nil {
+				return unix.ENOENT
+			}
+			st = *res.st
+			return nil
+		}
+		return fstatat(res.dir, res.base, &st, unix.AT_SYMLINK_NOFOLLOW)
+	})
+	return st, err
+}
+
+// openFile opens r as os.OpenFile would (a symbolic link at its end is
+// followed, inside the root, except with O_CREATE|O_EXCL).
+func (l *Local) openFile(r string, flags int, perm fs.FileMode) (*os.File, error) {
+	excl := flags&(os.O_CREATE|os.O_EXCL) == os.O_CREATE|os.O_EXCL
+	var f *os.File
+	err := l.at(r, !excl, func(res *resolved) error {
+		fd, err := openat(res.dir, res.base, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(perm.Perm()))
+		if err != nil {
+			return err
+		}
+		f = os.NewFile(uintptr(fd), filepath.Join(l.dir, r))
+		return nil
+	})
+	return f, err
+}
+
+// openDir opens the directory r for reading (a listing, an fsync).
+func (l *Local) openDir(r string) (*os.File, error) {
+	return l.openFile(r, os.O_RDONLY|unix.O_DIRECTORY, 0)
+}
+
+func (l *Local) remove(r string) error {
+	return l.at(r, false, func(res *resolved) error {
+		err := retryEINTR(func() error { return unix.Unlinkat(res.dir, res.base, 0) })
+		if err == unix.EISDIR {
+			err = retryEINTR(func() error { return unix.Unlinkat(res.dir, res.base, unix.AT_REMOVEDIR) })
+		}
+		return err
+	})
+}
+
+// twoAt resolves two names (their last elements not followed) and runs op
+// on both.
+func (l *Local) twoAt(a, b string, op func(ra, rb *resolved) error) error {
+	return l.at(a, false, func(ra *resolved) error {
+		return l.at(b, false, func(rb *resolved) error { return op(ra, rb) })
+	})
+}
+
+func (l *Local) rename(from, to string) error {
+	return l.twoAt(from, to, func(rf, rt *resolved) error {
+		return retryEINTR(func() error { return unix.Renameat(rf.dir, rf.base, rt.dir, rt.base) })
+	})
+}
+
+func (l *Local) link(from, to string) error {
+	return l.twoAt(from, to, func(rf, rt *resolved) error {
+		return retryEINTR(func() error { return unix.Linkat(rf.dir, rf.base, rt.dir, rt.base, 0) })
+	})
+}
+
+func (l *Local) readlink(r string) (target string, err error) {
+	err = l.at(r, false, func(res *resolved) error {
+		target, err = readlinkat(res.dir, res.base)
+		return err
+	})
+	return target, err
+}
+
+// rel turns a session path ("/a/b") into a name relative to the root
+// ("a/b", "." for the root).
 func rel(op, name string) (string, error) {
 	if !path.IsAbs(name) || path.Clean(name) != name {
 		return "", &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
@@ -53,7 +173,8 @@ func rel(op, name string) (string, error) {
 	return name[1:], nil
 }
 
-// dirBase splits an os.Root name into its directory and last element.
+// dirBase splits a root-relative name into its directory and last
+// element.
 func dirBase(r string) (dir, base string) {
 	dir, base = path.Split(r)
 	if dir == "" {
@@ -62,8 +183,7 @@ func dirBase(r string) (dir, base string) {
 	return strings.TrimSuffix(dir, "/"), base
 }
 
-// pathErr puts the session's name into an error from os.Root, which
-// names the file as the root sees it.
+// pathErr puts the session's name into an error.
 func pathErr(op, name string, err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
@@ -76,16 +196,16 @@ func pathErr(op, name string, err error) error {
 	return &fs.PathError{Op: op, Path: name, Err: err}
 }
 
+// info describes an open file or a listed entry.
 func (l *Local) info(name string, fi fs.FileInfo) FileInfo {
-	out := FileInfo{Name: name, Size: fi.Size(), Mode: fi.Mode(), ModTime: fi.ModTime(), Nlink: 1}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		out.Nlink = uint64(st.Nlink)
-		out.Uid, out.Gid = st.Uid, st.Gid
-		out.Dev, out.Ino = uint64(st.Dev), uint64(st.Ino)
+		out := FileInfo{Name: name, Size: fi.Size(), Mode: fi.Mode(), ModTime: fi.ModTime(),
+			Nlink: uint64(st.Nlink), Uid: st.Uid, Gid: st.Gid, Dev: uint64(st.Dev), Ino: uint64(st.Ino)}
 		out.Owner = l.names.UserName(st.Uid)
 		out.Group = l.names.GroupName(st.Gid)
+		return out
 	}
-	return out
+	return FileInfo{Name: name, Size: fi.Size(), Mode: fi.Mode(), ModTime: fi.ModTime(), Nlink: 1}
 }
 
 func baseName(name string) string {
@@ -100,11 +220,11 @@ func (l *Local) Stat(name string) (FileInfo, error) {
 	if err != nil {
 		return FileInfo{}, err
 	}
-	fi, err := l.root.Stat(r)
+	st, err := l.stat(r, true)
 	if err != nil {
 		return FileInfo{}, pathErr("stat", name, err)
 	}
-	return l.info(baseName(name), fi), nil
+	return l.statInfo(baseName(name), &st), nil
 }
 
 func (l *Local) Lstat(name string) (FileInfo, error) {
@@ -112,13 +232,13 @@ func (l *Local) Lstat(name string) (FileInfo, error) {
 	if err != nil {
 		return FileInfo{}, err
 	}
-	fi, err := l.root.Lstat(r)
+	st, err := l.stat(r, false)
 	if err != nil {
 		return FileInfo{}, pathErr("lstat", name, err)
 	}
-	out := l.info(baseName(name), fi)
-	if fi.Mode()&fs.ModeSymlink != 0 {
-		out.Target, _ = l.root.Readlink(r)
+	out := l.statInfo(baseName(name), &st)
+	if out.Mode&fs.ModeSymlink != 0 {
+		out.Target, _ = l.readlink(r)
 	}
 	return out, nil
 }
@@ -128,7 +248,7 @@ func (l *Local) ReadDir(name string) ([]FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := l.root.Open(r)
+	d, err := l.openDir(r)
 	if err != nil {
 		return nil, pathErr("readdir", name, err)
 	}
@@ -140,10 +260,14 @@ func (l *Local) ReadDir(name string) ([]FileInfo, error) {
 		return nil, pathErr("readdir", name, err)
 	}
 	out := make([]FileInfo, 0, len(fis))
+	rc, err := d.SyscallConn()
+	if err != nil {
+		return nil, pathErr("readdir", name, err)
+	}
 	for _, fi := range fis {
 		e := l.info(fi.Name(), fi)
 		if fi.Mode()&fs.ModeSymlink != 0 {
-			e.Target, _ = l.root.Readlink(path.Join(r, fi.Name()))
+			rc.Control(func(fd uintptr) { e.Target, _ = readlinkat(int(fd), fi.Name()) })
 		}
 		out = append(out, e)
 	}
@@ -161,12 +285,12 @@ func (l *Local) Open(name string) (*os.File, FileInfo, error) {
 	}
 	// Refuse what is visibly not a file before opening it at all:
 	// opening some devices has effects.
-	if fi, err := l.root.Stat(r); err != nil {
+	if st, err := l.stat(r, true); err != nil {
 		return nil, FileInfo{}, pathErr("open", name, err)
-	} else if !fi.Mode().IsRegular() {
+	} else if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil, FileInfo{}, &fs.PathError{Op: "open", Path: name, Err: ErrNotRegular}
 	}
-	f, err := l.root.OpenFile(r, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	f, err := l.openFile(r, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
 		return nil, FileInfo{}, pathErr("open", name, err)
 	}
@@ -212,23 +336,31 @@ func (l *Local) Mkdir(name string, perm fs.FileMode) error {
 	if err != nil {
 		return err
 	}
-	if err := l.root.Mkdir(r, perm.Perm()); err != nil {
-		return pathErr("mkdir", name, err)
-	}
-	// The process's umask may have taken bits the configured Umask
-	// leaves; set exactly what was asked for.
-	fi, err := l.root.Lstat(r)
-	if err == nil && fi.IsDir() && fi.Mode().Perm() != perm.Perm() {
-		err = l.root.Chmod(r, perm.Perm())
-	}
+	perm = perm.Perm()
+	err = l.at(r, false, func(res *resolved) error {
+		if err := retryEINTR(func() error { return unix.Mkdirat(res.dir, res.base, uint32(perm)) }); err != nil {
+			return err
+		}
+		// The process's umask may have taken bits the configured Umask
+		// leaves: set exactly what was asked for, on the directory just
+		// made (never through a link that replaced it).
+		var st unix.Stat_t
+		if err := fstatat(res.dir, res.base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return err
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR || fileMode(uint32(st.Mode)).Perm() == perm {
+			return nil
+		}
+		return retryEINTR(func() error { return unix.Fchmodat(res.dir, res.base, uint32(perm), 0) })
+	})
 	if err != nil {
 		return pathErr("mkdir", name, err)
 	}
 	return l.syncDir(r)
 }
 
-// Remove unlinks a file through its parent directory, opened inside the
-// root, so that it never removes a directory that replaced the file.
+// Remove unlinks a file through its parent directory, so that it never
+// removes a directory that replaced the file.
 func (l *Local) Remove(name string) error { return l.unlink("remove", name, 0) }
 
 // Rmdir removes an empty directory, never a file.
@@ -242,16 +374,17 @@ func (l *Local) unlink(op, name string, flags int) error {
 	if r == "." {
 		return &fs.PathError{Op: op, Path: name, Err: fs.ErrPermission}
 	}
-	dir, base := dirBase(r)
-	d, err := l.root.Open(dir)
+	err = l.at(r, false, func(res *resolved) error {
+		if res.base == "." {
+			return unix.EBUSY // a link's target that ends in the root
+		}
+		return retryEINTR(func() error { return unix.Unlinkat(res.dir, res.base, flags) })
+	})
 	if err != nil {
-		return pathErr(op, name, err)
-	}
-	defer d.Close()
-	if err := unlinkat(d, base, flags); err != nil {
 		return &fs.PathError{Op: op, Path: name, Err: err}
 	}
-	return syncFile(d)
+	dir, _ := dirBase(r)
+	return l.syncDir(dir)
 }
 
 func (l *Local) Rename(from, to string) error {
@@ -266,7 +399,7 @@ func (l *Local) Rename(from, to string) error {
 	if rf == "." || rt == "." {
 		return &fs.PathError{Op: "rename", Path: from, Err: fs.ErrPermission}
 	}
-	if err := l.root.Rename(rf, rt); err != nil {
+	if err := l.rename(rf, rt); err != nil {
 		return pathErr("rename", from, err)
 	}
 	df, _ := dirBase(rf)
@@ -286,16 +419,30 @@ func (l *Local) Chtimes(name string, mtime time.Time) error {
 		return err
 	}
 	// MFMT sets both times, as ProFTPD's mod_facts does.
-	if err := l.root.Chtimes(r, mtime, mtime); err != nil {
+	ts := unix.NsecToTimespec(mtime.UnixNano())
+	err = l.at(r, true, func(res *resolved) error {
+		if res.st == nil {
+			return unix.ENOENT
+		}
+		return retryEINTR(func() error {
+			return unix.UtimesNanoAt(res.dir, res.base, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW)
+		})
+	})
+	if err != nil {
 		return pathErr("chtimes", name, err)
 	}
 	return nil
 }
 
 // syncDir flushes a directory, so that a new, removed or renamed entry
-// survives a crash.
+// survives a crash. A directory the user may not read cannot be opened to
+// be flushed (ProFTPD flushes no directory at all): it is left to the
+// file system's own commit.
 func (l *Local) syncDir(dir string) error {
-	d, err := l.root.Open(dir)
+	d, err := l.openDir(dir)
+	if errors.Is(err, fs.ErrPermission) {
+		return nil
+	}
 	if err != nil {
 		return pathErr("sync", "/"+dir, err)
 	}
@@ -325,8 +472,8 @@ type upload struct {
 	f       *os.File
 	kind    int
 	name    string // session path, for errors
-	target  string // os.Root name of the target
-	tmp     string // os.Root name of the temporary file
+	target  string // root-relative name of the target
+	tmp     string // root-relative name of the temporary file
 	existed bool   // the target existed when the upload started
 	orig    int64  // its size then (inPlace)
 	replace bool   // Commit may replace a file under the name
@@ -345,12 +492,13 @@ func (l *Local) Create(name string, opt StoreOptions) (Upload, error) {
 	if r == "." {
 		return nil, &fs.PathError{Op: "create", Path: name, Err: ErrNotRegular}
 	}
-	fi, err := l.root.Stat(r)
+	st, err := l.stat(r, true)
 	existed := err == nil
+	fi := fileInfoOf("", &st)
 	switch {
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		return nil, pathErr("create", name, err)
-	case existed && !fi.Mode().IsRegular():
+	case existed && !fi.Mode.IsRegular():
 		return nil, &fs.PathError{Op: "create", Path: name, Err: ErrNotRegular}
 	case existed && opt.Mode != StoreAppend && !opt.Overwrite:
 		return nil, &fs.PathError{Op: "create", Path: name, Err: ErrOverwrite}
@@ -360,10 +508,10 @@ func (l *Local) Create(name string, opt StoreOptions) (Upload, error) {
 
 	switch {
 	case opt.Mode == StoreRestart && opt.Offset > 0:
-		if !existed || opt.Offset > fi.Size() {
+		if !existed || opt.Offset > fi.Size {
 			return nil, &fs.PathError{Op: "create", Path: name, Err: ErrInvalidOffset}
 		}
-		if opt.Offset == fi.Size() {
+		if opt.Offset == fi.Size {
 			err = u.openInPlace(perm, opt.Offset)
 		} else {
 			err = u.openCopy(fi, opt.Offset)
@@ -374,9 +522,9 @@ func (l *Local) Create(name string, opt StoreOptions) (Upload, error) {
 		dir, base := dirBase(r)
 		u.kind, u.tmp = hiddenTmp, path.Join(dir, opt.HiddenPrefix+base+opt.HiddenSuffix)
 		if existed {
-			perm = fi.Mode().Perm()
+			perm = fi.Mode.Perm()
 		}
-		u.f, err = l.root.OpenFile(u.tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+		u.f, err = l.openFile(u.tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 		if err == nil {
 			err = fixPerm(u.f, perm)
 		}
@@ -387,7 +535,7 @@ func (l *Local) Create(name string, opt StoreOptions) (Upload, error) {
 		if existed {
 			// A replacement keeps the mode of the file it replaces, as an
 			// overwrite in place would.
-			perm = fi.Mode().Perm()
+			perm = fi.Mode.Perm()
 			if err := l.notBusy(r, true); err != nil {
 				return nil, pathErr("create", name, err)
 			}
@@ -409,7 +557,7 @@ func (u *upload) openTemp(perm fs.FileMode) error {
 	dir, _ := dirBase(u.target)
 	for range 10 {
 		u.kind, u.tmp = viaTemp, path.Join(dir, tempName())
-		f, err := u.l.root.OpenFile(u.tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+		f, err := u.l.openFile(u.tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}
@@ -418,7 +566,7 @@ func (u *upload) openTemp(perm fs.FileMode) error {
 		}
 		u.f = f
 		if err := fixPerm(f, perm); err != nil {
-			u.l.root.Remove(u.tmp)
+			u.l.remove(u.tmp)
 			return pathErr("create", u.name, err)
 		}
 		return nil
@@ -459,7 +607,7 @@ func (u *upload) openInPlace(perm fs.FileMode, at int64) error {
 		flags |= os.O_CREATE
 	}
 	for range 3 {
-		f, err := u.l.root.OpenFile(u.target, flags, perm)
+		f, err := u.l.openFile(u.target, flags, perm)
 		if err != nil {
 			return pathErr("create", u.name, err)
 		}
@@ -471,8 +619,8 @@ func (u *upload) openInPlace(perm fs.FileMode, at int64) error {
 			f.Close()
 			return err
 		}
-		now, err := u.l.root.Stat(u.target)
-		if err != nil || !os.SameFile(fi, now) {
+		now, err := u.l.stat(u.target, true)
+		if err != nil || !sameFile(fi, &now) {
 			// Replaced (or removed) between open and lock: try again on
 			// what the name shows now.
 			f.Close()
@@ -504,11 +652,11 @@ func (u *upload) openInPlace(perm fs.FileMode, at int64) error {
 // openCopy prepares a restart before the end of a file: a copy of the
 // whole file, written from offset on and renamed into place by Commit,
 // so that an aborted restart leaves the file as it was.
-func (u *upload) openCopy(fi fs.FileInfo, offset int64) error {
+func (u *upload) openCopy(fi FileInfo, offset int64) error {
 	if err := u.l.notBusy(u.target, true); err != nil {
 		return pathErr("create", u.name, err)
 	}
-	src, err := u.l.root.OpenFile(u.target, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	src, err := u.l.openFile(u.target, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
 		return pathErr("open", u.name, err)
 	}
@@ -516,7 +664,7 @@ func (u *upload) openCopy(fi fs.FileInfo, offset int64) error {
 	if _, err := regularFile(src, u.name); err != nil {
 		return err
 	}
-	if err := u.openTemp(fi.Mode().Perm()); err != nil {
+	if err := u.openTemp(fi.Mode.Perm()); err != nil {
 		return err
 	}
 	u.kind = copyTemp
@@ -524,12 +672,12 @@ func (u *upload) openCopy(fi fs.FileInfo, offset int64) error {
 	// and none at all on file systems that share extents.
 	if _, err := u.f.ReadFrom(src); err != nil {
 		u.f.Close()
-		u.l.root.Remove(u.tmp)
+		u.l.remove(u.tmp)
 		return pathErr("copy", u.name, err)
 	}
 	if _, err := u.f.Seek(offset, io.SeekStart); err != nil {
 		u.f.Close()
-		u.l.root.Remove(u.tmp)
+		u.l.remove(u.tmp)
 		return pathErr("seek", u.name, err)
 	}
 	return nil
@@ -544,7 +692,7 @@ func (l *Local) notBusy(r string, writable bool) error {
 	if writable {
 		flags = os.O_WRONLY
 	}
-	f, err := l.root.OpenFile(r, flags|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	f, err := l.openFile(r, flags|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
 		if !writable && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission)) {
 			// Gone, or unreadable (a write-only file): nothing to wait for
@@ -579,11 +727,11 @@ func (u *upload) Commit() error {
 		return nil
 	}
 	if err := u.f.Close(); err != nil {
-		u.l.root.Remove(u.tmp)
+		u.l.remove(u.tmp)
 		return pathErr("close", u.name, err)
 	}
 	if err := u.moveIntoPlace(u.replace); err != nil {
-		u.l.root.Remove(u.tmp)
+		u.l.remove(u.tmp)
 		return err
 	}
 	dir, _ := dirBase(u.target)
@@ -599,28 +747,28 @@ func (u *upload) moveIntoPlace(replace bool) error {
 		if err := u.l.notBusy(u.target, false); err != nil {
 			return pathErr("rename", u.name, err)
 		}
-		if err := u.l.root.Rename(u.tmp, u.target); err != nil {
+		if err := u.l.rename(u.tmp, u.target); err != nil {
 			return pathErr("rename", u.name, err)
 		}
 		return nil
 	}
 	// A hard link fails when the name exists: a rename that never
 	// replaces.
-	err := u.l.root.Link(u.tmp, u.target)
+	err := u.l.link(u.tmp, u.target)
 	if errors.Is(err, fs.ErrExist) {
 		return &fs.PathError{Op: "rename", Path: u.name, Err: ErrOverwrite}
 	}
 	if err != nil {
 		// File systems without hard links: check, then rename.
-		if _, serr := u.l.root.Lstat(u.target); serr == nil {
+		if _, serr := u.l.stat(u.target, false); serr == nil {
 			return &fs.PathError{Op: "rename", Path: u.name, Err: ErrOverwrite}
 		}
-		if err := u.l.root.Rename(u.tmp, u.target); err != nil {
+		if err := u.l.rename(u.tmp, u.target); err != nil {
 			return pathErr("rename", u.name, err)
 		}
 		return nil
 	}
-	return u.l.root.Remove(u.tmp)
+	return u.l.remove(u.tmp)
 }
 
 func (u *upload) Abort() error {
@@ -671,7 +819,7 @@ func (u *upload) undo() error {
 	if u.tmp == "" {
 		return nil
 	}
-	if err := u.l.root.Remove(u.tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := u.l.remove(u.tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return pathErr("remove", "/"+u.tmp, err)
 	}
 	return nil
@@ -684,11 +832,11 @@ func (u *upload) removeOwnTarget() error {
 	if err != nil {
 		return err
 	}
-	now, err := u.l.root.Lstat(u.target)
-	if err != nil || !os.SameFile(fi, now) {
+	now, err := u.l.stat(u.target, false)
+	if err != nil || !sameFile(fi, &now) {
 		return nil
 	}
-	if err := u.l.root.Remove(u.target); err != nil {
+	if err := u.l.remove(u.target); err != nil {
 		return pathErr("remove", u.name, err)
 	}
 	return nil

@@ -9,9 +9,18 @@
 // with ProFTPD's replies.
 //
 // Two implementations exist: Local (this package), which works in the
-// calling process through os.Root, and the privilege-separation broker's
-// client, which runs a Local inside a process that has the user's uid and
-// gid and passes the opened files back.
+// calling process, and the privilege-separation broker's client, which
+// runs a Local inside a process that has the user's uid and gid and
+// passes the opened files back.
+//
+// Local resolves every path itself, from a descriptor of the session
+// root, one element at a time: symbolic links are followed as inside a
+// chroot (an absolute target starts at the session root, ".." stops
+// there), so nothing outside the root is reached, and directories are
+// opened with O_PATH, so that a path through a directory the user may
+// search but not read (a home under a 0711 directory, a 0733 "incoming"
+// directory) works as it does for the kernel and for ProFTPD. (os.Root,
+// which Local used before, opens every directory of a path for reading.)
 //
 // Uploads never destroy data: Create prepares an upload without changing
 // what is visible under the name, and only Commit makes the new bytes
