@@ -221,7 +221,7 @@ func TestLinksResolveInsideTheRoot(t *testing.T) {
 	write(t, filepath.Join(dir, strings.TrimPrefix(outside, "/"), "secret"), "inside")
 	write(t, filepath.Join(dir, "f"), "root file")
 	for name, target := range map[string]string{
-		"abs":    outside,                  // absolute: from the session root
+		"abs":    outside,                   // absolute: from the session root
 		"up":     "../../../../../../../..", // clamped at the root
 		"absf":   "/f",
 		"loop":   "loop",
