@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -382,6 +383,61 @@ func TestTransferLog(t *testing.T) {
 	} {
 		if !regexp.MustCompile(stamp + want).MatchString(lines[i]) {
 			t.Errorf("xferlog line %d: %q, want %s", i+1, lines[i], want)
+		}
+	}
+}
+
+// TestSearchOnlyHome: a home under a directory the user may search but
+// not read (mode 0711, as daemon.NewHome makes its temporary directory,
+// and as /home often is) works as with ProFTPD, with and without
+// DefaultRoot: curl uploads into it and lists it. As root the session's
+// files are handled by the user's broker (uid 65534) and the directory
+// is root's; otherwise by the daemon itself, and the directory is the
+// invoking user's own, without read permission (0311).
+func TestSearchOnlyHome(t *testing.T) {
+	curl := testpeers.Need(t, "curl")
+	mode := os.FileMode(0o711)
+	if os.Geteuid() != 0 {
+		mode = 0o311
+	}
+	for _, defaultRoot := range []bool{false, true} {
+		for _, workers := range workerCounts {
+			t.Run(fmt.Sprintf("DefaultRoot=%v/workers=%d", defaultRoot, workers), func(t *testing.T) {
+				d := Start(t, Options{Workers: workers, TLS: true, NoDefaultRoot: !defaultRoot})
+				d.WriteFile(t, "f.txt", []byte("hello"))
+				if err := os.Chmod(d.Dir, mode); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { os.Chmod(d.Dir, 0o755) })
+				up := filepath.Join(t.TempDir(), "up.txt")
+				if err := os.WriteFile(up, []byte("uploaded by curl\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				url := "ftp://" + d.Addr + "/"
+				run := func(args ...string) string {
+					t.Helper()
+					args = append([]string{"-sS", "--ssl-reqd", "-k", "--max-time", "60", "--user", d.User + ":" + d.Pass}, args...)
+					out, err := exec.Command(curl, args...).CombinedOutput()
+					if err != nil {
+						t.Fatalf("curl %s: %v\n%s\n%s", strings.Join(args[6:], " "), err, out, d.Log)
+					}
+					return string(out)
+				}
+				run("-T", up, url+"up.txt")
+				if b, err := os.ReadFile(filepath.Join(d.Home, "up.txt")); err != nil || string(b) != "uploaded by curl\n" {
+					t.Fatalf("uploaded file: %q, %v", b, err)
+				}
+				list := run("-l", url)
+				if got := strings.Fields(list); len(got) != 2 || got[0] != "f.txt" || got[1] != "up.txt" {
+					t.Errorf("NLST: %q, want f.txt and up.txt", list)
+				}
+				if long := run(url); !strings.Contains(long, " tester   testers         5 ") || !strings.HasSuffix(long, " up.txt\n") {
+					t.Errorf("LIST: %q", long)
+				}
+				if got := run(url + "f.txt"); got != "hello" {
+					t.Errorf("download: %q", got)
+				}
+			})
 		}
 	}
 }

@@ -110,6 +110,9 @@ type Options struct {
 	NoFile int
 	// Grace is serve's -grace, if not 0.
 	Grace time.Duration
+	// NoDefaultRoot leaves out "DefaultRoot ~": the session's root is the
+	// real "/" and it starts in the home.
+	NoDefaultRoot bool
 }
 
 // Daemon is one running `ftpdtls serve`.
@@ -143,7 +146,10 @@ func Start(t testing.TB, opt Options) *Daemon {
 	d.Addr = net.JoinHostPort("127.0.0.1", port)
 	var conf strings.Builder
 	fmt.Fprintf(&conf, "ServerName \"servetest\"\nDefaultAddress 127.0.0.1\nPort %s\n", port)
-	fmt.Fprintf(&conf, "AuthUserFile %[1]s/ftpd.passwd\nAuthGroupFile %[1]s/ftpd.group\nDefaultRoot ~\n", d.Dir)
+	fmt.Fprintf(&conf, "AuthUserFile %[1]s/ftpd.passwd\nAuthGroupFile %[1]s/ftpd.group\n", d.Dir)
+	if !opt.NoDefaultRoot {
+		conf.WriteString("DefaultRoot ~\n")
+	}
 	fmt.Fprintf(&conf, "TransferLog %s/xferlog\n", d.Dir)
 	if opt.TLS {
 		cert := testpki.SelfSigned(testpki.ECDSA)
