@@ -1,6 +1,7 @@
 package modtls
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -34,9 +35,18 @@ type connState struct {
 	shared *Shared  // roleControl, roleData with a Shared configuration
 	tag    []byte   // roleControl: stamped into every session issued
 
+	// deferred (roleData from Control.DataTLSConfigFor): the data check
+	// records its verdict for CheckData and lets the handshake complete,
+	// so that a refused connection ends as mod_tls ends it (close_notify,
+	// then 425); upload says the connection carries an upload.
+	deferred, upload bool
+
 	st   *serverTLS
 	cfg  *tls.Config // this handshake's configuration
 	conn net.Conn    // ClientHelloInfo.Conn
+	// ticketsOff is SessionTicketsDisabled as the chosen configuration
+	// had it (or resumption is off): no data connection turns it on.
+	ticketsOff bool
 	// secureRenegotiation: the ClientHello offered renegotiation_info
 	// (RFC 5746) or its signalling cipher suite, which is what OpenSSL's
 	// SSL_get_secure_renegotiation_support reports.
@@ -146,6 +156,7 @@ func (st *serverTLS) connConfig(chosen *tls.Config, cs *connState, hello *tls.Cl
 		c.WrapSession = cs.wrapSession
 		c.UnwrapSession = cs.unwrapSession
 	}
+	cs.ticketsOff = c.SessionTicketsDisabled
 
 	own := chosen == st.base
 	if own && len(st.sc.Versions) > 0 {
@@ -162,9 +173,11 @@ func (st *serverTLS) connConfig(chosen *tls.Config, cs *connState, hello *tls.Cl
 		}
 		// crypto/tls asks for a certificate only for a full TLS 1.3
 		// handshake, but for every TLS 1.2 one before it looks at the
-		// ticket, so turning tickets off here must wait for TLS 1.3.
+		// ticket, so the ticket switch is set here for TLS 1.3 only
+		// (TestCryptoTLSReadsTicketSwitchAfterResumption pins that
+		// crypto/tls reads it after this call).
 		if err == nil && cs.role == roleData && negotiatedVersion(hello, c) == tls.VersionTLS13 {
-			c.SessionTicketsDisabled = true
+			c.SessionTicketsDisabled = cs.ticketsOff || !cs.dataTicket(false, nil)
 		}
 		return cert, err
 	}
@@ -249,16 +262,40 @@ func pickCertificate(hello *tls.ClientHelloInfo, get func(*tls.ClientHelloInfo) 
 func (cs *connState) unwrapSession(id []byte, state tls.ConnectionState) (*tls.SessionState, error) {
 	ss := cs.st.t.unwrap(cs.st, id, state, cs)
 	if ss != nil && cs.role == roleData {
-		// crypto/tls reads SessionTicketsDisabled again when the TLS 1.3
-		// handshake is over (shouldSendSessionTickets), after resumption
-		// was decided here: a data connection sends no ticket, as
-		// mod_tls's data connections do not, so that a client that only
-		// writes and closes leaves nothing unread (an unread ticket makes
-		// its kernel answer the close with a reset, losing the upload's
-		// tail). TestCryptoTLSReadsTicketSwitchAfterResumption pins it.
-		cs.cfg.SessionTicketsDisabled = true
+		// crypto/tls reads SessionTicketsDisabled again when it is about
+		// to send the TLS 1.3 ticket (shouldSendSessionTickets), after
+		// resumption was decided here, and before VerifyConnection runs
+		// (the ticket goes out with the server's Finished): so whether a
+		// resumed data connection sends one is decided now.
+		// TestCryptoTLSReadsTicketSwitchAfterResumption pins it. TLS 1.2
+		// does not read it after resumption (TLS12DataTicket).
+		_, tag, _ := cs.resumption()
+		cs.cfg.SessionTicketsDisabled = cs.ticketsOff || !cs.dataTicket(true, tag)
 	}
 	return ss, nil
+}
+
+// dataTicket says whether a TLS 1.3 data connection sends a session
+// ticket, given whether it resumes and the control tag of the session it
+// resumes. mod_tls (OpenSSL) sends tickets only on the data connections it
+// writes to: downloads and listings, which the client reads to the end,
+// never uploads, which write-only clients close without reading (an
+// unread ticket makes their kernel answer the close with a reset, and the
+// server loses the upload's tail). OpenSSL clients that keep a session
+// cache use a TLS 1.3 ticket once, so the next data connection needs the
+// ticket a download sends. Only DataTLSConfigFor knows the direction:
+// DataTLSConfig and Shared send none. No ticket goes out on a connection
+// the check will refuse (a full handshake, or another control
+// connection's session, while reuse is required): crypto/tls sends it
+// before the check runs, and it could never pass.
+func (cs *connState) dataTicket(resumed bool, tag []byte) bool {
+	if !cs.deferred || cs.upload || cs.ctl == nil {
+		return false
+	}
+	if !cs.ctl.ReuseRequired() {
+		return true
+	}
+	return resumed && bytes.Equal(tag, cs.ctl.tag)
 }
 
 func (cs *connState) wrapSession(state tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
@@ -296,7 +333,11 @@ func (cs *connState) verify(state tls.ConnectionState) error {
 		}
 	case roleData:
 		if cs.ctl != nil {
-			return cs.setVerdict(cs.ctl.checkData(cs, state))
+			err := cs.setVerdict(cs.ctl.checkData(cs, state))
+			if cs.deferred {
+				return nil // CheckData gives the verdict after the handshake
+			}
+			return err
 		}
 		if cs.shared != nil {
 			return cs.setVerdict(cs.shared.checkData(cs, state))

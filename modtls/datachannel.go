@@ -90,14 +90,58 @@ func (c *Control) TLSConfig() *tls.Config {
 }
 
 // DataTLSConfig is the configuration for this control connection's data
-// connections. When reuse is required, a data handshake that does not
-// resume a session of this control connection fails with a *DataError
-// (errors.Is ErrDataRejected), so an FTP library that runs the data
-// handshake itself enforces the check by using this configuration; reply
-// ReplyDataRejected. A data connection sends no TLS 1.3 session ticket.
+// connections, for FTP libraries that run the data handshake themselves
+// and never see the *tls.Conn: when reuse is required, a data handshake
+// that does not resume a session of this control connection fails with a
+// *DataError (errors.Is ErrDataRejected) and a bad_certificate alert, so
+// the library enforces the check by using this configuration; reply
+// ReplyDataRejected. Since the direction of the transfer is unknown, a
+// TLS 1.3 data connection sends no session ticket: OpenSSL clients that
+// keep a session cache (PHP, Ruby, curl with several URLs) use a TLS 1.3
+// ticket once, so with this configuration their second data connection
+// on one login is refused. Servers that hold the *tls.Conn use
+// DataTLSConfigFor and CheckData instead.
 func (c *Control) DataTLSConfig() *tls.Config {
 	return c.st.topConfig(c.st.base, func(hello *tls.ClientHelloInfo) *connState {
 		cs := &connState{role: roleData, ctl: c}
+		c.remember(hello.Conn, cs)
+		return cs
+	})
+}
+
+// DataTLSConfigFor is the configuration for one data connection of this
+// control connection, for servers that hold the *tls.Conn and call
+// CheckData once its handshake is done (CheckData is then what enforces
+// the check: without it nothing is refused). upload says that the
+// connection carries an upload (STOR, APPE, STOU) rather than a download
+// or a listing.
+//
+// The handshake is not failed by the session-reuse check: it completes,
+// and CheckData returns the verdict; on a refusal CheckData has sent a
+// TLS close_notify, and the caller closes the connection and replies
+// ReplyDataRejected. That is how a refusal looks with ProFTPD, and what
+// clients expect: curl and Python's ftplib read the 425 on the control
+// connection, while a failed handshake makes them report a TLS error
+// (and puts curl's replies out of step). Client certificate and
+// revocation checks still fail the handshake.
+//
+// A TLS 1.3 data connection that resumed this control connection's
+// session sends a new session ticket when upload is false, and none when
+// it is true, as ProFTPD's data connections do (OpenSSL sends tickets
+// when the server first writes): OpenSSL clients with a session cache use
+// a TLS 1.3 ticket once and need the one a listing or download sends for
+// their next transfer, and a client that only writes would leave a
+// ticket unread on an upload, so that its close resets the connection
+// and the server loses the upload's tail. A full-handshake data
+// connection sends a ticket only when reuse is not required (then on
+// downloads and listings, as with ProFTPD): when reuse is required it is
+// refused, and its session, which carries no control connection, could
+// never pass the check either. TLS 1.2 data connections are as with
+// DataTLSConfig: crypto/tls sends a ticket in every resumed handshake
+// (see TLS12DataTicket).
+func (c *Control) DataTLSConfigFor(upload bool) *tls.Config {
+	return c.st.topConfig(c.st.base, func(hello *tls.ClientHelloInfo) *connState {
+		cs := &connState{role: roleData, ctl: c, deferred: true, upload: upload}
 		c.remember(hello.Conn, cs)
 		return cs
 	})
@@ -149,13 +193,15 @@ func (c *Control) ReuseRequired() bool {
 }
 
 // CheckData completes the data connection's handshake if needed and
-// returns the data-channel verdict: nil, or the *DataError the handshake
-// failed with (also any other handshake error). The check itself runs
-// inside the handshake of a connection made with DataTLSConfig; CheckData
-// is for callers that hold the *tls.Conn and want the verdict in one
-// place. A connection made with another configuration is refused when
-// reuse is required (its session cannot be traced to this control
-// connection).
+// returns the data-channel verdict: nil, a *DataError (errors.Is
+// ErrDataRejected), or the error the handshake failed with. With
+// DataTLSConfigFor the verdict is given here only; with DataTLSConfig the
+// handshake itself has already failed with it. When it refuses a
+// connection whose handshake completed, CheckData has sent the TLS
+// close_notify: the caller closes the connection and replies
+// ReplyDataRejected. A connection made with another configuration is
+// refused when reuse is required (its session cannot be traced to this
+// control connection).
 func (c *Control) CheckData(conn *tls.Conn) error {
 	if err := conn.Handshake(); err != nil {
 		return err
@@ -166,6 +212,9 @@ func (c *Control) CheckData(conn *tls.Conn) error {
 		checked, verdict := cs.checked, cs.verdict
 		cs.mu.Unlock()
 		if checked {
+			if verdict != nil {
+				closeNotify(conn)
+			}
 			return verdict
 		}
 	}
@@ -173,8 +222,17 @@ func (c *Control) CheckData(conn *tls.Conn) error {
 		return nil
 	}
 	c.st.t.logTLS("%s", msgNotReused)
+	c.st.t.counters.dataRefused.Add(1)
+	closeNotify(conn)
 	return c.reject("client did not reuse TLS session", ErrDataReuse)
 }
+
+// closeNotify ends a refused data connection as mod_tls does
+// (SSL_shutdown): a TLS close_notify, so that the client sees the data
+// connection end cleanly and reads the 425 on the control connection.
+// crypto/tls bounds the write (5 s) and fails later writes. The
+// connection is the caller's to close.
+func closeNotify(conn *tls.Conn) { _ = conn.CloseWrite() }
 
 // TLSLog messages of the data-channel check, in mod_tls's words (the
 // second one is capitalised in mod_tls, the first is not).

@@ -20,12 +20,17 @@
 //		ServerConfig: modtls.ServerConfig{Certificates: certs}, // or GetCertificate: autocertManager.GetCertificate
 //		SessionCache: cache,
 //	})
-//	ctl := eng.NewControl(nil)                          // per control connection
-//	ctrl := tls.Server(conn, ctl.TLSConfig())           // AUTH TLS
-//	data := tls.Server(dconn, ctl.DataTLSConfig())      // each data connection
-//	if err := data.Handshake(); errors.Is(err, modtls.ErrDataRejected) {
-//		// reply modtls.ReplyDataRejected (425) and close dconn
+//	ctl := eng.NewControl(nil)                              // per control connection
+//	ctrl := tls.Server(conn, ctl.TLSConfig())               // AUTH TLS
+//	data := tls.Server(dconn, ctl.DataTLSConfigFor(upload)) // each data connection
+//	if err := ctl.CheckData(data); err != nil {
+//		// a refusal (errors.Is modtls.ErrDataRejected) has had its
+//		// close_notify: close dconn, reply modtls.ReplyDataRejected (425)
 //	}
+//
+// An FTP library that runs the data handshake itself, without handing
+// over the *tls.Conn, uses Control.DataTLSConfig: the check then fails
+// the handshake.
 //
 // An FTP library that takes one *tls.Config for everything uses
 // TLS.NewShared instead (see Shared for what that shape can check). To add
@@ -71,11 +76,19 @@
 // inside the handshake (VerifyConnection), that the connection resumed a
 // session carrying this Control's bytes and, when both sides sent one,
 // the same client certificate as the control connection; a refusal is
-// logged to the TLSLog in mod_tls's words and fails the handshake with a
-// *DataError (ErrDataRejected, syscall.EPERM). Data connections send no
-// TLS 1.3 session ticket, as mod_tls's do not, so that a client that only
-// writes and closes leaves nothing unread; on TLS 1.2 crypto/tls always
-// sends one on resumption (see TLS12DataTicket).
+// logged to the TLSLog in mod_tls's words and is a *DataError
+// (ErrDataRejected, syscall.EPERM). With Control.DataTLSConfigFor the
+// handshake completes and CheckData gives the verdict and sends the
+// close_notify, as mod_tls ends a refused connection; with DataTLSConfig
+// the handshake fails with it.
+//
+// TLS 1.3 session tickets follow ProFTPD: a data connection made with
+// DataTLSConfigFor(false) (a download or a listing) that passes the check
+// sends one, an upload sends none, so that OpenSSL clients that use each
+// ticket once find one for their next transfer and a client that only
+// writes and closes leaves nothing unread. DataTLSConfig, which does not
+// know the direction, sends none. On TLS 1.2 crypto/tls always sends one
+// on resumption (see TLS12DataTicket).
 //
 // # OCSP stapling
 //

@@ -153,6 +153,46 @@ func TestCryptoTLSReadsTicketSwitchAfterResumption(t *testing.T) {
 	}
 }
 
+// TestCryptoTLSSendsTicketBeforeVerifyConnection pins why modtls decides
+// in UnwrapSession whether a resumed TLS 1.3 data connection sends a
+// ticket instead of in its data check: without client certificates,
+// crypto/tls sends the ticket with its Finished, before VerifyConnection
+// runs (handshake_server_tls13.go sendServerFinished), so the switch set
+// there comes too late, and a refused connection would have sent one.
+func TestCryptoTLSSendsTicketBeforeVerifyConnection(t *testing.T) {
+	pki := newPKI(t)
+	cert := pki.issue(t, "ecdsa", certOpts{})
+	store := &mapStore{m: map[string][]byte{}}
+	srv := rawServer(t, func() *tls.Config {
+		base := &tls.Config{Certificates: []tls.Certificate{cert}}
+		base.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			c := base.Clone()
+			c.GetConfigForClient = nil
+			c.WrapSession = store.wrap
+			c.UnwrapSession = func(id []byte, _ tls.ConnectionState) (*tls.SessionState, error) { return store.unwrap(id), nil }
+			c.VerifyConnection = func(tls.ConnectionState) error {
+				c.SessionTicketsDisabled = true
+				return nil
+			}
+			return c, nil
+		}
+		return base
+	})
+	cache := newCountingCache()
+	ccfg := clientConfig(pki, tls.VersionTLS13, nil)
+	ccfg.ClientSessionCache = cache
+	for i := 0; i < 2; i++ {
+		if _, _, err := srv.dial(t, ccfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if puts, _ := cache.counts(); puts != 2 {
+		t.Fatalf("setting SessionTicketsDisabled in VerifyConnection suppressed the TLS 1.3 ticket (%d of 2 "+
+			"handshakes sent one): crypto/tls now sends tickets after VerifyConnection. modtls's reason for deciding "+
+			"in UnwrapSession (connState.dataTicket) is out of date; the decision could move into the data check", puts)
+	}
+}
+
 // TestCryptoTLSResumedTLS12AlwaysSendsTicket pins the crypto/tls
 // behaviour behind TLS12DataTicket: a resumed TLS 1.2 handshake always
 // sends a NewSessionTicket (handshake_server.go doResumeHandshake sets
@@ -227,8 +267,9 @@ func TestCryptoTLSResumedTLS12AlwaysSendsTicket(t *testing.T) {
 }
 
 // TestDataConnectionsSendNoTicket checks modtls's use of the behaviour
-// pinned above: TLS 1.3 data connections, resumed or not, send no
-// ticket; control connections do.
+// pinned above: TLS 1.3 data connections made with DataTLSConfig (the
+// direction unknown), resumed or not, send no ticket; control
+// connections do. DataTLSConfigFor's choice is TestDataTLSConfigForTickets.
 func TestDataConnectionsSendNoTicket(t *testing.T) {
 	pki := newPKI(t)
 	for _, opts := range []Options{0, OptNoSessionReuseRequired} {
