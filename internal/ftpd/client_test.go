@@ -176,6 +176,20 @@ func (c *client) retr(name string) []byte {
 	return b
 }
 
+// list runs a listing command and returns what the data connection
+// carried.
+func (c *client) list(cmd string) string {
+	c.t.Helper()
+	conn, _ := c.data("%s", cmd)
+	b, err := io.ReadAll(conn)
+	if err != nil {
+		c.t.Fatalf("%s: reading: %v", cmd, err)
+	}
+	conn.Close()
+	c.expect(226)
+	return string(b)
+}
+
 // stor uploads a file and closes the data connection cleanly.
 func (c *client) stor(name string, content []byte) {
 	c.t.Helper()

@@ -128,7 +128,14 @@ func (s *session) dataReady() bool {
 // (jlaffaye/ftp, curl) only start it once they have read the 150.
 // On failure it calls onFail (if set), sends the final reply and returns
 // nil.
-func (s *session) openData(what string, ascii bool, onFail func()) net.Conn {
+//
+// upload says that the client will write (STOR, APPE, STOU): the TLS
+// configuration then sends no TLS 1.3 session ticket (see
+// DataTLSConfigFor). A connection refused after its TLS handshake is
+// ended as ProFTPD ends it (see refuseData) before the 425.
+func (s *session) openData(what string, ascii, upload bool, onFail func()) net.Conn {
+	s.direction.Store(cond(upload, dirUpload, dirDownload))
+	defer s.direction.Store(dirUnknown)
 	fail := func(code int, msg string) net.Conn {
 		if onFail != nil {
 			onFail()
@@ -166,10 +173,10 @@ func (s *session) openData(what string, ascii bool, onFail func()) net.Conn {
 	if !s.protect {
 		return conn
 	}
-	tc, err := s.dataTLS(conn)
+	tc, err := s.dataTLS(conn, upload)
 	if err != nil {
 		s.log.Infof("%s: data connection refused: %v", what, err)
-		conn.Close()
+		s.refuseData(conn, tc)
 		return fail(425, "Unable to build data connection: "+errDataRefused.Error())
 	}
 	return tc
@@ -227,9 +234,11 @@ func (s *session) dataTimeout() time.Duration {
 	return 300 * time.Second
 }
 
-// dataTLS runs a data connection's TLS handshake and the session's check.
-func (s *session) dataTLS(conn net.Conn) (*tls.Conn, error) {
-	tc := tls.Server(conn, s.tls.DataTLSConfig())
+// dataTLS runs a data connection's TLS handshake and the session's
+// check. After a failed check it returns the connection with the error
+// (for refuseData).
+func (s *session) dataTLS(conn net.Conn, upload bool) (*tls.Conn, error) {
+	tc := tls.Server(conn, s.dataConfig(upload))
 	if d := s.srv.handshakeTimeout(); d > 0 {
 		_ = tc.SetDeadline(time.Now().Add(d))
 	}
@@ -238,9 +247,85 @@ func (s *session) dataTLS(conn net.Conn) (*tls.Conn, error) {
 	}
 	_ = tc.SetDeadline(time.Time{})
 	if err := s.tls.CheckData(tc); err != nil {
-		return nil, err
+		return tc, err
 	}
 	return tc, nil
+}
+
+// DataTLSConfigFor is what a TLSSession may implement besides
+// DataTLSConfig (modtls.Control does): a configuration for one data
+// connection whose handshake does not refuse the connection itself (the
+// engine calls CheckData after it), and that sends a TLS 1.3 session
+// ticket on a resumed connection only when upload is false. OpenSSL
+// clients use a TLS 1.3 ticket once and need the one a listing or a
+// download sends for their next transfer; a client that only writes
+// leaves a ticket unread, and its close then resets the connection,
+// losing the end of an upload.
+type DataTLSConfigFor interface {
+	DataTLSConfigFor(upload bool) *tls.Config
+}
+
+// Directions of the transfer a data connection is for, as far as the
+// session knows when the client starts its TLS handshake.
+const (
+	dirUnknown int32 = iota
+	dirDownload
+	dirUpload
+)
+
+// dataConfig is the TLS configuration of a data connection for a
+// transfer in the given direction.
+func (s *session) dataConfig(upload bool) *tls.Config {
+	if f, ok := s.tls.(DataTLSConfigFor); ok {
+		if cfg := f.DataTLSConfigFor(upload); cfg != nil {
+			return cfg
+		}
+	}
+	return s.tls.DataTLSConfig()
+}
+
+// earlyDataConfig is the TLS configuration of a data connection whose
+// handshake may start before its transfer command arrives: the direction
+// is taken when the ClientHello is, and when the command has not arrived
+// yet the connection is treated as an upload (no TLS 1.3 ticket), so that
+// a ticket never costs an upload its tail.
+func (s *session) earlyDataConfig() *tls.Config {
+	if _, ok := s.tls.(DataTLSConfigFor); !ok {
+		return s.tls.DataTLSConfig()
+	}
+	return &tls.Config{GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		cfg := s.dataConfig(s.direction.Load() != dirDownload)
+		// crypto/tls does not follow a GetConfigForClient of the
+		// configuration that one returns: follow it here.
+		for range 4 {
+			if cfg.GetConfigForClient == nil {
+				return cfg, nil
+			}
+			next, err := cfg.GetConfigForClient(hello)
+			if err != nil || next == nil {
+				return cfg, err
+			}
+			cfg = next
+		}
+		return nil, errors.New("ftpd: data TLS configurations nested too deep")
+	}}
+}
+
+// refuseData ends a data connection that is refused. One whose TLS
+// handshake completed (refused by the session-reuse check) is ended as
+// ProFTPD ends it: a TLS close_notify, a TCP half-close and a lingering
+// close, so that the client sees the data connection end in order and
+// reads the 425 on the control connection; a handshake that fails with an
+// alert instead makes clients report a TLS error, and puts curl's replies
+// out of step. Anything else is closed.
+func (s *session) refuseData(conn net.Conn, tc *tls.Conn) {
+	if tc == nil || !tc.ConnectionState().HandshakeComplete {
+		conn.Close()
+		return
+	}
+	if err := s.finishData(tc); err != nil {
+		s.log.Debugf("closing a refused data connection: %v", err)
+	}
 }
 
 func sameHost(a, b net.Addr) bool {

@@ -69,6 +69,10 @@ type session struct {
 
 	lastCommand  time.Time
 	lastTransfer time.Time
+	// direction is the transfer a data connection is being opened for
+	// (dirUnknown, dirDownload, dirUpload): a data handshake that starts
+	// before the command arrives reads it from another goroutine.
+	direction atomic.Int32
 
 	evicted   atomic.Bool
 	closeOnce sync.Once

@@ -54,7 +54,7 @@ func (s *session) cmdRETR(arg string) {
 	}
 	start := time.Now()
 	ascii := s.ascii
-	conn := s.openData(fmt.Sprintf("%s (%d bytes)", arg, fi.Size-s.restart), ascii, nil)
+	conn := s.openData(fmt.Sprintf("%s (%d bytes)", arg, fi.Size-s.restart), ascii, false, nil)
 	if conn == nil {
 		s.logTransfer(start, 0, abs, 'o', false)
 		return
@@ -152,7 +152,7 @@ func (s *session) store(arg, verb string) {
 	start := time.Now()
 	ascii := s.ascii
 	// A refused data connection undoes the upload before the reply.
-	conn := s.openData(arg, ascii, func() { s.abortUpload(abs, up) })
+	conn := s.openData(arg, ascii, true, func() { s.abortUpload(abs, up) })
 	if conn == nil {
 		s.logTransfer(start, 0, abs, 'i', false)
 		return
@@ -424,7 +424,7 @@ func (s *session) sendLines(lines []string, what string) {
 		buf.WriteString(l)
 		buf.WriteString("\r\n")
 	}
-	conn := s.openData(what, s.ascii, nil)
+	conn := s.openData(what, s.ascii, false, nil)
 	if conn == nil {
 		return
 	}
