@@ -19,7 +19,9 @@ trap 'rm -rf "$tmp"' EXIT
 record() {
   local n=$1 probe=$2 out verdict msgs
   printf '%b\n' "$probe" > "$tmp/$n.conf"
-  out=$(bash "$here/proftpd-check.sh" --no-sweep "$tmp/$n.conf" || true)
+  # From the scratch directory: proftpd -t creates the files some probes
+  # name relatively (SystemLog maybe).
+  out=$(cd "$tmp" && bash "$here/proftpd-check.sh" --no-sweep "$tmp/$n.conf" || true)
   verdict=$(head -n 1 <<<"$out")
   case "$verdict" in ACCEPT|REJECT) ;; *) echo "unexpected output for $probe: $out" >&2; return 1 ;; esac
   msgs=$(tail -n +2 <<<"$out" | grep -v -e 'unable to bind to local socket: Address already in use$' |
