@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -10,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -111,14 +111,37 @@ func runExchange(t *testing.T, addr string, sessionsEnded func(n int)) {
 	}
 	url := "ftp://tester:" + testerPassword + "@" + addr + "/"
 	n := 0
+	// run runs a client to its end. awaitFile, if set, is a file the
+	// client writes during the session (s_client's -sess_out): its
+	// standard input, whose end ends the session, stays open until the
+	// file is there (a TLS 1.3 session ticket comes after the handshake).
 	run := func(name string, args ...string) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, name, args...)
-		cmd.Stdin = bytes.NewReader(nil)
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%s %q: %v\n%s", name, args, err, b)
+		var out syncbuf.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if i := slices.Index(args, "-sess_out"); i >= 0 {
+			for deadline := time.Now().Add(wait); ; time.Sleep(10 * time.Millisecond) {
+				if fi, err := os.Stat(args[i+1]); err == nil && fi.Size() > 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s %q never saved its session:\n%s", name, args, out.String())
+				}
+			}
+		}
+		stdin.Close()
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("%s %q: %v\n%s", name, args, err, out.String())
 		}
 		n++
 		sessionsEnded(n)
