@@ -242,3 +242,44 @@ func TestMetricsEndpoint(t *testing.T) {
 		t.Error("the metrics endpoint still answers after the server stopped")
 	}
 }
+
+// TestCheckServeWarnsAboutCaches: a bad info string, and (not as root) a
+// cache directory this user cannot write, are CheckServe warnings on the
+// directive's line that say what serve will do; a usable cache is none.
+func TestCheckServeWarnsAboutCaches(t *testing.T) {
+	dir := t.TempDir()
+	opsUsers(t, dir)
+	cert, key := testpki.NewCA().Server(testpki.ECDSA).WriteFiles(t, dir, "server")
+	base := "AuthUserFile " + dir + "/ftpd.passwd\nTLSEngine on\nTLSECCertificateFile " + cert + "\nTLSECCertificateKeyFile " + key + "\n"
+	locked := filepath.Join(dir, "locked")
+	if err := os.Mkdir(locked, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		line, want string
+	}{
+		{"TLSSessionCache shm:file=" + dir + "/sess", "badly formatted info"},
+		{"TLSStaplingCache shm:/file=" + dir + "/nodir/ocsp", "each process fetches and keeps its own OCSP responses"},
+		{"TLSSessionCache shm:/file=" + locked + "/sess", "is not writable by uid"},
+		{"TLSSessionCache shm:/file=" + dir + "/sess 600", ""},
+	} {
+		if tc.want == "is not writable by uid" && os.Geteuid() == 0 {
+			continue // root writes anywhere
+		}
+		cfg := parseOps(t, dir, base+tc.line+"\n")
+		errs, warnings := CheckServe(cfg)
+		if len(errs) > 0 {
+			t.Fatalf("%q: %v", tc.line, errs)
+		}
+		var got []string
+		for _, w := range warnings {
+			got = append(got, w.Msg)
+			if w.Line != 5 || !strings.Contains(w.Msg, "ftpdtls serve will fail to open the 'shm' cache") {
+				t.Errorf("%q: warning %+v", tc.line, w)
+			}
+		}
+		if all := strings.Join(got, "\n"); (tc.want == "") != (len(got) == 0) || !strings.Contains(all, tc.want) {
+			t.Errorf("%q: warnings %q, want one saying %q", tc.line, got, tc.want)
+		}
+	}
+}
