@@ -116,7 +116,7 @@ func (c *Command) Run(args []string) int {
 	asMD := fs.Bool("md", false, "print the tables as markdown (for BENCHMARKS.md)")
 	var eo e2e.Options
 	fs.StringVar(&eo.FTPDTLS, "ftpdtls", c.FTPDTLS, "e2e: the ftpdtls binary to serve with")
-	workers := fs.String("e2e-workers", "1,2", "e2e: ftpdtls serve rows (-workers N)")
+	workers := fs.String("e2e-workers", "1,2", "e2e: ftpdtls serve rows (-workers N; 0: one process started as the user, no privilege separation)")
 	peers := fs.String("e2e-peers", "vsftpd,proftpd,pure-ftpd", "e2e: the other servers")
 	clientList := fs.String("e2e-clients", "driver,curl,curl-he5,lftp", "e2e: the clients (curl-he5: curl --happy-eyeballs-timeout-ms 5)")
 	fs.IntVar(&eo.Sequential, "e2e-sequential", 20, "e2e: sessions run one after another")
@@ -127,6 +127,7 @@ func (c *Command) Run(args []string) int {
 	fs.StringVar(&eo.PeerCache, "e2e-peer-cache", e2e.DefaultPeerCache(), "e2e: where vsftpd and pure-ftpd are unpacked")
 	fs.BoolVar(&eo.NoFetch, "e2e-no-fetch", false, "e2e: leave vsftpd and pure-ftpd out unless already unpacked")
 	fs.StringVar(&o.tmp, "tmp", "", "e2e: directory for the run's files (default $TMPDIR or /tmp)")
+	fs.StringVar(&eo.CPUProfile, "e2e-cpuprofile", "", "e2e: directory where the ftpdtls servers' processes write CPU profiles (go tool pprof)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), usageText, c.Name)
 		fs.PrintDefaults()
@@ -168,7 +169,7 @@ func (c *Command) Run(args []string) int {
 	}
 	for _, w := range splitList(*workers) {
 		n, err := strconv.Atoi(w)
-		if err != nil || n < 1 {
+		if err != nil || n < 0 {
 			return usageErr("-e2e-workers: bad count %q", w)
 		}
 		eo.Workers = append(eo.Workers, n)

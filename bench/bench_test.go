@@ -205,7 +205,7 @@ func TestUsage(t *testing.T) {
 		{"tiny size", []string{"-size", "1K"}, "below 64K"},
 		{"json and md", []string{"-json", "-md"}, "exclude each other"},
 		{"argument", []string{"extra"}, `unexpected argument "extra"`},
-		{"workers", []string{"-e2e-workers", "0"}, "-e2e-workers: bad count"},
+		{"workers", []string{"-e2e-workers", "-1"}, "-e2e-workers: bad count"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -42,6 +43,8 @@ type Options struct {
 	// FTPDTLS is the ftpdtls binary that serves.
 	FTPDTLS string
 	// Workers are the ftpdtls serve rows (-workers N); {1, 2} by default.
+	// 0 is `ftpdtls serve -workers 0` started as the user: one process,
+	// no privilege separation.
 	Workers []int
 	// Proftpd is /usr/sbin/proftpd by default.
 	Proftpd string
@@ -72,6 +75,11 @@ type Options struct {
 	Cipher string
 	// FloorSessions is how many sessions the CPU floor is measured over (200).
 	FloorSessions int
+	// CPUProfile, if set, is a directory where every process of the
+	// ftpdtls servers writes CPU profiles (FTPDTLS_CPUPROFILE, 5 s
+	// windows), one subdirectory per server: go tool pprof -top ftpdtls
+	// DIR/ftpdtls_serve/cpu-*.pprof.
+	CPUProfile string
 	// TempDir holds the run's directory (os.TempDir()).
 	TempDir string
 	// Progress receives one line per step.
@@ -200,7 +208,19 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res := &Result{}
 	var specs []serverSpec
 	for _, w := range o.Workers {
-		specs = append(specs, ftpdtlsSpec(o.FTPDTLS, w))
+		sp := ftpdtlsSpec(o.FTPDTLS, w)
+		if o.CPUProfile != "" {
+			dir := filepath.Join(o.CPUProfile, strings.ReplaceAll(sp.name, " ", "_"))
+			// The workers and brokers run as other users.
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, err
+			}
+			if err := os.Chmod(dir, 0o1777); err != nil {
+				return nil, err
+			}
+			sp.env = []string{"FTPDTLS_CPUPROFILE=" + dir, "FTPDTLS_CPUPROFILE_WINDOW=5s"}
+		}
+		specs = append(specs, sp)
 	}
 	var peers *Peers
 	if slices.Contains(o.Peers, "vsftpd") || slices.Contains(o.Peers, "pure-ftpd") {
@@ -334,7 +354,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			}
 		}
 		for _, srv := range order {
-			r, p, err := idleMemory(ctx, s, srv, o.IdleConns, idle[srv.name])
+			r, p, err := freshMemory(ctx, s, specs[slices.Index(servers, srv)], fmt.Sprintf("%s-mem%d", meterBase, round),
+				pasv+100*len(specs), o.IdleConns)
 			if err != nil {
 				return res, err
 			}
@@ -437,6 +458,23 @@ func runSessions(ctx context.Context, s *setup, srv *server, w workload, idle in
 		smp.firstErr = v.(string)
 	}
 	return smp, nil
+}
+
+// freshMemory starts a fresh instance of a server (so that no memory
+// grown by earlier runs is reused), makes one session, measures the
+// memory of n idle logged-in connections and stops it.
+func freshMemory(ctx context.Context, s *setup, sp serverSpec, meterName string, pasv, n int) (rss, pss float64, err error) {
+	srv, err := sp.start(ctx, s, meterName, pasv)
+	if srv != nil {
+		defer srv.stop()
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := driverSession(ctx, s, srv); err != nil {
+		return 0, 0, fmt.Errorf("%s: %w", srv.name, err)
+	}
+	return idleMemory(ctx, s, srv, n, stableProcs(srv))
 }
 
 // idleMemory opens n logged-in connections (AUTH TLS, USER, PASS, PBSZ,

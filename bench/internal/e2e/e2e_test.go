@@ -140,7 +140,7 @@ func TestRun(t *testing.T) {
 	var progress bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	res, err := Run(ctx, Options{FTPDTLS: bin, PeerCache: peerCache, NoFetch: true, Runs: 1, Sequential: 2, Concurrent: 2,
+	res, err := Run(ctx, Options{FTPDTLS: bin, Workers: []int{1, 2, 0}, PeerCache: peerCache, NoFetch: true, Runs: 1, Sequential: 2, Concurrent: 2,
 		ConcurrentSessions: 3, IdleConns: 2, TransferSize: 4 << 20, FloorSessions: 3, TempDir: tmp,
 		Progress: report.NewProgress(&progress)})
 	if err != nil {
@@ -150,7 +150,8 @@ func TestRun(t *testing.T) {
 	(&report.Report{Tables: res.Tables, Notes: res.Notes}).WriteMarkdown(&md)
 	t.Logf("progress:\n%s\ntables:\n%s", progress.String(), md.String())
 	main := res.Tables[0]
-	for _, name := range []string{"ftpdtls serve", "ftpdtls serve -workers 2", "vsftpd", "ProFTPD", "pure-ftpd"} {
+	for _, name := range []string{"ftpdtls serve", "ftpdtls serve -workers 2", "ftpdtls serve (one process, as the user)",
+		"vsftpd", "ProFTPD", "pure-ftpd"} {
 		col := main.Column(name)
 		if col < 0 {
 			t.Fatalf("no column %q: %v\n%s", name, main.Columns, progress.String())

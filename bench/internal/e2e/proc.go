@@ -29,6 +29,10 @@ type cpuMeter interface {
 	Pids() []int
 	// Wrap returns argv starting the server inside the meter.
 	Wrap(argv []string) []string
+	// Adopt moves a running process into the meter (for a server that
+	// cannot be wrapped because it starts as another user; its threads
+	// move with it, and it must not have forked yet).
+	Adopt(pid int) error
 	// Close removes the cgroup (once every process has ended).
 	Close() error
 	// Kind says how the time is read ("cgroup v1 cpuacct", ...).
@@ -107,6 +111,10 @@ func (c *cgroupMeter) Wrap(argv []string) []string {
 	return append([]string{"/bin/sh", "-c", `echo $$ > "$0/cgroup.procs" && exec "$@"`, c.dir}, argv...)
 }
 
+func (c *cgroupMeter) Adopt(pid int) error {
+	return os.WriteFile(filepath.Join(c.dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0o644)
+}
+
 func (c *cgroupMeter) Close() error {
 	// A process killed a moment ago may still be leaving the group.
 	var err error
@@ -127,6 +135,7 @@ type procMeter struct{ root func() int }
 func (p *procMeter) Kind() string                { return "/proc utime+stime+cutime+cstime (10 ms ticks)" }
 func (p *procMeter) Wrap(argv []string) []string { return argv }
 func (p *procMeter) Close() error                { return nil }
+func (p *procMeter) Adopt(int) error             { return nil }
 func (p *procMeter) Pids() []int                 { return tree(p.root()) }
 
 func (p *procMeter) CPU() (time.Duration, error) {

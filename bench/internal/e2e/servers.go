@@ -220,19 +220,27 @@ type server struct {
 // the files it needs, written by prepare.
 type serverSpec struct {
 	name, kind, reuse string
+	env               []string // added to the server's environment
+	user              bool     // runs as the user, not root
 	prepare           func(s *setup, dir string, port, pasv int) (argv, env []string, err error)
 	// after runs once the server stopped (removing what it leaves).
 	after func(s *setup, dir string)
 }
 
+// ftpdtlsSpec is `ftpdtls serve -workers N` started as root (a master,
+// N workers, the user's broker), or with workers 0 `ftpdtls serve
+// -workers 0` started as the user: one process, no privilege separation.
 func ftpdtlsSpec(bin string, workers int) serverSpec {
 	name := "ftpdtls serve"
-	if workers > 1 {
+	switch {
+	case workers == 0:
+		name += " (one process, as the user)"
+	case workers > 1:
 		name += fmt.Sprintf(" -workers %d", workers)
 	}
 	conf := func(dir string) string { return filepath.Join(dir, "proftpd.conf") }
 	return serverSpec{
-		name: name, kind: "ftpdtls", reuse: "required (default)",
+		name: name, kind: "ftpdtls", reuse: "required (default)", user: workers == 0,
 		prepare: func(s *setup, dir string, port, pasv int) ([]string, []string, error) {
 			line := fmt.Sprintf("%s:%s:%d:%d:%s:%s:/usr/sbin/nologin\n", User, s.hash, s.uid, s.gid, userComment, s.home)
 			passwd := filepath.Join(dir, "ftpd.passwd")
@@ -256,7 +264,23 @@ TLSSessionCache shm:/file=%s/sesscache 1800
 			if err := os.WriteFile(conf(dir), []byte(text), 0o644); err != nil {
 				return nil, nil, err
 			}
-			return []string{bin, "serve", "-c", conf(dir), "-workers", strconv.Itoa(max(workers, 1))}, nil, nil
+			if workers == 0 {
+				// Not root: the files it reads must be the user's.
+				key := filepath.Join(dir, "key.pem")
+				if err := os.WriteFile(key, s.cert.KeyPEM(), 0o600); err != nil {
+					return nil, nil, err
+				}
+				text = strings.Replace(text, "TLSECCertificateKeyFile "+s.keyFile, "TLSECCertificateKeyFile "+key, 1)
+				if err := os.WriteFile(conf(dir), []byte(text), 0o644); err != nil {
+					return nil, nil, err
+				}
+				for _, f := range []string{passwd, key, conf(dir)} {
+					if err := os.Chown(f, s.uid, s.gid); err != nil {
+						return nil, nil, err
+					}
+				}
+			}
+			return []string{bin, "serve", "-c", conf(dir), "-workers", strconv.Itoa(workers)}, nil, nil
 		},
 		// ftpdtls keeps its segments when it stops (sessions survive a
 		// restart); the bench's must go.
@@ -391,9 +415,15 @@ func pureFTPdSpec(p *Peers) serverSpec {
 
 // start prepares and starts one server and waits for its greeting.
 func (sp serverSpec) start(ctx context.Context, s *setup, meterName string, pasv int) (*server, error) {
-	dir := filepath.Join(s.dir, strings.ReplaceAll(sp.name, " ", "_"))
+	dir := filepath.Join(s.dir, strings.ReplaceAll(sp.name, " ", "_")+"-"+meterName)
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil, err
+	}
+	if sp.user {
+		// The one-process server runs as the user: its files are theirs.
+		if err := os.Chown(dir, s.uid, s.gid); err != nil {
+			return nil, err
+		}
 	}
 	port, err := freePort()
 	if err != nil {
@@ -418,15 +448,29 @@ func (sp serverSpec) start(ctx context.Context, s *setup, meterName string, pasv
 	if srv.log, err = os.Create(filepath.Join(dir, "server.log")); err != nil {
 		return srv, err
 	}
-	argv = srv.cpu.Wrap(argv)
+	if !sp.user {
+		argv = srv.cpu.Wrap(argv)
+	}
 	srv.cmd = exec.Command(argv[0], argv[1:]...)
-	srv.cmd.Env = env
+	if env == nil && len(sp.env) > 0 {
+		env = os.Environ()
+	}
+	srv.cmd.Env = append(env, sp.env...)
 	srv.cmd.Stdout, srv.cmd.Stderr = srv.log, srv.log
 	// Its own process group: a ^C to the bench reaches it only through
 	// the bench, which stops it in order.
 	srv.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if sp.user {
+		srv.cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(s.uid), Gid: uint32(s.gid)}
+	}
 	if err := srv.cmd.Start(); err != nil {
 		return srv, fmt.Errorf("%s: %w", sp.name, err)
+	}
+	if sp.user {
+		if err := srv.cpu.Adopt(srv.cmd.Process.Pid); err != nil {
+			srv.cmd.Process.Kill()
+			return srv, fmt.Errorf("%s: %w", sp.name, err)
+		}
 	}
 	go func() {
 		srv.cmd.Wait()
