@@ -116,6 +116,30 @@ type ServerConfig struct {
 	// next lower one the client supports.
 	Versions []uint16
 
+	// MaxChainLength, when positive, bounds the verified client
+	// certificate chains (client certificate, intermediate CAs and the
+	// trusted root): a client whose every verified chain is longer is
+	// refused, as OpenSSL refuses a chain longer than its verify depth.
+	// TLSVerifyDepth N sets it to N+3 (N+1 intermediates), which is what
+	// ProFTPD 1.3.8 with OpenSSL 3 accepts (mod_tls gives OpenSSL the
+	// depth N+1, and OpenSSL counts the trusted root beyond it; measured);
+	// mod_tls's default depth, 9, is 12.
+	MaxChainLength int
+
+	// NextProtocol, when set, is the ALPN protocol selected when the
+	// client offers it (TLSNextProtocol on: "ftp", mod_tls's default); a
+	// client that offers ALPN without it gets no ALPN, as with OpenSSL,
+	// where crypto/tls alone would fail the handshake. It replaces
+	// Base.NextProtos.
+	NextProtocol string
+
+	// ClientIPAddressRequired (TLSOptions iPAddressRequired) refuses a
+	// control connection whose verified client certificate has no
+	// iPAddress subject alternative name equal to the client's address,
+	// when client certificates are required (Base.ClientAuth is
+	// tls.RequireAndVerifyClientCert).
+	ClientIPAddressRequired bool
+
 	// NoSessionReuseRequired turns off the check that each data
 	// connection resumed its control connection's TLS session (ProFTPD's
 	// TLSOptions NoSessionReuseRequired). The check is on by default.

@@ -162,6 +162,9 @@ func (st *serverTLS) connConfig(chosen *tls.Config, cs *connState, hello *tls.Cl
 	if own && len(st.sc.Versions) > 0 {
 		restrictVersions(c, hello, st.sc.Versions)
 	}
+	if own && st.sc.NextProtocol != "" {
+		c.NextProtos = st.selectALPN(hello, cs)
+	}
 	getCert, certs := chosen.GetCertificate, chosen.Certificates
 	c.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 		var cert *tls.Certificate
@@ -188,8 +191,16 @@ func (st *serverTLS) connConfig(chosen *tls.Config, cs *connState, hello *tls.Cl
 				return err
 			}
 		}
+		if err := st.checkChainLength(state); err != nil {
+			return err
+		}
 		if err := st.checkRevocation(state); err != nil {
 			return err
+		}
+		if cs.role == roleControl && st.sc.ClientIPAddressRequired && c.ClientAuth == tls.RequireAndVerifyClientCert {
+			if err := st.checkClientIP(state, cs.conn); err != nil {
+				return err
+			}
 		}
 		return cs.verify(state)
 	}

@@ -84,7 +84,7 @@ func init() {
 			{Name: "TLSTimeoutHandshake", Contexts: serverish, Args: oneOrMore},
 			{Name: "TLSUserName", Contexts: serverish, Args: oneOrMore},
 			{Name: "TLSVerifyClient", Contexts: serverish, Args: oneOrMore, Handler: setVerifyClient},
-			{Name: "TLSVerifyDepth", Contexts: serverish, Args: oneOrMore},
+			{Name: "TLSVerifyDepth", Contexts: serverish, Args: oneOrMore, Handler: setVerifyDepth},
 			{Name: "TLSVerifyOrder", Contexts: serverish, Args: directives.ArgsBetween(1, 2), Handler: checkVerifyOrder},
 			{Name: "TLSVerifyServer", Contexts: serverish, Args: oneOrMore},
 		},
@@ -328,15 +328,34 @@ func setControlsACLs(cmd *directives.Cmd) error {
 	return nil
 }
 
-// setNextProtocol checks TLSNextProtocol, which ftpdtls accepts and does
-// not act on (crypto/tls negotiates ALPN from NextProtos); ProFTPD wants
-// one Boolean argument.
+// setNextProtocol handles TLSNextProtocol on|off: whether the ALPN
+// protocol "ftp" is selected when a client offers it (mod_tls's default).
 func setNextProtocol(cmd *directives.Cmd) error {
 	if err := cmd.RequireArgs(1); err != nil {
 		return err
 	}
-	if _, err := directives.ParseBool(cmd.Args[0]); err != nil {
+	v, err := directives.ParseBool(cmd.Args[0])
+	if err != nil {
 		return err
+	}
+	if st := settingsFor(cmd); st.first(cmd.Name) {
+		st.NextProtocol = v
+	}
+	return nil
+}
+
+// setVerifyDepth handles TLSVerifyDepth N: N is read as C's atoi reads
+// it, as mod_tls does, and must not be negative.
+func setVerifyDepth(cmd *directives.Cmd) error {
+	if err := cmd.RequireArgs(1); err != nil {
+		return err
+	}
+	depth := directives.Atoi(cmd.Args[0])
+	if depth < 0 {
+		return errors.New("depth must be zero or greater")
+	}
+	if st := settingsFor(cmd); st.first(cmd.Name) {
+		st.VerifyDepth = depth
 	}
 	return nil
 }

@@ -206,9 +206,11 @@ func serverConfig(st *Settings, certs []tls.Certificate, given bool) (ServerConf
 		versions = vs // a set with a hole
 	}
 	sc := ServerConfig{
-		Base:                   base,
-		Versions:               versions,
-		NoSessionReuseRequired: st.Options&OptNoSessionReuseRequired != 0,
+		Base:                    base,
+		Versions:                versions,
+		NoSessionReuseRequired:  st.Options&OptNoSessionReuseRequired != 0,
+		ClientIPAddressRequired: st.Options&OptIPAddressRequired != 0,
+		MaxChainLength:          st.VerifyDepth + 3,
 		Stapling: Stapling{
 			Enabled:        st.Stapling,
 			Responder:      st.StaplingResponder,
@@ -272,6 +274,9 @@ func serverConfig(st *Settings, certs []tls.Certificate, given bool) (ServerConf
 		}
 	}
 	sc.Certificates = certs
+	if st.NextProtocol {
+		sc.NextProtocol = NextProtocolFTP
+	}
 	return sc, nil
 }
 

@@ -7,6 +7,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
+	"slices"
 	"sync"
 )
 
@@ -90,6 +92,91 @@ func (st *serverTLS) checkRevocation(state tls.ConnectionState) error {
 		}
 	}
 	return nil
+}
+
+// ErrChainTooLong is the handshake error for a client certificate whose
+// chain is longer than MaxChainLength (TLSVerifyDepth).
+var ErrChainTooLong = errors.New("client certificate chain too long")
+
+// checkChainLength applies MaxChainLength to the verified client chains,
+// logging what mod_tls logs when OpenSSL stops at its verify depth: the
+// depth where it stopped and that certificate's names.
+func (st *serverTLS) checkChainLength(state tls.ConnectionState) error {
+	max := st.sc.MaxChainLength
+	if max <= 0 || len(state.VerifiedChains) == 0 {
+		return nil
+	}
+	shortest := state.VerifiedChains[0]
+	for _, chain := range state.VerifiedChains {
+		if len(chain) <= max {
+			return nil
+		}
+		if len(chain) < len(shortest) {
+			shortest = chain
+		}
+	}
+	at := shortest[max-1]
+	t := st.t
+	t.logTLS("error: unable to verify certificate at depth %d", max-1)
+	t.logTLS("error: cert subject: %s", x509Oneline(at.RawSubject))
+	t.logTLS("error: cert issuer: %s", x509Oneline(at.RawIssuer))
+	t.logTLS("client certificate failed verification: certificate chain too long")
+	return fmt.Errorf("%w: %d certificates, at most %d accepted", ErrChainTooLong, len(shortest), max)
+}
+
+// ErrClientIPMismatch is the control handshake error of TLSOptions
+// iPAddressRequired for a client certificate without the client's address.
+var ErrClientIPMismatch = errors.New("client certificate iPAddress SANs do not match the client's address")
+
+// checkClientIP is mod_tls's iPAddressRequired check of the control
+// connection's client certificate: one of its iPAddress subject
+// alternative names is the client's address (net.IP.Equal: an
+// IPv4-mapped IPv6 name matches its IPv4 address, as in mod_tls).
+func (st *serverTLS) checkClientIP(state tls.ConnectionState, conn net.Conn) error {
+	t := st.t
+	var ip net.IP
+	if conn != nil {
+		if host, _, err := net.SplitHostPort(conn.RemoteAddr().String()); err == nil {
+			ip = net.ParseIP(host)
+		}
+	}
+	shown := "(unknown)"
+	if ip != nil {
+		shown = ip.String()
+	}
+	if leaf := peerLeaf(state.PeerCertificates); leaf != nil && ip != nil {
+		for _, san := range leaf.IPAddresses {
+			if san.Equal(ip) {
+				t.logTLS("client cert iPAddress SAN matches client IP '%s'", shown)
+				return nil
+			}
+		}
+	}
+	t.logTLS("client cert iPAddress SANs do not match client IP '%s'", shown)
+	return fmt.Errorf("%w (%s)", ErrClientIPMismatch, shown)
+}
+
+// selectALPN is mod_tls's ALPN selection (TLSNextProtocol on): the
+// server's protocol when the client offers it, otherwise none (OpenSSL's
+// SSL_TLSEXT_ERR_NOACK: the handshake goes on without ALPN).
+func (st *serverTLS) selectALPN(hello *tls.ClientHelloInfo, cs *connState) []string {
+	if len(hello.SupportedProtos) == 0 {
+		return nil
+	}
+	tr := st.t.traceFor(cs)
+	proto := st.sc.NextProtocol
+	if tr.Enabled(9) {
+		tr.Msg(9, "ALPN protocols advertised by client:")
+		for _, p := range hello.SupportedProtos {
+			tr.Msg(9, " %s", p)
+		}
+	}
+	if !slices.Contains(hello.SupportedProtos, proto) {
+		tr.Msg(9, "no common ALPN protocols found (no '%s' in ALPN protocols)", proto)
+		return nil
+	}
+	tr.Msg(9, "selected ALPN protocol '%s'", proto)
+	return []string{proto}
 }
 
 // verifyCRL checks crl's signature by issuer, once per pair.

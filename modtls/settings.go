@@ -22,6 +22,11 @@ const (
 	// TLSSessionTicketKeys defaults.
 	DefaultTicketKeyAge   = 43200 * time.Second
 	DefaultTicketKeyCount = 25
+	// DefaultVerifyDepth is the TLSVerifyDepth default.
+	DefaultVerifyDepth = 9
+	// NextProtocolFTP is the ALPN protocol mod_tls selects (TLSNextProtocol
+	// on, its default) when the client offers it.
+	NextProtocolFTP = "ftp"
 )
 
 // InternalCache is the TLSSessionCache type that needs no provider: the
@@ -73,6 +78,9 @@ type Settings struct {
 	Curves []tls.CurveID
 
 	VerifyClient VerifyClient // TLSVerifyClient
+	VerifyDepth  int          // TLSVerifyDepth (default 9)
+
+	NextProtocol bool // TLSNextProtocol (default on: ALPN "ftp")
 
 	Stapling          bool            // TLSStapling
 	StaplingCache     CacheSpec       // TLSStaplingCache (main server); Timeout unused
@@ -201,6 +209,8 @@ func DefaultSettings() *Settings {
 		TicketKeyAge:    DefaultTicketKeyAge,
 		TicketKeyCount:  DefaultTicketKeyCount,
 		StaplingTimeout: DefaultStaplingTimeout,
+		VerifyDepth:     DefaultVerifyDepth,
+		NextProtocol:    true,
 	}
 }
 
