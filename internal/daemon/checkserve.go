@@ -149,10 +149,11 @@ var servedDirectives = []servedDirective{
 	{name: "TLSCARevocationFile", by: byModTLS, how: "CRLs checked for client certificates"},
 	{name: "TLSCARevocationPath", by: byModTLS, how: "CRLs checked for client certificates (directory)"},
 	{name: "TLSVerifyClient", by: byModTLS, how: "on, off, optional"},
+	{name: "TLSVerifyDepth", by: byModTLS, how: "the longest client certificate chain accepted, as ProFTPD with OpenSSL counts it (N+1 intermediate CAs)"},
 	{name: "TLSVerifyOrder", by: byModTLS, how: "crl only (client certificates are checked against CRLs)", refuse: verifyOrder},
-	{name: "TLSOptions", by: byModTLS, how: "NoSessionReuseRequired; NoEmptyFragments, IgnoreSNI and AllowWeakDH ask for what crypto/tls does anyway", refuse: tlsOptions},
+	{name: "TLSOptions", by: byModTLS, how: "NoSessionReuseRequired, iPAddressRequired; NoEmptyFragments, IgnoreSNI, AllowWeakDH and NoAutoECDH ask for what crypto/tls does anyway", refuse: tlsOptions},
 	{name: "TLSRenegotiate", by: byModTLS, how: "none only: crypto/tls servers never renegotiate", refuse: onlyWord("none", "crypto/tls servers never renegotiate; write TLSRenegotiate none")},
-	{name: "TLSNextProtocol", by: byModTLS, how: "off only: no ALPN protocol is selected", refuse: onlyOff("ftpdtls serve does not negotiate ALPN; write TLSNextProtocol off")},
+	{name: "TLSNextProtocol", by: byModTLS, how: "on (the default): ALPN \"ftp\" is selected when the client offers it; off: none"},
 	{name: "TLSSessionCache", by: byModTLS, how: "shm:, redis:, internal:, off; a cache that cannot be opened is logged at notice level"},
 	{name: "TLSSessionTickets", by: byModTLS, how: "stateless tickets instead of the cache"},
 	{name: "TLSSessionTicketKeys", by: byModTLS, how: "ticket key age and count"},
@@ -319,7 +320,11 @@ func (c *checker) walk(nodes []*directives.Node) {
 		}
 		d := served(n.Name)
 		if d == nil {
-			c.refuse(n, refusedWhy[n.Name])
+			why := refusedWhy[n.Name]
+			if why == "" {
+				why = modtls.UnappliedDirective(n.Name)
+			}
+			c.refuse(n, why)
 			continue
 		}
 		if d.by == byAccess {
@@ -675,21 +680,17 @@ func verifyOrder(n *directives.Node, _ *directives.Config) string {
 	return ""
 }
 
-// tlsOptionsServed are the TLSOptions serve honours: NoSessionReuseRequired
-// is applied; the others ask for what crypto/tls always does (no empty
-// fragments, no SNI-based server selection with a single server, no
-// finite-field DH to weaken).
-var tlsOptionsServed = map[string]bool{"NoSessionReuseRequired": true, "NoEmptyFragments": true, "IgnoreSNI": true, "AllowWeakDH": true}
-
+// tlsOptions refuses the TLSOptions values modtls does not apply (its
+// list, with the reasons: modtls.UnappliedTLSOption).
 func tlsOptions(n *directives.Node, _ *directives.Config) string {
 	var bad []string
 	for _, a := range n.Args {
-		if !tlsOptionsServed[a] {
-			bad = append(bad, a)
+		if why := modtls.UnappliedTLSOption(a); why != "" {
+			bad = append(bad, a+": "+why)
 		}
 	}
 	if len(bad) > 0 {
-		return "TLSOptions " + strings.Join(bad, " ") + ": only NoSessionReuseRequired, NoEmptyFragments, IgnoreSNI and AllowWeakDH are supported"
+		return "TLSOptions " + strings.Join(bad, "; ") + " (supported: " + strings.Join(modtls.AppliedTLSOptions(), ", ") + ")"
 	}
 	return ""
 }
