@@ -193,6 +193,9 @@ var (
 	// the refused connection end before the 20 MiB the 150 reply announced.
 	rcRe425CurlGet = regexp.MustCompile(`^curl: \(18\) (server did not report OK, got 425|transfer closed with 20971520 bytes remaining to read)$`)
 	rcReAnyFailure = regexp.MustCompile(`.`)
+	// PHP reports a refused upload as the write that met the server's
+	// close, as with ProFTPD.
+	rcRePHPWrite = regexp.MustCompile(`^SSL write failed`)
 )
 
 const (
@@ -208,11 +211,19 @@ const (
 	whyOneUseTickets = "the client keeps an OpenSSL client-side session cache, and OpenSSL uses a TLS 1.3 ticket " +
 		"once: after resuming it, it marks it not resumable, so each data connection needs the fresh ticket the " +
 		"server sent on the one before. ProFTPD (OpenSSL) sends one on data connections it writes to (listings, " +
-		"downloads), none on uploads; so the transfer after an upload offers a spent ticket, starts a new session " +
-		"and is refused with 425. ftpdtls must behave the same: a ticket on an upload connection is left unread by " +
-		"clients that only write, their close then resets the connection and the upload is lost, and crypto/tls " +
-		"cannot send a ticket later (tls.Conn has no SendSessionTicket; only QUICConn does). The transfer works " +
-		"again from a new login (the client's next control connection)"
+		"downloads), none on uploads, and ftpdtls does the same: a ticket on an upload connection is left unread " +
+		"by clients that only write, their close then resets the connection and the end of the upload is lost, and " +
+		"crypto/tls cannot send a ticket later in the connection (tls.Conn has no SendSessionTicket; only QUICConn " +
+		"does). So on both servers the transfer after an upload offers a spent ticket, starts a new session and is " +
+		"refused with 425; it works again from a new login (the client's next control connection)"
+	whyTLS12Ticket = "Go's crypto/tls sends a new session ticket in every resumed TLS 1.2 handshake (it has no " +
+		"switch for it; ServerConfig.TLS12DataTicket only chooses its content), and this OpenSSL client, which keeps " +
+		"a client-side session cache, removes the control connection's session from it when a new ticket arrives on a " +
+		"resumed connection, marking it not resumable: its next data connection cannot resume and is refused with 425. " +
+		"ProFTPD resumes by session ID and sends no ticket. With TLS 1.3 (the default; every client here negotiates it " +
+		"when offered) the client works as with ProFTPD; an embedding program can choose EmptyDataTicket (an empty " +
+		"ticket, which OpenSSL ignores, and after which Go clients cannot resume); TLSOptions NoSessionReuseRequired " +
+		"also makes it work, without the reuse check"
 )
 
 // rcExpected says what a cell must show: every cell works unless it is
@@ -238,6 +249,13 @@ func rcExpected(s *rcServer, client, version string) rcWant {
 		return afterUpload(rcRe425CurlGet)
 	case !s.proftpd && version == "TLSv1.2" && client == "curl":
 		return refusedAll(rcRe425Curl, rcReAnyFailure, rcRe425CurlGet, whyCurlTLS12)
+	case !s.proftpd && version == "TLSv1.2" && client == "ruby-net-ftp":
+		// The upload offers no session (refused); the download offers
+		// the session of the refused upload's full handshake, which no
+		// control connection issued (refused too).
+		return rcWant{steps: [3]*regexp.Regexp{nil, rcRe425, rcRe425}, reused: 2, refused: 2, why: whyTLS12Ticket}
+	case !s.proftpd && version == "TLSv1.2" && client == "php-ftp":
+		return rcWant{steps: [3]*regexp.Regexp{nil, rcRePHPWrite, nil}, reused: 2, refused: 1, why: whyTLS12Ticket}
 	case !s.proftpd && version == "TLSv1.2" && client == "curl-one-session":
 		// After a refused transfer curl may drop the control connection
 		// and skip or retry the next one: how many data connections it
@@ -258,27 +276,12 @@ func rcPending(s *rcServer, client, version string) string {
 	if version == "" {
 		version = "TLSv1.3"
 	}
-	const refusal = "a refused data connection must look as with ProFTPD: the handshake completes, the " +
-		"connection ends with a TLS close_notify, and the client reads the 425 on the control connection. " +
-		"Closing without close_notify makes clients fail inside TLS (SSLError SHUTDOWN_WHILE_IN_INIT, resets); " +
-		"aborting the handshake with an alert makes them report a certificate error, and curl's replies go out of step"
 	switch {
-	case client == "python-ftplib" || version == "TLSv1.2" && strings.HasPrefix(client, "curl"):
-		return refusal
-	case version == "TLSv1.3" && client == "netkit-ftp-ssl":
-		return "Go sends a TLS 1.3 NewSessionTicket on a resumed upload connection; a client that only writes " +
-			"leaves it unread, its close becomes a TCP reset, and the upload ends in 426 with the file truncated " +
-			"(ProFTPD sends no ticket there)"
-	case version == "TLSv1.3" && (client == "ruby-net-ftp" || client == "php-ftp" || client == "curl-one-session"):
-		return "ftpdtls must send a TLS 1.3 ticket on resumed data connections it writes to (LIST, NLST, MLSD, RETR) " +
-			"and none on uploads, as ProFTPD does: sending one on uploads truncates uploads (426), sending none at all " +
-			"fails the second data connection; and a refused data connection must end with a close_notify so the " +
-			"client reads the 425"
-	case version == "TLSv1.2" && (client == "ruby-net-ftp" || client == "php-ftp"):
-		return "Go sends a new TLS 1.2 session ticket on every resumed handshake; OpenSSL clients with a " +
-			"client-side session cache then mark the control session not resumable, so the next data connection " +
-			"starts a new session and is refused with 425. A zero-length ticket (WrapSession returning no bytes on a " +
-			"resumed data connection), which OpenSSL ignores, avoids it"
+	case version == "TLSv1.3" && client == "curl-one-session":
+		return "curl (up to 8.4) starts a data connection's TLS handshake before it sends the transfer command; " +
+			"a data connection whose handshake is answered before the command arrives cannot know whether it is an " +
+			"upload, gets no TLS 1.3 ticket, and curl's next transfer on the same login finds no session (ProFTPD " +
+			"answers the handshake only after the command, so the listing's connection sends curl its ticket)"
 	}
 	return ""
 }
