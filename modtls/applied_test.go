@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -264,6 +266,57 @@ func TestAppliedLists(t *testing.T) {
 	for _, name := range []string{"TLSVerifyDepth", "TLSNextProtocol", "TLSOptions", "TLSProtocol"} {
 		if why := UnappliedDirective(name); why != "" {
 			t.Errorf("%s is applied, yet UnappliedDirective says %q", name, why)
+		}
+	}
+}
+
+// TestFilesReadOnlyAtOpen: Open reads every file the configuration names
+// (certificate, key, chain, CA file and directory, CRL file and
+// directory, TLSLog), so a server that drops its privileges after Open
+// (serve's workers) loses nothing: here every file is removed after Open,
+// and client certificates are still verified against the CAs and the
+// CRLs.
+func TestFilesReadOnlyAtOpen(t *testing.T) {
+	ca := testpki.NewCA()
+	good, revoked := ca.Client(testpki.ECDSA), ca.Client(testpki.ECDSA)
+	ca.Revoke(revoked)
+	dir := t.TempDir()
+	cas, crls := filepath.Join(dir, "cas"), filepath.Join(dir, "crls")
+	for _, d := range []string{cas, crls} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := DefaultSettings()
+	st.Engine = true
+	st.VerifyClient = VerifyClientOn
+	st.ECCertificateFile, st.ECCertificateKeyFile = ca.Server(testpki.ECDSA).WriteFiles(t, dir, "server")
+	st.CertificateChainFile = ca.WriteFile(t, dir, "chain")
+	st.CACertificateFile = ca.WriteFile(t, dir, "ca")
+	st.CACertificatePath = cas
+	ca.WriteFile(t, cas, "ca")
+	st.CARevocationFile = ca.WriteCRL(t, dir, "ca")
+	st.CARevocationPath = crls
+	ca.WriteCRL(t, crls, "ca")
+	st.Log = filepath.Join(dir, "tls.log")
+	eng, err := Open(testConfig(st, 0), Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	srv := startTLSServer(t, func() *tls.Config { return eng.TLSConfig(nil) })
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		client := &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost", MinVersion: v, MaxVersion: v,
+			Certificates: []tls.Certificate{good.TLS}}
+		if _, _, err := srv.dial(t, client); err != nil {
+			t.Fatalf("%s: after the files were removed, a good client certificate: %v", versionName(v), err)
+		}
+		client.Certificates = []tls.Certificate{revoked.TLS}
+		if _, _, err := srv.dial(t, client); !errors.Is(err, ErrCertificateRevoked) {
+			t.Fatalf("%s: after the files were removed, a revoked client certificate: %v, want refused", versionName(v), err)
 		}
 	}
 }
