@@ -235,6 +235,10 @@ func (s *session) do(id uint32, q *FSRequest) error {
 		return reply(&FSReply{Err: s.fs.Rename(q.Name, q.Name2)}, nil)
 	case OpChtimes:
 		return reply(&FSReply{Err: s.fs.Chtimes(q.Name, time.Unix(0, q.Mtime))}, nil)
+	case OpChmod:
+		return reply(&FSReply{Err: s.fs.Chmod(q.Name, q.Perm)}, nil)
+	case OpChgrp:
+		return reply(&FSReply{Err: s.fs.Chgrp(q.Name, q.Gid)}, nil)
 	}
 	return fmt.Errorf("%w: operation %d", ErrProtocol, q.Op)
 }

@@ -97,7 +97,9 @@ const (
 	OpRmdir   = 10
 	OpRename  = 11
 	OpChtimes = 12
-	opMax     = OpChtimes
+	OpChmod   = 13
+	OpChgrp   = 14
+	opMax     = OpChgrp
 )
 
 // FSRequest is one file system operation. Every field is always present;
@@ -107,7 +109,7 @@ const (
 //	    uint8 op;
 //	    string<MaxPath> name;           // session path ("/" is the session root)
 //	    string<MaxPath> name2;          // Rename: the new name
-//	    uint32 perm;                    // Mkdir; Create: of a new file
+//	    uint32 perm;                    // Mkdir, Chmod; Create: of a new file
 //	    int64 mtime;                    // Chtimes: Unix time in nanoseconds
 //	    uint32 upload;                  // Commit, Abort: from the Create reply
 //	    uint8 mode;                     // Create: userfs.StoreMode
@@ -117,6 +119,7 @@ const (
 //	    string<MaxName> hidden_prefix;
 //	    string<MaxName> hidden_suffix;
 //	    bool delete_aborted;
+//	    uint32 gid;                     // Chgrp
 //	} FSRequest;
 type FSRequest struct {
 	Op     uint8
@@ -126,6 +129,7 @@ type FSRequest struct {
 	Mtime  int64
 	Upload uint32
 	Store  userfs.StoreOptions
+	Gid    uint32
 }
 
 func (*FSRequest) Type() uint8 { return TypeFSRequest }
@@ -143,6 +147,7 @@ func (m *FSRequest) encode(e *encoder) {
 	e.str(m.Store.HiddenPrefix, MaxName)
 	e.str(m.Store.HiddenSuffix, MaxName)
 	e.bool(m.Store.DeleteAborted)
+	e.u32(m.Gid)
 }
 func (m *FSRequest) decode(d *decoder) {
 	m.Op = d.u8()
@@ -171,6 +176,7 @@ func (m *FSRequest) decode(d *decoder) {
 	m.Store.HiddenPrefix = d.str(MaxName)
 	m.Store.HiddenSuffix = d.str(MaxName)
 	m.Store.DeleteAborted = d.bool()
+	m.Gid = d.u32()
 	m.Store.Perm = fs.FileMode(m.Perm)
 }
 

@@ -188,6 +188,14 @@ func (cl *Client) Chtimes(name string, mtime time.Time) error {
 	return cl.simple(&FSRequest{Op: OpChtimes, Name: name, Mtime: mtime.UnixNano()})
 }
 
+func (cl *Client) Chmod(name string, mode uint32) error {
+	return cl.simple(&FSRequest{Op: OpChmod, Name: name, Perm: mode & 0o7777})
+}
+
+func (cl *Client) Chgrp(name string, gid uint32) error {
+	return cl.simple(&FSRequest{Op: OpChgrp, Name: name, Gid: gid})
+}
+
 // Close ends the session: the broker aborts the uploads still open.
 func (cl *Client) Close() error {
 	cl.mu.Lock()

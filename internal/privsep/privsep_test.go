@@ -66,6 +66,8 @@ func TestMessagesRoundTrip(t *testing.T) {
 		&SessionEnded{},
 		&FSRequest{Op: OpCreate, Name: "/a", Perm: 0o640, Store: userfs.StoreOptions{Mode: userfs.StoreRestart, Offset: 9, Overwrite: true, Hidden: true, HiddenPrefix: ".in.", HiddenSuffix: ".", DeleteAborted: true, Perm: 0o640}},
 		&FSRequest{Op: OpRename, Name: "/a", Name2: "/b"},
+		&FSRequest{Op: OpChmod, Name: "/a", Perm: 0o4755},
+		&FSRequest{Op: OpChgrp, Name: "/a", Gid: 4242},
 	} {
 		if err := a.Send(3, m, nil); err != nil {
 			t.Fatalf("send %T: %v", m, err)
@@ -188,12 +190,12 @@ func TestWireLimits(t *testing.T) {
 		file bool
 	}{
 		{"short", []byte{1, 2, 3}, false},
-		{"version", hdr(2, TypeReady, 0, 0, 4, []byte{0, 0, 0, 1}), false},
-		{"reserved", hdr(1, TypeReady, 0, 9, 4, []byte{0, 0, 0, 1}), false},
-		{"length", hdr(1, TypeReady, 0, 0, 5, []byte{0, 0, 0, 1}), false},
-		{"nfds", hdr(1, TypeReady, 2, 0, 4, []byte{0, 0, 0, 1}), false},
-		{"unannounced descriptor", hdr(1, TypeReady, 0, 0, 4, []byte{0, 0, 0, 1}), true},
-		{"oversize", hdr(1, TypeReady, 0, 0, MaxRecord, make([]byte, MaxRecord)), false},
+		{"version", hdr(Version+1, TypeReady, 0, 0, 4, []byte{0, 0, 0, 1}), false},
+		{"reserved", hdr(Version, TypeReady, 0, 9, 4, []byte{0, 0, 0, 1}), false},
+		{"length", hdr(Version, TypeReady, 0, 0, 5, []byte{0, 0, 0, 1}), false},
+		{"nfds", hdr(Version, TypeReady, 2, 0, 4, []byte{0, 0, 0, 1}), false},
+		{"unannounced descriptor", hdr(Version, TypeReady, 0, 0, 4, []byte{0, 0, 0, 1}), true},
+		{"oversize", hdr(Version, TypeReady, 0, 0, MaxRecord, make([]byte, MaxRecord)), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var f *os.File
@@ -412,6 +414,20 @@ func TestClientBroker(t *testing.T) {
 	}
 	if fi, err := cl.Lstat("/g"); err != nil || !fi.ModTime.Equal(mt) {
 		t.Errorf("Lstat after Chtimes: %+v, %v", fi, err)
+	}
+	// SITE CHMOD and SITE CHGRP, through a link inside the root.
+	os.Symlink("g", filepath.Join(dir, "glink"))
+	if err := cl.Chgrp("/glink", uint32(os.Getgid())); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Chmod("/glink", 0o2751); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "g")); err != nil || fi.Mode().Perm() != 0o751 || fi.Mode()&fs.ModeSetgid == 0 {
+		t.Errorf("after Chmod 02751: %v, %v", fi.Mode(), err)
+	}
+	if err := cl.Chmod("/missing", 0o644); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Chmod of a missing file: %v", err)
 	}
 	if err := cl.Remove("/g"); err != nil {
 		t.Fatal(err)

@@ -10,7 +10,7 @@ import (
 // Version is the protocol version every record carries. The processes of
 // one daemon are one binary (children are started from /proc/self/exe),
 // so a mismatch means a corrupt or foreign peer, never an old one.
-const Version = 1
+const Version = 2
 
 // Limits of the wire format. Every field has its own maximum besides.
 const (

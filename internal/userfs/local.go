@@ -434,6 +434,46 @@ func (l *Local) Chtimes(name string, mtime time.Time) error {
 	return nil
 }
 
+// Chmod sets name's permission bits (its target's, for a symbolic
+// link, inside the root).
+func (l *Local) Chmod(name string, mode uint32) error {
+	r, err := rel("chmod", name)
+	if err != nil {
+		return err
+	}
+	err = l.at(r, true, func(res *resolved) error {
+		if res.st == nil {
+			return unix.ENOENT
+		}
+		return retryEINTR(func() error { return unix.Fchmodat(res.dir, res.base, mode&0o7777, 0) })
+	})
+	if err != nil {
+		return pathErr("chmod", name, err)
+	}
+	return nil
+}
+
+// Chgrp sets name's group (its target's, for a symbolic link, inside
+// the root); the owner is left as it is.
+func (l *Local) Chgrp(name string, gid uint32) error {
+	r, err := rel("chgrp", name)
+	if err != nil {
+		return err
+	}
+	err = l.at(r, true, func(res *resolved) error {
+		if res.st == nil {
+			return unix.ENOENT
+		}
+		return retryEINTR(func() error {
+			return unix.Fchownat(res.dir, res.base, -1, int(gid), unix.AT_SYMLINK_NOFOLLOW)
+		})
+	})
+	if err != nil {
+		return pathErr("chgrp", name, err)
+	}
+	return nil
+}
+
 // syncDir flushes a directory, so that a new, removed or renamed entry
 // survives a crash. A directory the user may not read cannot be opened to
 // be flushed (ProFTPD flushes no directory at all): it is left to the

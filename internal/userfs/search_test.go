@@ -21,7 +21,8 @@ const asUserEnv = "FTPDTLS_USERFS_CHECK"
 // checks are what runAs can run in a child process: each gets its
 // argument and returns what went wrong.
 var checks = map[string]func(arg string) error{
-	"searchOnly": searchOnlyChecks,
+	"searchOnly":  searchOnlyChecks,
+	"chmodOthers": chmodOthersChecks,
 }
 
 func TestMain(m *testing.M) {
@@ -300,4 +301,67 @@ func BenchmarkStatDeep(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestChmodChgrp: SITE CHMOD and SITE CHGRP act on the file, or on a
+// link's target inside the root, never outside it; a user may not change
+// another user's file (run as nobody when root).
+func TestChmodChgrp(t *testing.T) {
+	l, dir := newLocal(t)
+	write(t, filepath.Join(dir, "f"), "x")
+	outside := filepath.Join(t.TempDir(), "secret")
+	write(t, outside, "secret")
+	os.Chmod(outside, 0o600)
+	for name, target := range map[string]string{"link": "f", "escape": outside, "up": "../" + outside} {
+		if err := os.Symlink(target, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Chmod("/link", 0o4751); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Lstat(filepath.Join(dir, "f")); fi.Mode().Perm() != 0o751 || fi.Mode()&fs.ModeSetuid == 0 {
+		t.Errorf("f after Chmod 04751 of its link: %v", fi.Mode())
+	}
+	if err := l.Chgrp("/f", uint32(os.Getgid())); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"/escape", "/up"} {
+		if err := l.Chmod(name, 0o666); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("Chmod %s: %v, want ErrNotExist", name, err)
+		}
+	}
+	if fi, _ := os.Stat(outside); fi.Mode().Perm() != 0o600 {
+		t.Errorf("a Chmod through a link changed a file outside the root: %v", fi.Mode())
+	}
+	if err := l.Chmod("/missing", 0o644); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Chmod /missing: %v", err)
+	}
+	if os.Geteuid() == 0 {
+		base, err := os.MkdirTemp("", "userfs-chmod-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(base)
+		os.Chmod(base, 0o755)
+		write(t, filepath.Join(base, "root's"), "x")
+		runAs(t, 65534, 65534, "chmodOthers", base)
+	}
+}
+
+// chmodOthersChecks: as a user who does not own base/root's.
+func chmodOthersChecks(base string) error {
+	l, err := NewLocal(base, nil)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	var errs []error
+	if err := l.Chmod("/root's", 0o666); !errors.Is(err, fs.ErrPermission) {
+		errs = append(errs, fmt.Errorf("Chmod of another user's file: %v, want EPERM", err))
+	}
+	if err := l.Chgrp("/root's", 65534); !errors.Is(err, fs.ErrPermission) {
+		errs = append(errs, fmt.Errorf("Chgrp of another user's file: %v, want EPERM", err))
+	}
+	return errors.Join(errs...)
 }

@@ -60,6 +60,12 @@ type FS interface {
 	Rename(from, to string) error
 	// Chtimes sets the modification (and access) time: MFMT.
 	Chtimes(name string, mtime time.Time) error
+	// Chmod sets the permission bits (07777, as chmod(2)) of name, or of
+	// its target if it is a symbolic link: SITE CHMOD.
+	Chmod(name string, mode uint32) error
+	// Chgrp sets the group of name, or of its target if it is a symbolic
+	// link: SITE CHGRP.
+	Chgrp(name string, gid uint32) error
 	Close() error
 }
 
