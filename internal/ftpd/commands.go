@@ -43,6 +43,9 @@ func init() {
 		"OPTS": {run: (*session).cmdOPTS, arg: true, beforeTLS: true},
 		"SYST": {run: (*session).cmdSYST, beforeTLS: true},
 		"NOOP": {run: (*session).cmdNOOP, beforeTLS: true},
+		"HELP": {run: (*session).cmdHELP},
+		"SITE": {run: (*session).cmdSITE},
+		"STAT": {run: (*session).cmdSTAT, login: true},
 		"QUIT": {run: (*session).cmdQUIT, beforeTLS: true},
 		"USER": {run: (*session).cmdUSER, arg: true},
 		"PASS": {run: (*session).cmdPASS},
@@ -74,6 +77,7 @@ func init() {
 		"MFMT": {run: (*session).cmdMFMT, login: true, arg: true},
 		"RETR": {run: (*session).cmdRETR, login: true, arg: true, transfer: true},
 		"STOR": {run: (*session).cmdSTOR, login: true, arg: true, transfer: true},
+		"STOU": {run: (*session).cmdSTOU, login: true, transfer: true},
 		"APPE": {run: (*session).cmdAPPE, login: true, arg: true, transfer: true},
 		"DELE": {run: (*session).cmdDELE, login: true, arg: true},
 		"MKD":  {run: (*session).cmdMKD, login: true, arg: true},
@@ -106,6 +110,7 @@ func (s *session) dispatch(verb, arg string) {
 		if verb != "RNTO" {
 			s.renameOf = ""
 		}
+		s.verb = verb
 		c.run(s, arg)
 		if c.transfer && verb != "PASV" && verb != "EPSV" && verb != "PORT" && verb != "EPRT" && verb != "RNFR" && verb != "RNTO" {
 			s.restart = 0
@@ -207,12 +212,19 @@ var features = []string{
 }
 
 func (s *session) cmdFEAT(string) {
+	if !s.allowed("FEAT", s.cwd) {
+		s.reply(550, "FEAT: "+strerror(syscall.EPERM))
+		return
+	}
 	lines := make([]string, 0, len(features))
 	for _, f := range features {
 		if strings.HasPrefix(f, "AUTH") || f == "PBSZ" || f == "PROT" {
 			if s.srv.TLS == nil {
 				continue
 			}
+		}
+		if strings.HasPrefix(f, "MLST ") {
+			f = s.mlstFeature()
 		}
 		lines = append(lines, " "+f)
 	}
@@ -226,16 +238,7 @@ func (s *session) cmdOPTS(arg string) {
 		// Names are bytes on the wire and on disk; UTF-8 is always on.
 		s.reply(200, "UTF8 set to "+strings.ToLower(cmp(value, "on")))
 	case "MLST":
-		// The fact set is fixed; confirm the facts asked for that exist.
-		var on []string
-		for _, f := range strings.Split(value, ";") {
-			for _, known := range mlstFacts {
-				if strings.EqualFold(f, known) {
-					on = append(on, known)
-				}
-			}
-		}
-		s.reply(200, "MLST OPTS "+strings.Join(on, ";")+cond(len(on) > 0, ";", ""))
+		s.optsMLST(value)
 	default:
 		s.reply(501, "OPTS "+name+" not understood")
 	}
@@ -256,7 +259,13 @@ func cond[T any](c bool, a, b T) T {
 }
 
 func (s *session) cmdSYST(string) { s.reply(215, "UNIX Type: L8") }
-func (s *session) cmdNOOP(string) { s.reply(200, "NOOP command successful") }
+func (s *session) cmdNOOP(string) {
+	if !s.allowed("NOOP", s.cwd) {
+		s.reply(550, strerror(syscall.EPERM))
+		return
+	}
+	s.reply(200, "NOOP command successful")
+}
 
 func (s *session) cmdQUIT(string) {
 	s.reply(221, "Goodbye.")
@@ -328,6 +337,10 @@ func (s *session) cmdPASS(arg string) {
 // ---- navigation and settings ----
 
 func (s *session) cmdPWD(string) {
+	if !s.allowed(s.verb, s.cwd) {
+		s.reply(550, s.verb+": "+strerror(syscall.EACCES))
+		return
+	}
 	s.reply(257, quote(s.cwd)+" is the current directory")
 }
 
@@ -335,8 +348,10 @@ func (s *session) cmdPWD(string) {
 // (RFC 959 appendix II).
 func quote(p string) string { return `"` + strings.ReplaceAll(p, `"`, `""`) + `"` }
 
-func (s *session) cmdCWD(arg string) { s.changeDir(arg, "CWD") }
-func (s *session) cmdCDUP(string)    { s.changeDir("..", "CDUP") }
+// CWD and CDUP, and their X forms, which ProFTPD names in its replies
+// ("250 XCWD command successful") and checks <Limit> under.
+func (s *session) cmdCWD(arg string) { s.changeDir(arg, s.verb) }
+func (s *session) cmdCDUP(string)    { s.changeDir("..", s.verb) }
 
 func (s *session) changeDir(arg, verb string) {
 	abs := s.abs(arg)
@@ -508,7 +523,7 @@ func (s *session) cmdDELE(arg string) {
 
 func (s *session) cmdMKD(arg string) {
 	abs := s.abs(arg)
-	if !s.allowed("MKD", abs) {
+	if !s.allowed(s.verb, abs) {
 		s.reply(550, arg+": "+errText(syscall.EACCES))
 		return
 	}
@@ -522,7 +537,7 @@ func (s *session) cmdMKD(arg string) {
 
 func (s *session) cmdRMD(arg string) {
 	p := s.abs(arg)
-	if !s.allowed("RMD", p) {
+	if !s.allowed(s.verb, p) {
 		s.reply(550, arg+": "+errText(syscall.EACCES))
 		return
 	}
@@ -537,7 +552,7 @@ func (s *session) cmdRMD(arg string) {
 		s.reply(550, arg+": "+errText(err))
 		return
 	}
-	s.reply(250, "RMD command successful")
+	s.reply(250, s.verb+" command successful")
 }
 
 func (s *session) cmdRNFR(arg string) {

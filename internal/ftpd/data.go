@@ -14,7 +14,20 @@ import (
 
 // ---- passive listeners ----
 
+// passiveAllowed applies <Limit PASV> and <Limit EPSV> (ProFTPD checks
+// them on the current directory).
+func (s *session) passiveAllowed() bool {
+	if !s.allowed(s.verb, s.cwd) {
+		s.reply(501, s.verb+": "+strerror(syscall.EPERM))
+		return false
+	}
+	return true
+}
+
 func (s *session) cmdPASV(string) {
+	if !s.passiveAllowed() {
+		return
+	}
 	if s.epsvAll {
 		s.reply(501, "PASV not allowed after EPSV ALL")
 		return
@@ -47,6 +60,9 @@ func (s *session) cmdEPSV(arg string) {
 	case "", "1", "2":
 	default:
 		s.reply(522, "Network protocol not supported, use (1,2)")
+		return
+	}
+	if !s.passiveAllowed() {
 		return
 	}
 	port, err := s.listenPassiveFD()
@@ -134,8 +150,6 @@ func (s *session) dataReady() bool {
 // DataTLSConfigFor). A connection refused after its TLS handshake is
 // ended as ProFTPD ends it (see refuseData) before the 425.
 func (s *session) openData(what string, ascii, upload bool, onFail func()) net.Conn {
-	s.direction.Store(cond(upload, dirUpload, dirDownload))
-	defer s.direction.Store(dirUnknown)
 	fail := func(code int, msg string) net.Conn {
 		if onFail != nil {
 			onFail()
@@ -162,8 +176,11 @@ func (s *session) openData(what string, ascii, upload bool, onFail func()) net.C
 		s.log.Infof("%s: no data connection: %v", what, err)
 		return fail(425, "Unable to build data connection: Connection timed out")
 	}
-	mode := cond(ascii, "ASCII", "BINARY")
-	if !s.reply(150, fmt.Sprintf("Opening %s mode data connection for %s", mode, what)) {
+	msg := fmt.Sprintf("Opening %s mode data connection for %s", cond(ascii, "ASCII", "BINARY"), what)
+	if s.dataMsg != "" {
+		msg, s.dataMsg = s.dataMsg, ""
+	}
+	if !s.reply(150, msg) {
 		conn.Close()
 		if onFail != nil {
 			onFail()
@@ -265,14 +282,6 @@ type DataTLSConfigFor interface {
 	DataTLSConfigFor(upload bool) *tls.Config
 }
 
-// Directions of the transfer a data connection is for, as far as the
-// session knows when the client starts its TLS handshake.
-const (
-	dirUnknown int32 = iota
-	dirDownload
-	dirUpload
-)
-
 // dataConfig is the TLS configuration of a data connection for a
 // transfer in the given direction.
 func (s *session) dataConfig(upload bool) *tls.Config {
@@ -282,33 +291,6 @@ func (s *session) dataConfig(upload bool) *tls.Config {
 		}
 	}
 	return s.tls.DataTLSConfig()
-}
-
-// earlyDataConfig is the TLS configuration of a data connection whose
-// handshake may start before its transfer command arrives: the direction
-// is taken when the ClientHello is, and when the command has not arrived
-// yet the connection is treated as an upload (no TLS 1.3 ticket), so that
-// a ticket never costs an upload its tail.
-func (s *session) earlyDataConfig() *tls.Config {
-	if _, ok := s.tls.(DataTLSConfigFor); !ok {
-		return s.tls.DataTLSConfig()
-	}
-	return &tls.Config{GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-		cfg := s.dataConfig(s.direction.Load() != dirDownload)
-		// crypto/tls does not follow a GetConfigForClient of the
-		// configuration that one returns: follow it here.
-		for range 4 {
-			if cfg.GetConfigForClient == nil {
-				return cfg, nil
-			}
-			next, err := cfg.GetConfigForClient(hello)
-			if err != nil || next == nil {
-				return cfg, err
-			}
-			cfg = next
-		}
-		return nil, errors.New("ftpd: data TLS configurations nested too deep")
-	}}
 }
 
 // refuseData ends a data connection that is refused. One whose TLS
@@ -400,6 +382,7 @@ func (s *session) transfer(conn net.Conn, body func() (int64, error)) (int64, er
 		select {
 		case r := <-done:
 			s.lastTransfer, s.lastCommand = time.Now(), time.Now()
+			s.totalBytes += r.n
 			return r.n, r.err, outcome
 		case l := <-lines:
 			s.reading = false
@@ -411,9 +394,12 @@ func (s *session) transfer(conn net.Conn, body func() (int64, error)) (int64, er
 				conn.Close()
 				continue
 			}
-			verb, _, _ := strings.Cut(l.line, " ")
+			verb, rest, _ := strings.Cut(l.line, " ")
 			verb = strings.ToUpper(verb)
 			switch {
+			case verb == "STAT" && strings.TrimSpace(rest) == "":
+				// The transfer's status, as ProFTPD answers STAT during one.
+				s.cmdSTAT("")
 			case verb == "ABOR":
 				outcome = transferABOR
 				conn.Close()
@@ -494,21 +480,32 @@ func abortReply(err error) (int, string) {
 
 // stallConn sets a fresh deadline before every read and write, so that a
 // stalled transfer ends (TimeoutStalled) but a long one does not.
+// It counts the bytes that went through in n, if set (STAT during the
+// transfer).
 type stallConn struct {
 	net.Conn
 	d time.Duration
+	n *atomic.Int64
 }
 
 func (c stallConn) Read(p []byte) (int, error) {
 	if c.d > 0 {
 		_ = c.Conn.SetReadDeadline(time.Now().Add(c.d))
 	}
-	return c.Conn.Read(p)
+	n, err := c.Conn.Read(p)
+	if c.n != nil {
+		c.n.Add(int64(n))
+	}
+	return n, err
 }
 
 func (c stallConn) Write(p []byte) (int, error) {
 	if c.d > 0 {
 		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.d))
 	}
-	return c.Conn.Write(p)
+	n, err := c.Conn.Write(p)
+	if c.n != nil {
+		c.n.Add(int64(n))
+	}
+	return n, err
 }

@@ -109,8 +109,8 @@ func TestRefusedDataConnectionAsProFTPD(t *testing.T) {
 }
 
 // TestDataTLSConfigForDirections: listings and downloads ask for the
-// data configuration of a download, STOR and APPE (with and without
-// REST) for an upload; DataTLSConfig is never used.
+// data configuration of a download, STOR, APPE, REST+STOR and STOU for
+// an upload; DataTLSConfig is never used.
 func TestDataTLSConfigForDirections(t *testing.T) {
 	tt, pool := newTestTLS(t, tls.VersionTLS12, tls.VersionTLS13)
 	f := &forTLS{cfg: tt.cfg}
@@ -138,7 +138,11 @@ func TestDataTLSConfigForDirections(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(home, "g")); string(b) != "abcdefghi" {
 		t.Errorf("g = %q", b)
 	}
-	want := []bool{false, false, false, false, true, true, true}
+	conn, _ = c.data("STOU")
+	conn.Write([]byte("unique"))
+	conn.Close()
+	c.expect(226)
+	want := []bool{false, false, false, false, true, true, true, true}
 	if got := f.uploads(); !slices.Equal(got, want) {
 		t.Errorf("DataTLSConfigFor(upload) called with %v, want %v", got, want)
 	}

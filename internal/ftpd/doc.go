@@ -2,10 +2,12 @@
 // speaks what ProFTPD 1.3.8 speaks, with ProFTPD's replies, and never
 // loses data.
 //
-// It speaks RFC 959 (login, navigation, transfers in TYPE A and I),
-// RFC 2428 (EPSV), RFC 3659 (MLSD, MLST, SIZE, MDTM, REST STREAM), MFMT
-// (draft-somers-ftp-mfxx) and RFC 4217 (AUTH TLS, PBSZ, PROT). Only
-// passive data connections are offered.
+// It speaks RFC 959 (login, navigation, transfers in TYPE A and I,
+// STOU, STAT, HELP, the X forms of RFC 775), RFC 2428 (EPSV), RFC 3659
+// (MLSD, MLST with OPTS MLST, SIZE, MDTM, REST STREAM), MFMT
+// (draft-somers-ftp-mfxx), RFC 4217 (AUTH TLS, PBSZ, PROT) and mod_site's
+// SITE HELP, SITE CHMOD and SITE CHGRP. Only passive data connections
+// are offered.
 //
 // What the engine is given:
 //

@@ -99,32 +99,119 @@ func (s *session) factsLine(fi userfs.FileInfo, name, typ string) string {
 }
 
 // factsLineOf is factsLine with the perm and unique facts of target (a
-// symbolic link's target; fi itself otherwise).
+// symbolic link's target; fi itself otherwise). Only the facts OPTS MLST
+// selected are shown, in ProFTPD's order.
 func (s *session) factsLineOf(fi, target userfs.FileInfo, name, typ string) string {
 	var b strings.Builder
-	t := fi.ModTime.UTC()
-	fmt.Fprintf(&b, "modify=%04d%02d%02d%02d%02d%02d;", t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second())
-	fmt.Fprintf(&b, "perm=%s;", s.permFact(target))
-	if !target.IsDir() {
+	on := s.factMask()
+	if on&factModify != 0 {
+		t := fi.ModTime.UTC()
+		fmt.Fprintf(&b, "modify=%04d%02d%02d%02d%02d%02d;", t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second())
+	}
+	if on&factPerm != 0 {
+		fmt.Fprintf(&b, "perm=%s;", s.permFact(target))
+	}
+	if on&factSize != 0 && !target.IsDir() {
 		fmt.Fprintf(&b, "size=%d;", fi.Size)
 	}
-	if typ == "" {
-		typ = cond(fi.IsDir(), "dir", "file")
+	if on&factType != 0 {
+		if typ == "" {
+			typ = cond(fi.IsDir(), "dir", "file")
+		}
+		fmt.Fprintf(&b, "type=%s;", typ)
 	}
-	fmt.Fprintf(&b, "type=%s;", typ)
-	fmt.Fprintf(&b, "unique=%XU%X;", target.Dev, target.Ino)
-	fmt.Fprintf(&b, "UNIX.group=%d;", fi.Gid)
-	if fi.Group != "" {
+	if on&factUnique != 0 {
+		fmt.Fprintf(&b, "unique=%XU%X;", target.Dev, target.Ino)
+	}
+	if on&factGroup != 0 {
+		fmt.Fprintf(&b, "UNIX.group=%d;", fi.Gid)
+	}
+	if on&factGroupName != 0 && fi.Group != "" {
 		fmt.Fprintf(&b, "UNIX.groupname=%s;", strings.ReplaceAll(fi.Group, " ", "_"))
 	}
-	fmt.Fprintf(&b, "UNIX.mode=0%o;", unixMode(fi.Mode))
-	fmt.Fprintf(&b, "UNIX.owner=%d;", fi.Uid)
-	if fi.Owner != "" {
+	if on&factMode != 0 {
+		fmt.Fprintf(&b, "UNIX.mode=0%o;", unixMode(fi.Mode))
+	}
+	if on&factOwner != 0 {
+		fmt.Fprintf(&b, "UNIX.owner=%d;", fi.Uid)
+	}
+	if on&factOwnerName != 0 && fi.Owner != "" {
 		fmt.Fprintf(&b, "UNIX.ownername=%s;", strings.ReplaceAll(fi.Owner, " ", "_"))
 	}
 	b.WriteString(" ")
 	b.WriteString(name)
 	return b.String()
+}
+
+// The facts, as bits of session.facts (bit i is mlstFacts[i]).
+const (
+	factModify uint32 = 1 << iota
+	factPerm
+	factSize
+	factType
+	factUnique
+	factGroup
+	factGroupName
+	factMode
+	factOwner
+	factOwnerName
+	factAll = factOwnerName<<1 - 1
+)
+
+// factMask is the facts MLST and MLSD show: every one until OPTS MLST.
+func (s *session) factMask() uint32 {
+	if !s.factsSet {
+		return factAll
+	}
+	return s.facts
+}
+
+// mlstFeature is FEAT's MLST line: every fact, the ones shown starred.
+func (s *session) mlstFeature() string {
+	var b strings.Builder
+	b.WriteString("MLST ")
+	on := s.factMask()
+	for i, f := range mlstFacts {
+		b.WriteString(f)
+		if on&(1<<i) != 0 {
+			b.WriteString("*")
+		}
+		b.WriteString(";")
+	}
+	return b.String()
+}
+
+// optsMLST is OPTS MLST as ProFTPD's mod_facts does it: the facts named
+// (in any case) are shown from now on, the others not; the reply names
+// those it took, in the client's order. Only names followed by ";" count
+// (mod_facts reads up to each ";"), unknown ones are ignored, and more
+// than one argument is refused.
+func (s *session) optsMLST(value string) {
+	if strings.ContainsAny(strings.TrimSpace(value), " \t") {
+		s.reply(501, "'OPTS MLST' not understood")
+		return
+	}
+	s.factsSet, s.facts = true, 0
+	value = strings.TrimSpace(value)
+	if value == "" {
+		s.reply(200, "MLST OPTS")
+		return
+	}
+	var took strings.Builder
+	for {
+		name, rest, ok := strings.Cut(value, ";")
+		if !ok {
+			break
+		}
+		for i, f := range mlstFacts {
+			if strings.EqualFold(name, f) {
+				s.facts |= 1 << i
+				took.WriteString(f + ";")
+			}
+		}
+		value = rest
+	}
+	s.reply(200, "MLST OPTS "+took.String())
 }
 
 // unixMode is the st_mode permission bits (07777) of a FileMode.

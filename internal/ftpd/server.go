@@ -89,6 +89,10 @@ type Server struct {
 	// ServerName appears in the greeting.
 	ServerName string
 
+	// GroupID turns a group name into its id for SITE CHGRP (the
+	// AuthGroupFile's, then the system's); nil takes numeric ids only.
+	GroupID func(name string) (gid uint32, ok bool)
+
 	// LoginTimeout (TimeoutLogin, 300 s) bounds the time from the
 	// connection to a successful login.
 	LoginTimeout time.Duration

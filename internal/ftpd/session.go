@@ -69,10 +69,13 @@ type session struct {
 
 	lastCommand  time.Time
 	lastTransfer time.Time
-	// direction is the transfer a data connection is being opened for
-	// (dirUnknown, dirDownload, dirUpload): a data handshake that starts
-	// before the command arrives reads it from another goroutine.
-	direction atomic.Int32
+
+	verb       string          // the command being run, as the table names it
+	facts      uint32          // OPTS MLST: the facts shown (bit i: mlstFacts[i])
+	factsSet   bool            // OPTS MLST was sent (else every fact is shown)
+	totalBytes int64           // bytes of data transferred (STAT)
+	xfer       *transferStatus // the transfer in progress (STAT)
+	dataMsg    string          // the next 150 reply's text, if not the usual one (STOU)
 
 	evicted   atomic.Bool
 	closeOnce sync.Once

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path"
 	"strings"
@@ -59,8 +60,10 @@ func (s *session) cmdRETR(arg string) {
 		s.logTransfer(start, 0, abs, 'o', false)
 		return
 	}
+	xs := s.startTransfer("RETR", abs, fi.Size, conn)
+	defer func() { s.xfer = nil }()
 	n, err, outcome := s.transfer(conn, func() (int64, error) {
-		w := io.Writer(stallConn{conn, s.srv.stalledTimeout()})
+		w := io.Writer(stallConn{Conn: conn, d: s.srv.stalledTimeout(), n: &xs.bytes})
 		if ascii {
 			return copyToASCII(w, f)
 		}
@@ -85,6 +88,42 @@ func (s *session) cmdRETR(arg string) {
 func (s *session) cmdSTOR(arg string) { s.store(arg, "STOR") }
 func (s *session) cmdAPPE(arg string) { s.store(arg, "APPE") }
 
+// cmdSTOU stores under a new unique name in the current directory
+// ("ftp" and six random characters, as ProFTPD's mkstemp template), told
+// in the 150 reply ("150 FILE: name"); an argument is ignored, as by
+// ProFTPD. Unlike ProFTPD 1.3.8, which refuses STOU under its default
+// AllowOverwrite off (mkstemp has made the file it then will not
+// overwrite), a unique name is never an overwrite here.
+func (s *session) cmdSTOU(arg string) {
+	if len(strings.Fields(arg)) > 1 {
+		s.reply(500, "'STOU "+arg+"' not understood")
+		return
+	}
+	if s.restart > 0 {
+		s.reply(550, "STOU incompatible with REST")
+		return
+	}
+	for range 16 {
+		name := "ftp" + uniqueSuffix()
+		if _, err := s.fs.Lstat(s.abs(name)); errors.Is(err, fs.ErrNotExist) {
+			s.store(name, "STOU")
+			return
+		}
+	}
+	s.reply(450, "STOU: unable to generate unique filename")
+}
+
+// uniqueSuffix is six random letters and digits, as mkstemp(3) fills
+// in "XXXXXX".
+func uniqueSuffix() string {
+	const chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	var b [6]byte
+	for i := range b {
+		b[i] = chars[rand.IntN(len(chars))]
+	}
+	return string(b[:])
+}
+
 // store runs STOR and APPE. Every check comes before anything on disk is
 // touched, and the target changes only when every byte has arrived and
 // is on disk (see userfs.Upload): a refused, failed or aborted upload
@@ -92,15 +131,19 @@ func (s *session) cmdAPPE(arg string) { s.store(arg, "APPE") }
 func (s *session) store(arg, verb string) {
 	abs := s.abs(arg)
 	if !s.allowed(verb, abs) {
-		s.reply(550, arg+": "+errText(syscall.EPERM))
+		s.reply(550, arg+": "+errText(cond(verb == "STOU", syscall.EACCES, syscall.EPERM)))
 		return
 	}
 	ds := s.dirSettings(abs)
+	unique := verb == "STOU"
 	appending := verb == "APPE"
 	fi, statErr := s.fs.Stat(abs)
 	exists := statErr == nil
 	// ProFTPD's checks, in its order.
 	switch {
+	case exists && unique:
+		s.reply(550, arg+": File exists")
+		return
 	case exists && !appending && !ds.AllowOverwrite:
 		s.reply(550, arg+": Overwrite permission denied")
 		return
@@ -125,7 +168,7 @@ func (s *session) store(arg, verb string) {
 	}
 	opt := userfs.StoreOptions{
 		Mode:          userfs.StoreReplace,
-		Overwrite:     ds.AllowOverwrite,
+		Overwrite:     ds.AllowOverwrite && !unique,
 		Perm:          fs.FileMode(0o666 &^ ds.Umask),
 		DeleteAborted: ds.DeleteAbortedStores,
 	}
@@ -151,14 +194,20 @@ func (s *session) store(arg, verb string) {
 	}
 	start := time.Now()
 	ascii := s.ascii
+	if unique {
+		s.dataMsg = "FILE: " + arg
+	}
 	// A refused data connection undoes the upload before the reply.
 	conn := s.openData(arg, ascii, true, func() { s.abortUpload(abs, up) })
+	s.dataMsg = ""
 	if conn == nil {
 		s.logTransfer(start, 0, abs, 'i', false)
 		return
 	}
+	xs := s.startTransfer("STOR", abs, 0, conn)
+	defer func() { s.xfer = nil }()
 	n, err, outcome := s.transfer(conn, func() (int64, error) {
-		r := io.Reader(stallConn{conn, s.srv.stalledTimeout()})
+		r := io.Reader(stallConn{Conn: conn, d: s.srv.stalledTimeout(), n: &xs.bytes})
 		if ascii {
 			return copyFromASCII(up.File(), r)
 		}
@@ -316,7 +365,14 @@ func (s *session) cmdLIST(arg string) {
 	if s.allowed("LIST", abs) {
 		entries, err := s.listEntries("LIST", abs, o)
 		if err != nil {
-			s.reply(450, cmp(p, ".")+": "+errText(err))
+			// ProFTPD opens the data connection before it looks at the
+			// path: 150, an empty data connection, then 450.
+			if conn := s.openData("file list", s.ascii, false, nil); conn != nil {
+				if err := s.finishData(conn); err != nil {
+					s.log.Debugf("LIST: closing the data connection: %v", err)
+				}
+				s.reply(450, cmp(p, ".")+": "+errText(err))
+			}
 			return
 		}
 		now := time.Now()
@@ -428,8 +484,10 @@ func (s *session) sendLines(lines []string, what string) {
 	if conn == nil {
 		return
 	}
+	xs := s.startTransfer("RETR", what, 0, conn)
+	defer func() { s.xfer = nil }()
 	n, err, outcome := s.transfer(conn, func() (int64, error) {
-		w := bufio.NewWriter(stallConn{conn, s.srv.stalledTimeout()})
+		w := bufio.NewWriter(stallConn{Conn: conn, d: s.srv.stalledTimeout(), n: &xs.bytes})
 		n, err := w.Write(buf.Bytes())
 		if err == nil {
 			err = w.Flush()
