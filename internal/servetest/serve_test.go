@@ -441,3 +441,86 @@ func TestSearchOnlyHome(t *testing.T) {
 		}
 	}
 }
+
+// TestClientCommands: what real clients send beyond transfers works as
+// with ProFTPD: lftp's chmod and PHP's ftp_chmod (SITE CHMOD, through the
+// user's broker when root), Python ftplib's STAT and HELP, curl's quote
+// of SITE HELP; a mode on another user's file is refused with the
+// kernel's words, and <Limit SITE_CHMOD> refuses before the file system
+// is asked.
+func TestClientCommands(t *testing.T) {
+	lftp := testpeers.Need(t, "lftp")
+	php := testpeers.Need(t, "php")
+	python := testpeers.Need(t, "python3")
+	d := Start(t, Options{Workers: 1, TLS: true, Conf: "<Directory ~/locked>\n  <Limit SITE_CHMOD>\n    DenyAll\n  </Limit>\n</Directory>\n"})
+	f := d.WriteFile(t, "f.txt", []byte("hello"))
+	g := d.WriteFile(t, "g.txt", []byte("hello"))
+	locked := d.WriteFile(t, "locked/l.txt", []byte("hello"))
+	mode := func(p string) os.FileMode {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Mode().Perm()
+	}
+	run := func(name string, args ...string) string {
+		t.Helper()
+		out, err := exec.Command(name, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s\n%s", filepath.Base(name), err, out, d.Log)
+		}
+		return string(out)
+	}
+	_, port, _ := net.SplitHostPort(d.Addr)
+	run(lftp, "-u", d.User+","+d.Pass, "-p", port, "-e",
+		"set ssl:verify-certificate no; set ftp:ssl-force yes; set ftp:ssl-protect-data yes; set net:max-retries 1; chmod 600 f.txt; quit", "127.0.0.1")
+	if m := mode(f); m != 0o600 {
+		t.Errorf("lftp chmod 600: mode %v", m)
+	}
+	script := filepath.Join(t.TempDir(), "chmod.php")
+	os.WriteFile(script, []byte(`<?php
+$c = ftp_ssl_connect("127.0.0.1", (int)$argv[1], 60);
+if ($c === false || !ftp_login($c, $argv[2], $argv[3])) { exit(2); }
+ftp_pasv($c, true);
+var_dump(ftp_chmod($c, 0640, "g.txt"));
+var_dump(@ftp_chmod($c, 0644, "locked/l.txt"));
+`), 0o644)
+	if out := run(php, script, port, d.User, d.Pass); out != "int(416)\nbool(false)\n" {
+		t.Errorf("PHP ftp_chmod: %q", out)
+	}
+	if m := mode(g); m != 0o640 {
+		t.Errorf("PHP ftp_chmod 0640: mode %v", m)
+	}
+	if m := mode(locked); m != 0o644 {
+		t.Errorf("<Limit SITE_CHMOD> DenyAll: mode %v", m)
+	}
+	py := filepath.Join(t.TempDir(), "stat.py")
+	os.WriteFile(py, []byte(`import ftplib, ssl, sys
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+c = ftplib.FTP_TLS(context=ctx); c.connect("127.0.0.1", int(sys.argv[1])); c.login(sys.argv[2], sys.argv[3]); c.prot_p()
+print(c.sendcmd("STAT f.txt")); print(c.sendcmd("HELP SITE")); print(c.sendcmd("SITE HELP CHMOD"))
+c.quit()
+`), 0o644)
+	out := run(python, py, port, d.User, d.Pass)
+	for _, want := range []string{"213-Status of f.txt:\n -rw-------   1 tester   testers         5 ", " f.txt\n213 End of status\n",
+		"214-HELP\n CHGRP\n214 CHMOD\n", " Syntax: SITE CHMOD <sp> mode <sp> pathname\n214 Direct comments to root@127.0.0.1\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("Python ftplib: no %q in\n%s", want, out)
+		}
+	}
+	// A file the user does not own: the kernel refuses, as with ProFTPD
+	// (as root; otherwise every file here is the user's).
+	if os.Geteuid() == 0 {
+		rootFile := d.WriteFile(t, "root.txt", []byte("x"))
+		os.Chown(rootFile, 0, 0)
+		c := d.Dial(t)
+		c.AuthTLS(tls.VersionTLS13)
+		c.Login()
+		if msg := c.Must(550, "SITE CHMOD 666 root.txt"); msg != "CHMOD 666 root.txt: Operation not permitted" {
+			t.Errorf("SITE CHMOD of root's file: %q", msg)
+		}
+		if m := mode(rootFile); m != 0o644 {
+			t.Errorf("root's file: mode %v", m)
+		}
+	}
+}
