@@ -267,25 +267,6 @@ func rcExpected(s *rcServer, client, version string) rcWant {
 	return rcWorks
 }
 
-// rcPending names the fix a cell is waiting for, while that fix is in
-// flight; a failing cell prints it.
-func rcPending(s *rcServer, client, version string) string {
-	if s.proftpd {
-		return ""
-	}
-	if version == "" {
-		version = "TLSv1.3"
-	}
-	switch {
-	case version == "TLSv1.3" && client == "curl-one-session":
-		return "curl (up to 8.4) starts a data connection's TLS handshake before it sends the transfer command; " +
-			"a data connection whose handshake is answered before the command arrives cannot know whether it is an " +
-			"upload, gets no TLS 1.3 ticket, and curl's next transfer on the same login finds no session (ProFTPD " +
-			"answers the handshake only after the command, so the listing's connection sends curl its ticket)"
-	}
-	return ""
-}
-
 // rcCell runs one client against one server and checks the outcome.
 func rcCell(t *testing.T, s *rcServer, c rcClient, version, src, srcSum string) rcResult {
 	want := rcExpected(s, c.name, version)
@@ -377,9 +358,6 @@ func rcCell(t *testing.T, s *rcServer, c rcClient, version, src, srcSum string) 
 		msg := fmt.Sprintf("%s, %s, %s:\n  %s", c.name, rcVersionLabel(version), s.name, strings.Join(problems, "\n  "))
 		if want.why != "" {
 			msg += "\nwhy this cell is pinned: " + want.why
-		}
-		if p := rcPending(s, c.name, version); p != "" {
-			msg += "\nKNOWN ftpdtls DEFECT, fix pending: " + p
 		}
 		t.Errorf("%s\n--- client output:\n%s\n--- TLSLog during the cell:\n%s\n--- daemon log during the cell:\n%s",
 			msg, rcShort(run.output), tlsLog, rcShort(sysLog))
