@@ -122,6 +122,16 @@ func (f *File) Names() map[uint32]string {
 	return m
 }
 
+// Homes returns the home directories by user name, for the <Directory
+// ~name> sections of the access policy.
+func (f *File) Homes() map[string]string {
+	m := make(map[string]string, len(f.users))
+	for _, u := range f.users {
+		m[u.Name] = u.Home
+	}
+	return m
+}
+
 var dummyHash = "$6$ftpdtlsdummysalt$"
 
 // Users returns the number of usable users.

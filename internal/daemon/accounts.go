@@ -27,6 +27,8 @@ type userDB struct {
 	groups    *authfile.Groups // nil without AuthGroupFile
 	rootLogin bool             // RootLogin on
 	policy    *access.Policy   // DefaultRoot
+	main      *directives.Server
+	system    bool // names and groups also from the system's databases (no AuthOrder)
 	id        identity
 	log       logrus.FieldLogger
 }
@@ -59,7 +61,7 @@ func loadUserDB(dirs *directives.Config, policy *access.Policy, id identity, log
 	if f.Users() == 0 {
 		return nil, fmt.Errorf("AuthUserFile %s: no usable users", f.Path)
 	}
-	db := &userDB{file: f, policy: policy, id: id, log: log}
+	db := &userDB{file: f, policy: policy, id: id, log: log, main: main, system: systemLookups(main)}
 	if nodes := main.Directives("AuthGroupFile"); len(nodes) > 0 && len(nodes[0].Args) > 0 {
 		g, warnings, err := authfile.LoadGroups(nodes[0].Args[0])
 		if err != nil {
@@ -81,11 +83,15 @@ func loadUserDB(dirs *directives.Config, policy *access.Policy, id identity, log
 	return db, nil
 }
 
-// names are the owners' names listings show: the AuthUserFile's and
-// AuthGroupFile's, then the system's.
-func (db *userDB) names() userfs.NameMap {
-	return userfs.NameMap{Users: db.file.Names(), Groups: db.groups.Names(), Next: userfs.SystemNames()}
+// directory is what the AuthUserFile and AuthGroupFile (and the system's
+// databases, without AuthOrder) say of users and groups.
+func (db *userDB) directory() *directory {
+	return &directory{users: db.file.Names(), groups: db.groups.Names(), homes: db.file.Homes(), system: db.system}
 }
+
+// names are the owners' names listings show: the AuthUserFile's and
+// AuthGroupFile's, then (without AuthOrder) the system's.
+func (db *userDB) names() userfs.NameMap { return db.directory().names() }
 
 // login checks a password and decides the session: ErrLoginIncorrect
 // (wrapped) for what ProFTPD answers "530 Login incorrect.".
@@ -130,7 +136,7 @@ func (db *userDB) login(name, password string, remote net.Addr) (*account, error
 }
 
 func (db *userDB) groupName(gid uint32) string {
-	if n := db.groups.Name(gid); n != "" {
+	if n := db.groups.Name(gid); n != "" || !db.system {
 		return n
 	}
 	return userfs.SystemNames().GroupName(gid) // remembers its answers
@@ -158,13 +164,18 @@ func (a *localAuth) Login(_ context.Context, req ftpd.LoginRequest) (*ftpd.Accou
 	if err != nil {
 		return nil, err
 	}
-	return openLocal(acct, a.names)
+	return openLocal(acct, a.names, a.db.log, a.db.main)
 }
 
-// openLocal opens the session's file system in this process.
-func openLocal(acct *account, names userfs.Names) (*ftpd.Account, error) {
+// openLocal opens the session's file system in this process. A
+// DefaultRoot that cannot be used is logged as ProFTPD logs it and ends
+// the session (ftpd.ErrSessionRoot).
+func openLocal(acct *account, names userfs.Names, log logrus.FieldLogger, main *directives.Server) (*ftpd.Account, error) {
 	fsys, err := userfs.NewLocal(acct.Root, names)
 	if err != nil {
+		if acct.Root != "/" {
+			return nil, sessionRootFailed(log, main, acct, err)
+		}
 		return nil, fmt.Errorf("session root: %w", err)
 	}
 	return acct.ftpd(fsys), nil

@@ -150,7 +150,11 @@ func loadChecked(src *source, mode loadMode, euid int, want string, log logrus.F
 	}
 	policy, errs := access.Compile(dirs, main)
 	if len(errs) > 0 {
-		return nil, errs[0]
+		all := make([]error, len(errs))
+		for i, e := range errs {
+			all[i] = e
+		}
+		return nil, errors.Join(all...)
 	}
 	c.Policy = policy
 	var auth ftpd.Authenticator
@@ -205,6 +209,9 @@ func loadChecked(src *source, mode loadMode, euid int, want string, log logrus.F
 		srv.RequireTLSData = st.Required.Data
 	}
 	c.FTP = srv
+	if c.users != nil {
+		c.users.directory().apply(c)
+	}
 	if mode != asWorker {
 		recordCaches(c) // for the state the running server publishes
 	}

@@ -389,8 +389,8 @@ func (m *master) startWorker(g *generation, slot int) (*workerProc, error) {
 	spec := &workerSpec{Generation: g.n, Worker: slot, Source: cfg.src, Digest: cfg.digest, Privileged: cfg.id.Privileged, Cred: cfg.id.Worker,
 		GraceMillis: m.o.Grace.Milliseconds()}
 	if cfg.users != nil {
-		names := cfg.users.names()
-		spec.Users, spec.Groups = names.Users, names.Groups
+		dir := cfg.users.directory()
+		spec.Users, spec.Groups, spec.Homes = dir.users, dir.groups, dir.homes
 	}
 	specFile, err := spec.file()
 	if err != nil {
@@ -567,7 +567,14 @@ func (m *master) login(w *workerProc, id uint32, q *privsep.Login) {
 		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 		session, err = m.brokers.Open(ctx, acct.Cred, acct.Root, acct.User)
 		cancel()
-		if err != nil {
+		switch {
+		case err == nil:
+		case acct.Root != "/" && rootUnusable(err):
+			// A DefaultRoot the user cannot use: ProFTPD's words, and the
+			// worker ends the session.
+			err = sessionRootFailed(m.log, cfg.users.main, acct, err)
+			reply.Status = privsep.LoginNoRoot
+		default:
 			m.log.Errorf("USER %s: session in %s as uid %d: %v", acct.User, acct.Root, acct.Cred.Uid, err)
 			err = fmt.Errorf("unable to open the session root %s: %w", acct.Root, err)
 		}

@@ -118,6 +118,9 @@ type workerSpec struct {
 	// listings (the worker does not read those files: they hold the
 	// password hashes).
 	Users, Groups map[uint32]string
+	// Homes are the AuthUserFile's home directories by user name, for
+	// <Directory ~name>.
+	Homes map[string]string
 	// GraceMillis bounds a shutdown the worker starts itself (SIGTERM).
 	GraceMillis int64
 }

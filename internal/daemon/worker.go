@@ -96,9 +96,10 @@ func runWorker(log *logrus.Logger) error {
 		// Changing credentials cleared the parent-death signal.
 		unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0, 0, 0)
 	}
+	dir := &directory{users: spec.Users, groups: spec.Groups, homes: spec.Homes, system: systemLookups(cfg.Dirs.Main)}
+	dir.apply(cfg)
 	w := &worker{spec: spec, ch: ch, cfg: cfg, log: log, pending: make(map[uint32]chan *privsep.Record),
-		done: make(chan struct{}), gone: make(chan struct{}),
-		names: userfs.NameMap{Users: spec.Users, Groups: spec.Groups, Next: userfs.SystemNames()}}
+		done: make(chan struct{}), gone: make(chan struct{}), names: dir.names()}
 	cfg.FTP.Auth = workerAuth{w}
 	cfg.FTP.Admission = workerAdmission{w}
 	if err := ch.Send(0, &privsep.Ready{PID: uint32(os.Getpid())}, nil); err != nil {
@@ -289,6 +290,10 @@ func (a workerAuth) Login(ctx context.Context, req ftpd.LoginRequest) (*ftpd.Acc
 		r.Close()
 		return nil, err
 	}
+	if m.Status == privsep.LoginNoRoot {
+		r.Close()
+		return nil, fmt.Errorf("%w (the master logged why)", ftpd.ErrSessionRoot)
+	}
 	if m.Status != privsep.LoginOK {
 		r.Close()
 		return nil, fmt.Errorf("%w: %s", ftpd.ErrLoginIncorrect, strings.TrimPrefix(m.Reply, ftpd.ErrLoginIncorrect.Error()+": "))
@@ -299,7 +304,7 @@ func (a workerAuth) Login(ctx context.Context, req ftpd.LoginRequest) (*ftpd.Acc
 			return nil, errors.New("master: no file service for the session")
 		}
 		// Without privileges the session's files are this process's.
-		return openLocal(acct, w.names)
+		return openLocal(acct, w.names, w.log, w.cfg.Dirs.Main)
 	}
 	c, err := privsep.FileConn(r.File)
 	r.Close()

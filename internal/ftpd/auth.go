@@ -53,6 +53,13 @@ type Authenticator interface {
 // or a wrong password; the client is told "530 Login incorrect.".
 var ErrLoginIncorrect = errors.New("login incorrect")
 
+// ErrSessionRoot is what an Authenticator returns (wrapped) when the
+// password was right but the session's root (DefaultRoot) cannot be
+// used: the client is told "530 Login incorrect." and the connection
+// ends, as ProFTPD ends the session. The Authenticator has logged why, in
+// ProFTPD's words.
+var ErrSessionRoot = errors.New("unable to set DefaultRoot directory")
+
 // LocalAuth is an Authenticator that works in the calling process: Check
 // verifies the password and returns the user's home directory, which
 // becomes the session root (as with "DefaultRoot ~"); the session acts

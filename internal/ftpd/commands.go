@@ -302,6 +302,11 @@ func (s *session) cmdPASS(arg string) {
 			acct, err = nil, errors.New("denied by <Limit LOGIN>")
 		}
 	}
+	if errors.Is(err, ErrSessionRoot) {
+		s.reply(530, "Login incorrect.")
+		s.done = true
+		return
+	}
 	if err != nil {
 		s.failures++
 		s.log.Infof("USER %s (Login failed): %v", user, err)

@@ -72,7 +72,7 @@ func (b *Broker) Serve(ctrl *Conn) error {
 		}
 		if err != nil {
 			b.logf("session of %s in %s refused: %v", m.User, m.Root, err)
-			if serr := ctrl.Send(id, &SessionOpened{Err: err.Error()}, nil); serr != nil {
+			if serr := ctrl.Send(id, &SessionOpened{Err: err.Error(), Errno: errnoOf(err)}, nil); serr != nil {
 				return serr
 			}
 			continue

@@ -65,12 +65,47 @@ func (m *OpenSession) decode(d *decoder) {
 //
 //	struct {
 //	    string<MaxText> error;
+//	    uint32 errno;          // the error's errno, 0 if it has none
 //	} SessionOpened;
-type SessionOpened struct{ Err string }
+type SessionOpened struct {
+	Err   string
+	Errno uint32
+}
 
-func (*SessionOpened) Type() uint8         { return TypeSessionOpened }
-func (m *SessionOpened) encode(e *encoder) { e.str(Truncate(m.Err, MaxText), MaxText) }
-func (m *SessionOpened) decode(d *decoder) { m.Err = d.str(MaxText) }
+func (*SessionOpened) Type() uint8 { return TypeSessionOpened }
+func (m *SessionOpened) encode(e *encoder) {
+	e.str(Truncate(m.Err, MaxText), MaxText)
+	e.u32(m.Errno)
+}
+func (m *SessionOpened) decode(d *decoder) {
+	m.Err = d.str(MaxText)
+	m.Errno = d.u32()
+}
+
+// SessionError is a broker's refusal to open a session; it unwraps to
+// the errno the broker met (opening the session root), so that
+// errors.Is finds fs.ErrNotExist and the like.
+type SessionError struct {
+	Msg   string
+	Errno syscall.Errno
+}
+
+func (e *SessionError) Error() string { return e.Msg }
+func (e *SessionError) Unwrap() error {
+	if e.Errno == 0 {
+		return nil
+	}
+	return e.Errno
+}
+
+// errnoOf is the errno in err's chain, 0 if none.
+func errnoOf(err error) uint32 {
+	var en syscall.Errno
+	if errors.As(err, &en) {
+		return uint32(en)
+	}
+	return 0
+}
 
 // SessionEnded: the session's channel was closed and its uploads were
 // aborted.

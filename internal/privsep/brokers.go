@@ -54,7 +54,7 @@ type broker struct {
 	cmd    *exec.Cmd
 	ctrl   *Conn
 	next   uint32
-	open   map[uint32]chan string // pending (open) and opened (nil) sessions
+	open   map[uint32]chan SessionOpened // pending (open) and opened (nil) sessions
 	idle   *time.Timer
 	dead   bool
 	exited chan struct{}
@@ -90,7 +90,7 @@ func (p *Brokers) Open(ctx context.Context, cred Credential, root, user string) 
 	}
 	b.next++
 	id := b.next
-	ch := make(chan string, 1)
+	ch := make(chan SessionOpened, 1)
 	b.open[id] = ch
 	p.mu.Unlock()
 
@@ -101,9 +101,9 @@ func (p *Brokers) Open(ctx context.Context, cred Credential, root, user string) 
 	}
 	if err == nil {
 		select {
-		case msg := <-ch:
-			if msg != "" {
-				err = errors.New(msg)
+		case m := <-ch:
+			if m.Err != "" {
+				err = &SessionError{Msg: m.Err, Errno: syscall.Errno(m.Errno)}
 			}
 		case <-b.exited:
 			err = fmt.Errorf("broker for %s exited", cred)
@@ -153,7 +153,7 @@ func (p *Brokers) start(cred Credential) (*broker, error) {
 		ctrl.Close()
 		return nil, fmt.Errorf("start broker for %s: %w", cred, err)
 	}
-	b := &broker{cred: cred, key: cred.key(), cmd: cmd, ctrl: ctrl, open: make(map[uint32]chan string), exited: make(chan struct{})}
+	b := &broker{cred: cred, key: cred.key(), cmd: cmd, ctrl: ctrl, open: make(map[uint32]chan SessionOpened), exited: make(chan struct{})}
 	if p.m == nil {
 		p.m = make(map[string]*broker)
 		p.all = make(map[*broker]struct{})
@@ -186,7 +186,7 @@ func (p *Brokers) read(b *broker) {
 		}
 		for id, ch := range b.open {
 			if ch != nil {
-				ch <- "broker exited"
+				ch <- SessionOpened{Err: "broker exited"}
 			}
 			delete(b.open, id)
 		}
@@ -212,7 +212,7 @@ func (p *Brokers) read(b *broker) {
 			p.mu.Lock()
 			ch, ok := b.open[r.ID]
 			if ok && ch != nil {
-				ch <- m.Err
+				ch <- m
 				if m.Err == "" {
 					b.open[r.ID] = nil
 				} else {

@@ -121,17 +121,22 @@ const (
 	// channel to the user's broker (none when the master runs without
 	// privileges and the worker opens the files itself).
 	LoginOK = 0
-	// LoginIncorrect: unknown user, wrong password, an account that may
-	// not log in, or a session root that cannot be opened: "530 Login
-	// incorrect."; Reply says why, for the worker's log.
+	// LoginIncorrect: unknown user, wrong password, or an account that
+	// may not log in: "530 Login incorrect."; Reply says why, for the
+	// worker's log.
 	LoginIncorrect = 1
+	// LoginNoRoot: the password was right but the session root
+	// (DefaultRoot) cannot be used: "530 Login incorrect." and the
+	// connection ends, as ProFTPD ends the session; the master has logged
+	// why.
+	LoginNoRoot = 2
 )
 
 // LoginReply answers a Login.
 //
 //	struct {
-//	    uint8 status;                            // LoginOK, LoginIncorrect
-//	    string<MaxText> reply;                   // LoginIncorrect: why, for the log
+//	    uint8 status;                            // LoginOK, LoginIncorrect, LoginNoRoot
+//	    string<MaxText> reply;                   // not LoginOK: why, for the log
 //	    string<MaxName> user;                    // LoginOK: the account
 //	    uint32 uid;
 //	    uint32 gid;
@@ -165,7 +170,7 @@ func (m *LoginReply) encode(e *encoder) {
 }
 func (m *LoginReply) decode(d *decoder) {
 	m.Status = d.u8()
-	if m.Status > LoginIncorrect {
+	if m.Status > LoginNoRoot {
 		d.fail("login status %d", m.Status)
 	}
 	m.Reply = d.str(MaxText)

@@ -62,7 +62,8 @@ func TestMessagesRoundTrip(t *testing.T) {
 		&Drain{},
 		&Shutdown{GraceMillis: 1500},
 		&OpenSession{Root: "/srv/a", User: "alice"},
-		&SessionOpened{Err: "permission denied"},
+		&SessionOpened{Err: "permission denied", Errno: 13},
+		&LoginReply{Status: LoginNoRoot, Reply: "unable to set DefaultRoot directory"},
 		&SessionEnded{},
 		&FSRequest{Op: OpCreate, Name: "/a", Perm: 0o640, Store: userfs.StoreOptions{Mode: userfs.StoreRestart, Offset: 9, Overwrite: true, Hidden: true, HiddenPrefix: ".in.", HiddenSuffix: ".", DeleteAborted: true, Perm: 0o640}},
 		&FSRequest{Op: OpRename, Name: "/a", Name2: "/b"},
@@ -594,6 +595,16 @@ func TestBrokerProcesses(t *testing.T) {
 		t.Error(err)
 	}
 	c3.Close()
+
+	// A session root the broker cannot open says why, errno included
+	// (the daemon logs a DefaultRoot that cannot be used in ProFTPD's
+	// words).
+	if _, err := p.Open(context.Background(), cred, filepath.Join(home, "missing"), "alice"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a missing session root: %v, want ErrNotExist", err)
+	}
+	if _, err := p.Open(context.Background(), cred, filepath.Join(home, "new"), "alice"); !errors.Is(err, syscall.ENOTDIR) {
+		t.Errorf("a session root that is a file: %v, want ENOTDIR", err)
+	}
 
 	// No broker for root without RootLogin.
 	if _, err := p.Open(context.Background(), Credential{Uid: 0, Gid: 0}, home, "root"); err == nil {

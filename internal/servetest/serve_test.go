@@ -524,3 +524,29 @@ c.quit()
 		}
 	}
 }
+
+// TestOwnerNamesFollowAuthOrder: listings name owners from the
+// AuthUserFile and AuthGroupFile (through the brokers too, which send
+// ids only), then from the system's databases, unless AuthOrder limits
+// ProFTPD to mod_auth_file.c: then an owner the files do not know shows
+// as its number, as with ProFTPD.
+func TestOwnerNamesFollowAuthOrder(t *testing.T) {
+	for _, tc := range []struct{ conf, root string }{
+		{"", " root     root "},
+		{"AuthOrder mod_auth_file.c\n", " 0        0    "},
+	} {
+		t.Run(fmt.Sprintf("AuthOrder=%v", tc.conf != ""), func(t *testing.T) {
+			d := Start(t, Options{Workers: 1, TLS: true, NoDefaultRoot: true, Conf: tc.conf})
+			d.WriteFile(t, "f.txt", []byte("x"))
+			c := d.Dial(t)
+			c.AuthTLS(tls.VersionTLS13)
+			c.Login()
+			if got := c.List("LIST -d /"); !strings.Contains(got, tc.root) || !strings.HasSuffix(got, " /\r\n") {
+				t.Errorf("LIST -d / (owned by root): %q, want %q", got, tc.root)
+			}
+			if got := c.List("LIST f.txt"); !strings.Contains(got, " tester   testers ") {
+				t.Errorf("LIST f.txt (the user's): %q", got)
+			}
+		})
+	}
+}
