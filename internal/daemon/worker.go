@@ -46,6 +46,8 @@ type worker struct {
 	log   *logrus.Logger
 	names userfs.Names
 
+	refused refusals // connections refused for want of descriptors
+
 	mu       sync.Mutex
 	pending  map[uint32]chan *privsep.Record
 	nextID   uint32
@@ -99,7 +101,7 @@ func runWorker(log *logrus.Logger) error {
 	dir := &directory{users: spec.Users, groups: spec.Groups, homes: spec.Homes, system: systemLookups(cfg.Dirs.Main)}
 	dir.apply(cfg)
 	w := &worker{spec: spec, ch: ch, cfg: cfg, log: log, pending: make(map[uint32]chan *privsep.Record),
-		done: make(chan struct{}), gone: make(chan struct{}), names: dir.names()}
+		done: make(chan struct{}), gone: make(chan struct{}), names: dir.names(), refused: refusals{log: log}}
 	cfg.FTP.Auth = workerAuth{w}
 	cfg.FTP.Admission = workerAdmission{w}
 	if err := ch.Send(0, &privsep.Ready{PID: uint32(os.Getpid())}, nil); err != nil {
@@ -183,17 +185,41 @@ func (w *worker) read() {
 
 // serveConn serves a connection the master handed over, and tells the
 // master when it has ended.
+//
+// Under a flood the worker may be out of descriptors: the one that came
+// with the record could not be installed (the connection is lost: the
+// kernel dropped it), or taking it in as a net.Conn (a copy of the
+// descriptor) fails. Then the oldest connections that have not logged in
+// are closed to make room, as for a logged-in session's needs, and if
+// that is not enough the client is told "421 Service not available" on
+// the descriptor it came with; either way the log says so once a second
+// with a count, not once per connection.
 func (w *worker) serveConn(id uint64, r *privsep.Record) {
 	var conn net.Conn
 	var err error
 	if r.File == nil {
-		err = errors.New("descriptor lost (out of descriptors?)")
+		err = syscall.EMFILE // the kernel could not install it: the connection is lost
 	} else {
-		conn, err = net.FileConn(r.File)
+		for i := 0; ; i++ {
+			conn, err = net.FileConn(r.File)
+			if err == nil || !outOfDescriptors(err) || i == 16 || !w.cfg.FTP.MakeRoom() {
+				break
+			}
+			w.refused.count(true)
+			time.Sleep(time.Duration(i+1) * time.Millisecond)
+		}
+		if err != nil {
+			_ = r.File.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = r.File.Write([]byte("421 Service not available, closing control connection\r\n"))
+		}
 		r.Close()
 	}
 	if err != nil {
-		w.log.Warnf("connection %d: %v", id, err)
+		if !outOfDescriptors(err) {
+			w.log.Warnf("connection %d: %v", id, err)
+		} else {
+			w.refused.count(false)
+		}
 		w.ch.Send(0, &privsep.Closed{Conn: id}, nil)
 		return
 	}
@@ -359,4 +385,55 @@ func addrString(a net.Addr) string {
 		return ""
 	}
 	return privsep.Truncate(a.String(), privsep.MaxAddr)
+}
+
+// refusals counts what a worker out of descriptors did with the
+// connections it received: connections not logged in closed to make room
+// for them, and connections refused (421) or lost (the kernel could not
+// pass their descriptor). It logs them once a second at most.
+type refusals struct {
+	log     logrus.FieldLogger
+	mu      sync.Mutex
+	evicted int
+	refused int
+	pending bool // a report is scheduled
+	logged  time.Time
+}
+
+func (r *refusals) count(evicted bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if evicted {
+		r.evicted++
+	} else {
+		r.refused++
+	}
+	if r.pending {
+		return
+	}
+	if wait := time.Second - time.Since(r.logged); wait > 0 {
+		r.pending = true
+		time.AfterFunc(wait, func() {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.pending = false
+			r.report()
+		})
+		return
+	}
+	r.report()
+}
+
+// report logs what was counted; r.mu is held.
+func (r *refusals) report() {
+	if r.evicted == 0 && r.refused == 0 {
+		return
+	}
+	r.log.Warnf("out of descriptors: closed %d connection(s) not logged in to take in new ones; refused %d (421) or lost", r.evicted, r.refused)
+	r.evicted, r.refused, r.logged = 0, 0, time.Now()
+}
+
+// outOfDescriptors reports EMFILE and ENFILE.
+func outOfDescriptors(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
 }

@@ -1,6 +1,8 @@
 package ftpd
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -417,5 +419,25 @@ func TestLimitOnCommandsWithoutPaths(t *testing.T) {
 		{"EPSV", "501 EPSV: Operation not permitted"},
 	} {
 		wantLines(t, tc[0], c.exchange(tc[0]), tc[1])
+	}
+}
+
+// rootlessAuth accepts the password and then cannot use the session's
+// root, as the daemon reports a DefaultRoot that does not exist.
+type rootlessAuth struct{}
+
+func (rootlessAuth) Login(context.Context, LoginRequest) (*Account, error) {
+	return nil, fmt.Errorf("%w: /srv/missing: no such file or directory", ErrSessionRoot)
+}
+
+// TestSessionRootRefused: "530 Login incorrect." and the end of the
+// connection, as ProFTPD ends the session when it cannot chroot.
+func TestSessionRootRefused(t *testing.T) {
+	addr, _ := startServer(t, &Server{Auth: rootlessAuth{}})
+	c := dialClient(t, addr)
+	c.must(331, "USER %s", testUser)
+	c.must(530, "PASS %s", testPass)
+	if !c.closed() {
+		t.Error("the connection stayed open")
 	}
 }

@@ -413,6 +413,14 @@ func (srv *Server) withFD(f func() error) error {
 	return err
 }
 
+// MakeRoom closes the oldest connection that has not logged in, as the
+// engine does when a logged-in session needs a descriptor the process
+// does not have; false if there is none. A daemon that receives
+// connections from elsewhere (the workers of `ftpdtls serve`) uses it to
+// take them in under a flood. The descriptor is released once the
+// session's reader has returned, shortly after.
+func (srv *Server) MakeRoom() bool { return srv.evictPreLogin() }
+
 // oldestPreLogin; mu is held. A linear scan: it runs only when the
 // server is at its limit, and the limit is small.
 func (srv *Server) oldestPreLogin() *session {

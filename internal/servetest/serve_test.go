@@ -233,8 +233,12 @@ func TestTimeoutsApplied(t *testing.T) {
 
 // TestFlood: 1,000 connections (idle, slowloris, stalled TLS handshakes)
 // against a daemon limited to 256 descriptors: a logged-in client keeps
-// transferring, and a new client can still log in.
+// transferring, and a new client can still log in. The worker, which
+// receives connections faster than it can close the oldest idle ones,
+// makes room or answers 421, and says so in the log once a second, not
+// once per connection.
 func TestFlood(t *testing.T) {
+	start := time.Now()
 	d := Start(t, Options{Workers: 1, TLS: true, NoFile: 256})
 	d.WriteFile(t, "f", []byte("data"))
 	user := d.Dial(t)
@@ -272,6 +276,13 @@ func TestFlood(t *testing.T) {
 	fresh.AuthTLS(tls.VersionTLS13)
 	fresh.Login()
 	fresh.Must(257, "PWD")
+	log := d.Log.String()
+	if n := strings.Count(log, "file+net"); n > 0 {
+		t.Errorf("%d connections handed to the worker were dropped without a word (file+net passed ...):\n%s", n, log)
+	}
+	if n, secs := strings.Count(log, "out of descriptors: "), int(time.Since(start)/time.Second); n > secs+2 {
+		t.Errorf("%d reports of refused connections in %d s: more than one a second", n, secs)
+	}
 }
 
 // TestPassiveTheft: a connection to the passive port from 127.0.0.2 is
