@@ -88,6 +88,15 @@ type Module struct {
 	// (mod_tls_shmcache.c requires mod_tls.c).
 	Requires   []string
 	Directives []Directive
+	// PostParse, when set, runs once the whole configuration is read, if
+	// the module is loaded: ProFTPD's "core.postparse" event listener of
+	// the module (mod_tls reads its key passphrases and PKCS#12 passwords
+	// there). As in ProFTPD, the modules loaded last run first, before the
+	// checks of the compiled-in modules (SystemLog's). proftpd is
+	// Options.ProFTPD. An error stops the parse; an *Error with Plain set
+	// is printed as it is, and a hook may append notices to cfg.Warnings
+	// first.
+	PostParse func(cfg *Config, proftpd bool) error
 }
 
 // registry holds the modules linked into the program (Register).

@@ -444,6 +444,18 @@ func (p *parser) finish(filename string) error {
 // postParse makes the checks ProFTPD's modules make once the whole file
 // is read (their "postparse" event handlers).
 func (p *parser) postParse() error {
+	// The registered modules' listeners, last loaded first.
+	for i := len(p.cfg.loadOrder) - 1; i >= 0; i-- {
+		if m := lookupRegistered(p.cfg.loadOrder[i]); m != nil && m.PostParse != nil {
+			if err := m.PostParse(p.cfg, p.opts.ProFTPD); err != nil {
+				var e *Error
+				if errors.As(err, &e) {
+					return e
+				}
+				return &Error{Msg: err.Error(), NoLine: true, Plain: true, Err: err}
+			}
+		}
+	}
 	// mod_log opens the main server's SystemLog, and exits if it cannot.
 	if n := p.cfg.Main.Directives("SystemLog"); len(n) > 0 && len(n[0].Args) > 0 && !strings.EqualFold(n[0].Args[0], "none") {
 		path := n[0].Args[0]

@@ -84,6 +84,7 @@ func (d cacheDirective) handler(cmd *directives.Cmd) error {
 			case !cmd.ProFTPD():
 				return &UnavailableError{Module: m, Provider: spec.Provider, Directive: cmd.Name}
 			}
+			checker = unimplementedInfoCheckers[d.kind][spec.Provider]
 		}
 	}
 	if d.timeout && len(cmd.Args) == 2 {

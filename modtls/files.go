@@ -186,24 +186,29 @@ func directoryPath(field func(*Settings) *string) directives.Handler {
 	}
 }
 
-// setPKCS12File checks TLSPKCS12File as mod_tls does (the file must
-// exist, then its path must be absolute). ftpdtls cannot read PKCS#12
-// files (mod_tls asks for their password when it starts), so outside a
-// `proftpd -t` verdict the directive is refused with what to do instead.
+// setPKCS12File checks TLSPKCS12File as mod_tls does: the file must
+// exist and not be a directory (mod_tls's file_exists2 test, which says
+// "does not exist" of a directory), then its path must be absolute.
+// ftpdtls cannot read PKCS#12 files, so outside a `proftpd -t` verdict
+// the directive is refused with what to do instead; for the verdict, the
+// file is read as mod_tls reads it when the configuration is complete
+// (checkPassphrases).
 func setPKCS12File(cmd *directives.Cmd) error {
 	path := cmd.Args[0]
-	if cmd.Replay {
-		return nil
+	if !cmd.Replay {
+		if fi, err := os.Stat(path); err != nil || fi.IsDir() {
+			return fmt.Errorf("'%s' does not exist", path)
+		}
+		if !strings.HasPrefix(path, "/") {
+			return errNotAbsolute
+		}
+		if !cmd.ProFTPD() {
+			return fmt.Errorf("'%s': PKCS#12 files are not supported by ftpdtls serve; "+
+				"convert it (openssl pkcs12 -in %s -nodes) and use TLSRSACertificateFile/TLSECCertificateFile", path, path)
+		}
 	}
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("'%s' does not exist", path)
-	}
-	if !strings.HasPrefix(path, "/") {
-		return errNotAbsolute
-	}
-	if !cmd.ProFTPD() {
-		return fmt.Errorf("'%s': PKCS#12 files are not supported by ftpdtls serve; "+
-			"convert it (openssl pkcs12 -in %s -nodes) and use TLSRSACertificateFile/TLSECCertificateFile", path, path)
+	if st := settingsFor(cmd); st.first(cmd.Name) {
+		st.PKCS12File = path
 	}
 	return nil
 }

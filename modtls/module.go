@@ -88,6 +88,7 @@ func init() {
 			{Name: "TLSVerifyOrder", Contexts: serverish, Args: directives.ArgsBetween(1, 2), Handler: checkVerifyOrder},
 			{Name: "TLSVerifyServer", Contexts: serverish, Args: oneOrMore},
 		},
+		PostParse: checkPassphrases,
 	})
 }
 

@@ -64,6 +64,9 @@ type Settings struct {
 	CACertificateFile                         string
 	CACertificatePath                         string
 	CARevocationFile, CARevocationPath        string // TLSCARevocationFile, TLSCARevocationPath
+	// PKCS12File is TLSPKCS12File: checked as `proftpd -t` checks it
+	// (CheckPassphrases), never served (serve refuses the directive).
+	PKCS12File string
 
 	// CipherSuite is TLSCipherSuite as mod_tls hands it to OpenSSL
 	// (":!EXPORT" appended), "" when not set; Ciphers is its evaluation

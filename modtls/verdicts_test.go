@@ -40,6 +40,7 @@ var verdictCases = []struct {
 	{name: "options_weakdh_noautoecdh", frag: "TLSOptions AllowWeakDH NoAutoECDH"},
 	{name: "pkcs12_missing", frag: "TLSPKCS12File /nonexistent", proftpd: "fatal: TLSPKCS12File: '/nonexistent' does not exist"},
 	{name: "pkcs12_relative", frag: "TLSPKCS12File relative", proftpd: "fatal: TLSPKCS12File: 'relative' does not exist"},
+	{name: "pkcs12_directory", frag: "TLSPKCS12File /etc", proftpd: "fatal: TLSPKCS12File: '/etc' does not exist"},
 	{name: "ciphersuite_no_match", frag: "TLSCipherSuite NOTACIPHER",
 		proftpd: "fatal: TLSCipherSuite: unable to use ciphersuite 'NOTACIPHER:!EXPORT': ", reason: "no cipher match"},
 	{name: "ciphersuite_unknown_ignored", frag: "TLSCipherSuite HIGH:NOTACIPHER"},
