@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -23,9 +24,11 @@ const ModuleName = "mod_tls_shmcache.c"
 // TraceChannel is the trace channel of this module.
 const TraceChannel = "tls.shmcache"
 
-// ErrFileMismatch: the cache was opened before in this process with
-// another file, and that cache is still open.
-var ErrFileMismatch = errors.New("file does not match previously configured file")
+// ErrFileMismatch: the "shm" provider opened a cache on another file
+// before in this process, and that cache is still open (ProFTPD's check
+// when a restart changes the file). OpenSessionCache and OpenOCSPCache
+// open any number of caches.
+var ErrFileMismatch = errors.New("does not match previously configured file")
 
 // ErrKeyLength: a key is empty or longer than the cache accepts (32-byte
 // session ids, 128-byte OCSP fingerprints; ProFTPD did not check, B16).
@@ -112,46 +115,68 @@ func (c *cache) tlslog(format string, args ...any) {
 }
 
 // cacheWord is how traces name the cache ("session cache", "ocsp cache").
-func (c *cache) cacheWord() string {
-	if c.k.kind == kindSession {
+func (c *cache) cacheWord() string { return c.k.cacheWord() }
+
+func (k *kindSpec) cacheWord() string {
+	if k.kind == kindSession {
 		return "session cache"
 	}
 	return "ocsp cache"
 }
 
-// open does the work of Open for both kinds: ProFTPD's open, with the
-// fixes docs/DIVERGENCES.md lists.
+// open is Open of either provider, returning the cache itself.
 func open(p *provider, info string, timeout time.Duration, env modtls.Env) (*cache, error) {
 	return openMode(p, info, timeout, env, false)
 }
 
-// openMode is open; with existing set it creates nothing (OpenExisting,
-// for the cache controls): a missing cache file or segment is
-// ErrNoSegment, and root may open a segment private to another user (see
-// checkOwner).
+// openMode is the providers' open without creating anything
+// (OpenExisting, the status of the cache controls) when existing is set:
+// a missing cache file or segment is ErrNoSegment, and root may open a
+// segment private to another user (see checkOwner). Open itself calls
+// OpenSessionCache or OpenOCSPCache with the Options of the info string.
 func openMode(p *provider, info string, timeout time.Duration, env modtls.Env, existing bool) (*cache, error) {
-	k := p.k
-	c := &cache{k: k, p: p, env: env, ch: env.Trace.Channel(TraceChannel), timeout: timeout, now: time.Now}
-	c.ch.Msg(9, "opening shmcache %s %p", c.cacheWord(), c)
-	ci, err := parseInfo(info, k)
-	for _, n := range ci.notes {
-		c.ch.Msg(1, "%s", n)
+	opts, err := p.options(info, env)
+	if err != nil {
+		return nil, err
 	}
+	return openCache(p.k, opts, timeout, existing)
+}
+
+// openCache opens the cache of kind k that opts name: ProFTPD's open,
+// with the fixes docs/DIVERGENCES.md lists. Every open, from Go or from
+// an info string, comes here.
+func openCache(k *kindSpec, opts Options, timeout time.Duration, existing bool) (*cache, error) {
+	env := opts.env()
+	c := &cache{k: k, p: opts.provider, env: env, ch: env.Trace.Channel(TraceChannel), timeout: timeout, now: time.Now}
+	if c.p == nil {
+		c.ch.Msg(9, "opening shmcache %s %p", c.cacheWord(), c)
+	}
+	ci, err := opts.cacheInfo(k)
 	if err != nil {
 		c.notice("%s", err.Error())
 		return nil, &OpenError{Path: ci.path, Err: err}
 	}
 	c.path = ci.path
-	if prev, err := p.claim(ci.path); err != nil {
-		c.notice("file '%s' does not match previously configured file '%s'", ci.path, prev)
-		c.notice("remove existing shmcache using 'ftpdtls %s remove' before using new file", k.ctlName)
-		return nil, &OpenError{Path: ci.path, Err: err}
+	if p := c.p; p != nil {
+		if prev, err := p.claim(ci.path); err != nil {
+			c.notice("file '%s' does not match previously configured file '%s'", ci.path, prev)
+			c.notice("remove existing shmcache using 'ftpdtls %s remove' before using new file", k.ctlName)
+			return nil, &OpenError{Path: ci.path, Err: fmt.Errorf("file '%s' %w '%s'", ci.path, ErrFileMismatch, prev)}
+		}
 	}
 	if err := c.attach(ci, existing); err != nil {
-		p.release(ci.path, false)
+		c.release(false)
 		return nil, &OpenError{Path: ci.path, Err: err}
 	}
 	return c, nil
+}
+
+// release undoes the provider's claim on the file, if a provider opened
+// the cache; forget also drops its memory of the file.
+func (c *cache) release(forget bool) {
+	if c.p != nil {
+		c.p.release(c.path, forget)
+	}
 }
 
 func (c *cache) attach(ci cacheInfo, existing bool) error {
@@ -168,15 +193,18 @@ func (c *cache) attach(ci cacheInfo, existing bool) error {
 		}
 		if errors.Is(err, ErrInsecureSegment) {
 			c.debug("error: unable to use file '%s': %v", ci.path, err)
-		} else {
-			c.debug("error: unable to open file '%s': %s", ci.path, strerror(err))
+			return fmt.Errorf("unable to use file '%s': %w", ci.path, err)
 		}
-		return err
+		c.debug("error: unable to open file '%s': %s", ci.path, strerror(err))
+		return sysErrorf(err, "unable to open file '%s'", ci.path)
 	}
 	fail := func(err error) error {
 		c.ch.Msg(1, "unable to allocate %s shm: %s", what, strerror(err))
 		c.debug("unable to allocate %s shm: %s", what, strerror(err))
 		f.Close()
+		if _, bare := err.(syscall.Errno); bare {
+			return sysErrorf(err, "unable to allocate %s shm", what)
+		}
 		return err
 	}
 	fd := int(f.Fd())
@@ -203,7 +231,7 @@ func (c *cache) attach(ci cacheInfo, existing bool) error {
 		}
 		if err != nil {
 			c.ch.Msg(1, "unable to get shm for existing key: %s", strerror(err))
-			return fail(err)
+			return fail(sysErrorf(err, "unable to get shm for existing key %#08x", uint32(key)))
 		}
 		return c.attachID(ci, f, fd, fid, id, key, size, g, false, true, fail)
 	}
@@ -215,7 +243,7 @@ func (c *cache) attach(ci cacheInfo, existing bool) error {
 		id, err = unix.SysvShmGet(key, 0, 0)
 		if err != nil {
 			c.ch.Msg(1, "unable to get shm for existing key: %s", strerror(err))
-			return fail(err)
+			return fail(sysErrorf(err, "unable to get shm for existing key %#08x", uint32(key)))
 		}
 	case errors.Is(err, unix.ENOMEM):
 		c.ch.Msg(1, "not enough memory for %d shm bytes; try specifying a smaller size", size)
@@ -240,10 +268,11 @@ func (c *cache) attachID(ci cacheInfo, f *os.File, fd int, fid fileID, id, key i
 		var err error
 		if d, err = shmStat(id); err != nil {
 			c.ch.Msg(1, "unable to stat shm ID %d: %s", id, strerror(err))
+			serr := sysErrorf(err, "unable to stat shm ID %d", id)
 			if errors.Is(err, unix.EACCES) {
-				err = fmt.Errorf("%w (shm ID %d belongs to another user: run this as the user the server runs as, or as root)", err, id)
+				serr = fmt.Errorf("%w (shm ID %d belongs to another user: run this as the user the server runs as, or as root)", serr, id)
 			}
-			return fail(err)
+			return fail(serr)
 		}
 		c.ch.Msg(10, "existing shm size: %d bytes", d.Segsz)
 		if err := checkOwner(id, d, controls); err != nil {
@@ -261,7 +290,7 @@ func (c *cache) attachID(ci cacheInfo, f *os.File, fd int, fid fileID, id, key i
 		if created {
 			unix.SysvShmCtl(id, unix.IPC_RMID, nil)
 		}
-		return fail(err)
+		return fail(sysErrorf(err, "unable to attach to shm ID %d", id))
 	}
 	// Where shared memory may use transparent huge pages ("advise" in
 	// /sys/kernel/mm/transparent_hugepage/shmem_enabled), ask for them:
@@ -413,12 +442,12 @@ func (c *cache) remove() error {
 	}
 	c.detachLocked()
 	unErr := unlinkUnlessShared(c.path, c.fid, c.k)
-	c.p.release(c.path, true)
+	c.release(true)
 	if rmErr != nil {
-		return fmt.Errorf("remove shmcache shm ID %d: %w", c.shmid, rmErr)
+		return sysErrorf(rmErr, "unable to remove %s shm ID %d", what, c.shmid)
 	}
 	if unErr != nil {
-		return fmt.Errorf("remove shmcache file %q: %w", c.path, unErr)
+		return sysErrorf(unErr, "unable to remove %s file '%s'", what, c.path)
 	}
 	return nil
 }
@@ -432,7 +461,7 @@ func (c *cache) close() error {
 	}
 	c.large.clear()
 	err := c.detachLocked()
-	c.p.release(c.path, false)
+	c.release(false)
 	return err
 }
 

@@ -16,13 +16,18 @@
 //	TLSSessionCache  shm:/file=/var/ftpd/sess_cache&size=1574912 1800
 //	TLSStaplingCache shm:/file=/var/ftpd/ocsp_cache
 //
-// From Go, open a cache directly:
+// From Go, open a cache with typed Options (no info string, no
+// registry):
 //
-//	c, err := modtlsshm.NewSessionProvider().Open("/file=/var/ftpd/sess_cache", 30*time.Minute, modtls.Env{})
-//	if err != nil { ... }
-//	defer c.Close() // the sessions stay for the next process
-//	err = c.Add(id, time.Now().Add(30*time.Minute), state)
-//	state, expires, err := c.Get(id)
+//	cache, err := modtlsshm.OpenSessionCache(modtlsshm.Options{File: "/var/ftpd/sess_cache", Size: 4 << 20}, 30*time.Minute)
+//	if err != nil { ... } // strict: an error means no cache
+//	defer cache.Close()   // the sessions stay for the next process
+//	cfg, err := modtls.Resumable(myTLSConfig, cache, 30*time.Minute)
+//
+// OpenOCSPCache is its counterpart for TLSStaplingCache. The caches
+// implement modtls.SessionCache (modtls.OCSPCache) and
+// modtls.StatsReporter. The "shm" types of the registry read their info
+// string into the same Options and call the same functions.
 //
 // # Info string
 //
@@ -165,8 +170,11 @@
 // versioned (B24); a negative size is malformed (B25); the two caches on
 // one file have separate keys and locks (B26).
 //
-// Other differences: system errors in messages read as C's strerror
-// ("Is a directory"); the package's own errors keep their Go spelling.
+// Other differences: system errors in messages and in the errors of Open
+// read as C's strerror ("unable to open file '/x': No such file or
+// directory"), so that mod_tls's "error opening 'shm' TLSSessionCache:"
+// notice gives the real reason where ProFTPD says "Invalid argument";
+// the package's own errors keep their Go spelling.
 // The "migrating to larger/smaller shm" notices are replaced by one that
 // says what happens; the remove hints name `ftpdtls sesscache remove` /
 // `ftpdtls ocspcache remove`; status takes the write lock where ProFTPD

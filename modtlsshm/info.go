@@ -13,7 +13,8 @@ import (
 const DefaultSize = 1538 * 1024
 
 // ErrBadInfo: the info string after "shm:" is not /file=PATH[&size=BYTES]
-// with an absolute PATH.
+// with an absolute PATH, or Options name no absolute File or a Size out
+// of range.
 var ErrBadInfo = errors.New("badly formatted shmcache info")
 
 // infoError is a parse failure; its text is ProFTPD's NOTICE text.

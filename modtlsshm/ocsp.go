@@ -22,13 +22,19 @@ func NewOCSPProvider() *OCSPProvider { return &OCSPProvider{p: newProvider(ocspK
 // Module is the module a configuration must load to use the provider.
 func (op *OCSPProvider) Module() string { return ModuleName }
 
-// Open attaches to (creating if needed) the segment for info.
+// Open attaches to (creating if needed) the segment for info: it calls
+// OpenOCSPCache with the Options that info says, as SessionProvider.Open
+// does.
 func (op *OCSPProvider) Open(info string, env modtls.Env) (modtls.OCSPCache, error) {
-	c, err := open(op.p, info, 0, env)
+	opts, err := op.p.options(info, env)
 	if err != nil {
 		return nil, err
 	}
-	return &OCSPCache{c: c}, nil
+	c, err := OpenOCSPCache(opts)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // OpenExisting is Open without creating anything; a missing cache file

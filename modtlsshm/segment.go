@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 	"unsafe"
@@ -56,7 +57,17 @@ type OpenError struct {
 	Err  error
 }
 
-func (e *OpenError) Error() string { return fmt.Sprintf("open shmcache %q: %v", e.Path, e.Err) }
+// Error is the cause, which names the cache file (a cause that does not
+// is followed by it): the reason mod_tls's "error opening 'shm'
+// TLSSessionCache: ..." notice gives. System errors in it read as C's
+// strerror spells them ("No such file or directory").
+func (e *OpenError) Error() string {
+	msg := e.Err.Error()
+	if e.Path == "" || strings.Contains(msg, "'"+e.Path+"'") {
+		return msg
+	}
+	return fmt.Sprintf("%s (cache file '%s')", msg, e.Path)
+}
 
 // Unwrap lets errors.Is match both the cause and syscall.EINVAL.
 func (e *OpenError) Unwrap() []error { return []error{e.Err, syscall.EINVAL} }
@@ -75,6 +86,28 @@ func strerror(err error) string {
 		s = string(s[0]-'a'+'A') + s[1:]
 	}
 	return s
+}
+
+// sysError is a failed system call as ProFTPD's log lines report one:
+// what failed, then strerror's text ("unable to open file '/x':
+// No such file or directory"). It unwraps to the error it reports, so
+// errors.Is matches the syscall.Errno (and fs.ErrNotExist, ...).
+type sysError struct {
+	what string
+	err  error
+}
+
+func (e *sysError) Error() string { return e.what + ": " + strerror(e.err) }
+func (e *sysError) Unwrap() error { return e.err }
+
+// sysErrorf wraps err (a syscall.Errno, possibly inside an
+// *os.PathError) in a sysError; other errors are returned as they are.
+func sysErrorf(err error, format string, args ...any) error {
+	var errno syscall.Errno
+	if err == nil || !errors.As(err, &errno) {
+		return err
+	}
+	return &sysError{what: fmt.Sprintf(format, args...), err: err}
 }
 
 // fileID is what identifies the cache file: its device and inode.
@@ -329,13 +362,13 @@ func removeByInfo(info string, k *kindSpec) error {
 		if errors.Is(err, unix.ENOENT) {
 			return fmt.Errorf("%w for '%s' (no cache file); nothing removed", ErrNoSegment, ci.path)
 		}
-		return &OpenError{Path: ci.path, Err: err}
+		return &OpenError{Path: ci.path, Err: sysErrorf(err, "unable to open file '%s'", ci.path)}
 	}
 	var st unix.Stat_t
 	err = unix.Fstat(fd, &st)
 	unix.Close(fd)
 	if err != nil {
-		return &OpenError{Path: ci.path, Err: err}
+		return &OpenError{Path: ci.path, Err: sysErrorf(err, "unable to stat file '%s'", ci.path)}
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return &OpenError{Path: ci.path, Err: fmt.Errorf("%w: not a regular file", ErrInsecureSegment)}
@@ -347,13 +380,13 @@ func removeByInfo(info string, k *kindSpec) error {
 	case errors.Is(err, unix.ENOENT):
 		return fmt.Errorf("%w for '%s' (key %#08x); nothing removed", ErrNoSegment, ci.path, uint32(key))
 	case err != nil:
-		return &OpenError{Path: ci.path, Err: err}
+		return &OpenError{Path: ci.path, Err: sysErrorf(err, "unable to get shm for existing key %#08x", uint32(key))}
 	}
 	if err := removeSegment(id, k, fid); err != nil {
 		return &OpenError{Path: ci.path, Err: err}
 	}
 	if err := unlinkUnlessShared(ci.path, fid, k); err != nil {
-		return &OpenError{Path: ci.path, Err: err}
+		return &OpenError{Path: ci.path, Err: sysErrorf(err, "unable to remove file '%s'", ci.path)}
 	}
 	return nil
 }
@@ -365,14 +398,14 @@ func removeByInfo(info string, k *kindSpec) error {
 func removeSegment(id int, k *kindSpec, fid fileID) error {
 	d, err := shmStat(id)
 	if err != nil {
-		return err
+		return sysErrorf(err, "unable to stat shm ID %d", id)
 	}
 	if err := checkOwner(id, d, true); err != nil {
 		return fmt.Errorf("%w; not removed: %s", err, ownerHint(k, id, d, err, true))
 	}
 	mem, err := unix.SysvShmAttach(id, 0, unix.SHM_RDONLY)
 	if err != nil {
-		return err
+		return sysErrorf(err, "unable to attach to shm ID %d", id)
 	}
 	var herr error
 	if len(mem) < headerSize {
@@ -388,7 +421,7 @@ func removeSegment(id int, k *kindSpec, fid fileID) error {
 		return herr
 	}
 	_, err = unix.SysvShmCtl(id, unix.IPC_RMID, nil)
-	return err
+	return sysErrorf(err, "unable to remove shm ID %d", id)
 }
 
 // Project ids that key segments on a cache file: ftpdtls's two and

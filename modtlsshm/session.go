@@ -20,13 +20,19 @@ func (sp *SessionProvider) Module() string { return ModuleName }
 
 // Open attaches to (creating if needed) the segment for info
 // ("/file=PATH[&size=BYTES]"); timeout is the TLSSessionCache timeout,
-// shown by the verbose status. The error is an *OpenError.
+// shown by the verbose status. It reads info as ProFTPD does (a size it
+// ignores is ignored, with its trace line), then calls OpenSessionCache
+// with the Options that info says. The error is an *OpenError.
 func (sp *SessionProvider) Open(info string, timeout time.Duration, env modtls.Env) (modtls.SessionCache, error) {
-	c, err := open(sp.p, info, timeout, env)
+	opts, err := sp.p.options(info, env)
 	if err != nil {
 		return nil, err
 	}
-	return &SessionCache{c: c}, nil
+	c, err := OpenSessionCache(opts, timeout)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // OpenExisting is Open without creating anything: when the cache file or
