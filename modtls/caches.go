@@ -163,7 +163,7 @@ func OCSPCacheControl(spec CacheSpec, env Env) (*CacheControl, error) {
 }
 
 func (h *CacheControl) openErr(err error) error {
-	return fmt.Errorf("error opening '%s' %s: %w", h.Provider, h.Directive, err)
+	return &CacheOpenError{Directive: h.Directive, Provider: h.Provider, Err: err}
 }
 
 // Status writes the cache's status text; a cache that does not exist yet

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -166,6 +167,51 @@ func (t *TLS) SessionCacheFallback() error { return t.sessFallback }
 // when the configured cache could not be opened and stapling runs
 // without a cache.
 func (t *TLS) OCSPCacheFallback() error { return t.ocspFallback }
+
+// FallbackNotices returns the notices Open logs for the caches that fell
+// back (SessionCacheFallback, OCSPCacheFallback), module prefix included:
+// "mod_tls/2.9.2: error opening 'shm' TLSSessionCache: unable to open
+// file '/x': No such file or directory". A caller that opened with
+// WithFallbackNotices(false) logs these lines itself, at notice level.
+func (t *TLS) FallbackNotices() []string {
+	var out []string
+	for _, err := range []error{t.sessFallback, t.ocspFallback} {
+		if err != nil {
+			out = append(out, ModuleVersion+": "+err.Error())
+		}
+	}
+	return out
+}
+
+// CacheOpenError is why a configured TLSSessionCache or TLSStaplingCache
+// could not be opened: the reason Open fell back
+// (TLS.SessionCacheFallback, TLS.OCSPCacheFallback), or why a
+// CacheControl cannot act. Its text is the one ProFTPD logs, "error
+// opening 'shm' TLSSessionCache: " and the provider's reason, a system
+// error worded as C's strerror words it ("No such file or directory");
+// it unwraps to the provider's error.
+type CacheOpenError struct {
+	Directive string // TLSSessionCache or TLSStaplingCache
+	Provider  string // "shm", "redis", ...
+	Err       error
+}
+
+func (e *CacheOpenError) Error() string {
+	return fmt.Sprintf("error opening '%s' %s: %s", e.Provider, e.Directive, reasonText(e.Err))
+}
+
+func (e *CacheOpenError) Unwrap() error { return e.Err }
+
+// reasonText is err's text in a notice: a system error that says nothing
+// more than its errno reads as strerror's text ("Invalid argument", not
+// Go's "invalid argument").
+func reasonText(err error) string {
+	var errno syscall.Errno
+	if errors.As(err, &errno) && err.Error() == errno.Error() {
+		return directives.Strerror(errno)
+	}
+	return err.Error()
+}
 
 // TLSConfig returns the crypto/tls server configuration of server s (nil:
 // the main server), with session resumption through the session cache

@@ -21,11 +21,22 @@ import (
 type Option func(*openOptions)
 
 type openOptions struct {
-	now          func() time.Time
-	certs        map[*directives.Server][]tls.Certificate
-	httpClient   *http.Client
-	internalSize int
-	tls12Ticket  TLS12DataTicket
+	quietFallback bool
+	now           func() time.Time
+	certs         map[*directives.Server][]tls.Certificate
+	httpClient    *http.Client
+	internalSize  int
+	tls12Ticket   TLS12DataTicket
+}
+
+// WithFallbackNotices(false) makes Open leave the notice of a cache that
+// fell back (see Open) to the caller: Open logs it at debug level only,
+// and FallbackNotices returns the lines the caller logs where it wants
+// them. A server of several processes that each call Open with one
+// configuration uses it to log the notice once, not once per process.
+// The default, true, logs it at notice level as ProFTPD does.
+func WithFallbackNotices(log bool) Option {
+	return func(o *openOptions) { o.quietFallback = !log }
 }
 
 // WithClock makes the engine read time from now (sessions' expiry, OCSP
@@ -61,7 +72,9 @@ func WithTLS12DataTicket(p TLS12DataTicket) Option { return func(o *openOptions)
 //
 // As in ProFTPD, a TLSSessionCache provider that fails to open does not
 // stop the server: Open logs ProFTPD's notice ("mod_tls/2.9.2: error
-// opening 'shm' TLSSessionCache: ...") and uses the in-process cache with
+// opening 'shm' TLSSessionCache: ...", the reason worded as ProFTPD's
+// strerror words system errors; WithFallbackNotices(false) leaves the
+// logging to the caller) and uses the in-process cache with
 // the configured timeout (ProFTPD's fallback gets OpenSSL's 300 s; see
 // M5 in docs/DIVERGENCES.md); SessionCacheFallback reports it. A
 // TLSStaplingCache that fails to open is logged and left out
@@ -112,6 +125,15 @@ func Open(cfg *directives.Config, env Env, opts ...Option) (*TLS, error) {
 	}
 
 	var sessFallback, ocspFallback error
+	fallback := func(directive, provider string, err error) error {
+		f := &CacheOpenError{Directive: directive, Provider: provider, Err: err}
+		if o.quietFallback {
+			debug(1, "%v (logged by the caller)", f)
+		} else {
+			notice(env.Log, "%v", f)
+		}
+		return f
+	}
 	spec := main.SessionCache
 	switch {
 	case !spec.Configured:
@@ -126,8 +148,7 @@ func Open(cfg *directives.Config, env Env, opts ...Option) (*TLS, error) {
 		debug(8, "opening '%s' TLSSessionCache", spec.Provider)
 		sc, err := OpenSessionCache(spec, env)
 		if err != nil {
-			sessFallback = fmt.Errorf("error opening '%s' TLSSessionCache: %w", spec.Provider, err)
-			notice(env.Log, "%v", sessFallback)
+			sessFallback = fallback("TLSSessionCache", spec.Provider, err)
 			break
 		}
 		c.SessionCache, c.SessionCacheName = sc, spec.Provider
@@ -144,8 +165,7 @@ func Open(cfg *directives.Config, env Env, opts ...Option) (*TLS, error) {
 			c.OCSPCache, c.OCSPCacheName = oc, ospec.Provider
 			closers = append(closers, oc)
 		case !errors.Is(err, ErrNotImplemented):
-			ocspFallback = fmt.Errorf("error opening '%s' TLSStaplingCache: %w", ospec.Provider, err)
-			notice(env.Log, "%v", ocspFallback)
+			ocspFallback = fallback("TLSStaplingCache", ospec.Provider, err)
 		}
 	}
 
