@@ -191,6 +191,12 @@ func (s *session) openData(what string, ascii, upload bool, onFail func()) net.C
 		return conn
 	}
 	tc, err := s.dataTLS(conn, upload)
+	if errors.Is(err, ErrServerClosed) {
+		// The shutdown interrupted the handshake: the transfer is
+		// aborted, as when it interrupts the wait for the connection.
+		conn.Close()
+		return fail(426, "Transfer aborted. Data connection closed")
+	}
 	if err != nil {
 		s.log.Infof("%s: data connection refused: %v", what, err)
 		s.refuseData(conn, tc)

@@ -1,6 +1,7 @@
 package ftpd
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -196,3 +197,31 @@ type ctrlDataSession struct{ c *ctrlDataTLS }
 func (s ctrlDataSession) TLSConfig() *tls.Config      { return s.c.ctrl }
 func (s ctrlDataSession) DataTLSConfig() *tls.Config  { return s.c.data }
 func (s ctrlDataSession) CheckData(c *tls.Conn) error { return nil }
+
+// TestShutdownDuringDataHandshake: a shutdown that interrupts a data
+// connection's TLS handshake aborts the transfer as it aborts the wait
+// for the connection: 426, then 421, never a 425 that blames the client.
+func TestShutdownDuringDataHandshake(t *testing.T) {
+	tt, pool := newTestTLS(t, tls.VersionTLS12, tls.VersionTLS13)
+	srv := &Server{TLS: tt, RequireTLSControl: true, RequireTLSData: true}
+	addr, home := startServer(t, srv)
+	os.WriteFile(filepath.Join(home, "f"), []byte("content"), 0o644)
+	c := dialClient(t, addr)
+	c.authTLS(pool, tls.VersionTLS13)
+	c.login()
+	d, err := net.DialTimeout("tcp", c.pasv(), testDeadline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	c.must(150, "RETR f")
+	// The client never starts its handshake: the server waits in its own
+	// until the shutdown.
+	go srv.Shutdown(context.Background())
+	if code, msg := c.read(); code != 426 || msg != "Transfer aborted. Data connection closed" {
+		t.Fatalf("%d %s", code, msg)
+	}
+	if code, msg := c.read(); code != 421 {
+		t.Fatalf("after the 426: %d %s", code, msg)
+	}
+}
