@@ -10,7 +10,7 @@
 // Sessions that resume across processes, for any crypto/tls server
 // (modtlsshm keeps them in shared memory):
 //
-//	cache, err := modtls.OpenSessionCache(modtls.CacheSpec{Provider: "shm", Info: "/file=/var/run/ftpd/sessions"}, modtls.Env{})
+//	cache, err := modtlsshm.OpenSessionCache(modtlsshm.Options{File: "/var/run/ftpd/sessions"}, 30*time.Minute)
 //	cfg, err := modtls.Resumable(myTLSConfig, cache, 30*time.Minute)
 //	ln, err := tls.Listen("tcp", ":990", cfg)
 //
@@ -50,8 +50,11 @@
 // Unlike New, which fails when a cache cannot be opened (it is given open
 // caches), Open keeps ProFTPD's behaviour: a TLSSessionCache that cannot
 // be opened is logged at notice level ("mod_tls/2.9.2: error opening
-// 'shm' TLSSessionCache: ...") and replaced by the in-process cache,
-// which TLS.SessionCacheFallback reports.
+// 'shm' TLSSessionCache: ...", the reason worded as ProFTPD's strerror)
+// and replaced by the in-process cache, which TLS.SessionCacheFallback
+// reports. A server made of several processes opens with
+// WithFallbackNotices(false) in all but one and logs
+// TLS.FallbackNotices once.
 //
 // # Resumption: session ids become tickets
 //

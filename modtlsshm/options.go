@@ -52,9 +52,9 @@ type Options struct {
 func (o Options) env() modtls.Env { return modtls.Env{Log: o.Log, TLSLog: o.TLSLog, Trace: o.Trace} }
 
 // OpenSessionCache opens (creating it when missing) the shm session
-// cache opts names; timeout is the session lifetime the status shows
-// (the caller's, e.g. what it gives modtls.Resumable; entries expire when
-// the caller says). It is strict: any problem is an error (an
+// cache opts names; timeout is the session lifetime the verbose status
+// shows (0: each session's own; entries expire when Add says, e.g. after
+// the timeout given to modtls.Resumable). It is strict: any problem is an error (an
 // *OpenError; see its causes), never a fallback. The cache implements
 // modtls.SessionCache and modtls.StatsReporter; Close it when done (the
 // sessions stay for the next process), or Remove it to destroy it.

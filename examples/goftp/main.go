@@ -18,7 +18,7 @@ import (
 	"goftp.io/server/v2/driver/file"
 
 	"github.com/ftpdtls/ftpdtls/modtls"
-	_ "github.com/ftpdtls/ftpdtls/modtlsshm" // the "shm" session cache
+	"github.com/ftpdtls/ftpdtls/modtlsshm"
 )
 
 func main() {
@@ -40,7 +40,7 @@ func main() {
 
 	// The ftpdtls part: a session cache shared by the processes, and one
 	// tls.Config for goftp that checks data connections (modtls.Shared).
-	cache, err := modtls.OpenSessionCache(modtls.CacheSpec{Provider: "shm", Info: "/file=" + *cacheFile}, modtls.Env{})
+	cache, err := modtlsshm.OpenSessionCache(modtlsshm.Options{File: *cacheFile}, 0)
 	check(err)
 	eng, err := modtls.New(modtls.Config{ServerConfig: modtls.ServerConfig{Certificates: []tls.Certificate{cert}}, SessionCache: cache})
 	check(err)

@@ -9,7 +9,7 @@ import (
 	"log"
 
 	"github.com/ftpdtls/ftpdtls/modtls"
-	_ "github.com/ftpdtls/ftpdtls/modtlsshm" // the "shm" session cache
+	"github.com/ftpdtls/ftpdtls/modtlsshm"
 )
 
 func main() {
@@ -19,7 +19,7 @@ func main() {
 	flag.Parse()
 	cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
 	check(err)
-	cache, err := modtls.OpenSessionCache(modtls.CacheSpec{Provider: "shm", Info: "/file=" + *cacheFile}, modtls.Env{})
+	cache, err := modtlsshm.OpenSessionCache(modtlsshm.Options{File: *cacheFile}, 0) // shared memory
 	check(err)
 	config, err := modtls.Resumable(&tls.Config{Certificates: []tls.Certificate{cert}}, cache, 0)
 	check(err)
