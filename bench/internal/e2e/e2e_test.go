@@ -162,8 +162,8 @@ func TestRun(t *testing.T) {
 			}
 		}
 	}
-	if len(main.Rows) != 8+1+1+2 {
-		t.Errorf("%d rows, want 12 (8 session workloads, CPU, memory, 2 transfers)", len(main.Rows))
+	if len(main.Rows) != 8+1+1+2+2 {
+		t.Errorf("%d rows, want 14 (8 session workloads, CPU, memory, 2 transfers and their CPU)", len(main.Rows))
 	}
 	for _, f := range main.Findings {
 		if strings.Contains(f, "FAILED") {
