@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/ftpdtls/ftpdtls/directives"
 )
@@ -18,15 +19,23 @@ import (
 // in mod_tls's order: the path must be absolute, then the file must hold
 // a PEM certificate (of any key type: a mismatch shows when the server
 // starts).
-func certificateFile(field func(*Settings) *string) directives.Handler {
+//
+// For a `proftpd -t` verdict it also gives mod_tls's notices about the
+// first certificate: a key of another type than the directive's
+// ("expected RSA certificate, found EC"), and an expired certificate.
+func certificateFile(keyType string, field func(*Settings) *string) directives.Handler {
 	return func(cmd *directives.Cmd) error {
 		path := cmd.Args[0]
 		if !cmd.Replay {
 			if !strings.HasPrefix(path, "/") {
 				return errNotAbsolute
 			}
-			if data, err := os.ReadFile(path); err != nil || !hasPEM(data, isCertificate) {
+			data, err := os.ReadFile(path)
+			if err != nil || !hasPEM(data, isCertificate) {
 				return fmt.Errorf("'%s' does not exist or does not contain a certificate", path)
+			}
+			if cmd.ProFTPD() {
+				certificateNotices(cmd, path, data, keyType)
 			}
 		}
 		if st := settingsFor(cmd); st.first(cmd.Name) {
@@ -77,22 +86,27 @@ func checkLoadable(path string, check func(data []byte) error) error {
 
 // dsaFile checks TLSDSACertificateFile and TLSDSACertificateKeyFile as
 // mod_tls does, then ignores them: crypto/tls cannot serve a DSA
-// certificate, which `ftpdtls check` says.
-func dsaFile(check func(cmd *directives.Cmd) error) directives.Handler {
+// certificate, which `ftpdtls check` says. The path is kept for a
+// `proftpd -t` verdict (checkPassphrases).
+func dsaFile(check func(cmd *directives.Cmd) error, field func(*Settings) *string) directives.Handler {
 	return func(cmd *directives.Cmd) error {
-		if cmd.Replay {
-			return nil
+		if !cmd.Replay {
+			if err := check(cmd); err != nil {
+				return err
+			}
+			if !cmd.ProFTPD() { // a real ProFTPD serves them
+				cmd.Warnf("%s: '%s' is ignored: ftpdtls cannot serve DSA certificates", cmd.Name, cmd.Args[0])
+			}
 		}
-		if err := check(cmd); err != nil {
-			return err
+		if st := settingsFor(cmd); st.first(cmd.Name) {
+			*field(st) = cmd.Args[0]
 		}
-		cmd.Warnf("%s: '%s' is ignored: ftpdtls cannot serve DSA certificates", cmd.Name, cmd.Args[0])
 		return nil
 	}
 }
 
 // checkDSACertificate: the path must be absolute, the file exist and hold
-// a certificate.
+// a certificate (with mod_tls's notices for a `proftpd -t` verdict).
 func checkDSACertificate(cmd *directives.Cmd) error {
 	path := cmd.Args[0]
 	if !strings.HasPrefix(path, "/") {
@@ -105,7 +119,46 @@ func checkDSACertificate(cmd *directives.Cmd) error {
 	if !hasPEM(data, isCertificate) {
 		return fmt.Errorf("unable to use '%s': %w", path, errNoCertificate)
 	}
+	if cmd.ProFTPD() {
+		certificateNotices(cmd, path, data, "DSA")
+	}
 	return nil
+}
+
+// certificateNotices gives mod_tls's notices about the first certificate
+// of a TLS*CertificateFile (OpenSSL's PEM_read_X509 reads that one):
+// its key is not of the directive's type, or it has expired.
+func certificateNotices(cmd *directives.Cmd, path string, data []byte, keyType string) {
+	var cert *x509.Certificate
+	for rest := data; cert == nil; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			return
+		}
+		if b.Type == "CERTIFICATE" || b.Type == "X509 CERTIFICATE" {
+			c, err := x509.ParseCertificate(b.Bytes)
+			if err != nil {
+				return
+			}
+			cert = c
+		}
+	}
+	found := "unknown"
+	switch cert.PublicKeyAlgorithm {
+	case x509.RSA:
+		found = "RSA"
+	case x509.DSA:
+		found = "DSA"
+	case x509.ECDSA:
+		found = "EC"
+	}
+	if found != keyType {
+		cmd.Warnf("%s: certificate '%s': expected %s certificate, found %s", ModuleVersion, path, keyType, found)
+	}
+	if cert.NotAfter.Before(time.Now()) {
+		// OpenSSL's ASN1_TIME_print.
+		cmd.Warnf("%s: certificate '%s': expired on %s", ModuleVersion, path, cert.NotAfter.UTC().Format("Jan _2 15:04:05 2006 GMT"))
+	}
 }
 
 // checkDSAKey: the file must hold a private key, then have an absolute

@@ -29,11 +29,15 @@ import (
 // else the reason mod_tls prints: "(unknown)" for an empty file (OpenSSL
 // queues no error), "Not provided" otherwise (mod_tls's text when it
 // cannot render OpenSSL's errors at that point).
-func pkcs12Unusable(data []byte) string {
+//
+// provided is set when a TLSPassPhraseProvider is configured: a file
+// whose MAC needs a password then counts as opening (ProFTPD would run
+// the program for it; ftpdtls runs nothing).
+func pkcs12Unusable(data []byte, provided bool) string {
 	if len(data) == 0 {
 		return "(unknown)"
 	}
-	if err := pkcs12OpensWithoutPassword(data); err != nil {
+	if err := pkcs12OpensWithoutPassword(data, provided); err != nil {
 		return "Not provided"
 	}
 	return ""
@@ -123,7 +127,7 @@ type pbes2Params struct {
 }
 
 // pkcs12OpensWithoutPassword is the test pkcs12Unusable describes.
-func pkcs12OpensWithoutPassword(der []byte) error {
+func pkcs12OpensWithoutPassword(der []byte, provided bool) error {
 	var pfx pfxPDU
 	if _, err := asn1.Unmarshal(der, &pfx); err != nil {
 		return err
@@ -135,7 +139,7 @@ func pkcs12OpensWithoutPassword(der []byte) error {
 	if _, err := asn1.Unmarshal(pfx.AuthSafe.Content.Bytes, &safe); err != nil {
 		return err
 	}
-	if !pkcs12MACVerifies(pfx.MacData, safe, nil) && !pkcs12MACVerifies(pfx.MacData, safe, []byte{0, 0}) {
+	if !provided && !pkcs12MACVerifies(pfx.MacData, safe, nil) && !pkcs12MACVerifies(pfx.MacData, safe, []byte{0, 0}) {
 		return errPKCS12
 	}
 	var parts []pkcs7ContentInfo

@@ -11,9 +11,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ftpdtls/ftpdtls/directives"
 	"github.com/ftpdtls/ftpdtls/internal/testpeers"
+	"github.com/ftpdtls/ftpdtls/internal/testpki"
 )
 
 // postParseCases are fragments whose `proftpd -t` answer comes from what
@@ -21,8 +23,9 @@ import (
 // reads every TLSPKCS12File's password), with everything proftpd -t
 // printed (Debian 12's proftpd 1.3.8, recorded by hand and checked live
 // by TestPostParseMatchesProFTPD). @TMP@ is the fragment's directory,
-// @DATA@ testdata/pkcs12 (fixtures made with `openssl pkcs12 -export`,
-// see testdata/pkcs12/README).
+// @DATA@ testdata (PKCS#12 files, encrypted keys and a DSA certificate
+// made with openssl, see the READMEs there); writeKeys makes the other
+// certificates and keys.
 var postParseCases = []struct {
 	name, frag string
 	setup      func(t *testing.T, dir string)
@@ -58,35 +61,65 @@ var postParseCases = []struct {
 	{name: "fs_tilde", frag: fsFrag("/path=~/ocsp"), accept: true,
 		lines: []string{"mod_tls_fscache/0.0: path '~/ocsp' not an absolute path"}},
 
-	{name: "pkcs12_nopass", frag: "TLSPKCS12File @DATA@/nopass.p12", accept: true},
-	{name: "pkcs12_sha512_mac", frag: "TLSPKCS12File @DATA@/sha512mac.p12", accept: true},
-	{name: "pkcs12_sha1_3des", frag: "TLSPKCS12File @DATA@/sha1-3des.p12", accept: true},
-	{name: "pkcs12_unencrypted", frag: "TLSPKCS12File @DATA@/nocerts-encryption.p12", accept: true},
-	{name: "pkcs12_password", frag: "TLSPKCS12File @DATA@/password.p12", lines: pkcs12Refused("Not provided", "@DATA@/password.p12")},
-	{name: "pkcs12_legacy", frag: "TLSPKCS12File @DATA@/legacy.p12", lines: pkcs12Refused("Not provided", "@DATA@/legacy.p12")},
-	{name: "pkcs12_nomac", frag: "TLSPKCS12File @DATA@/nomac.p12", lines: pkcs12Refused("Not provided", "@DATA@/nomac.p12")},
+	{name: "pkcs12_nopass", frag: "TLSPKCS12File @DATA@/pkcs12/nopass.p12", accept: true},
+	{name: "pkcs12_sha512_mac", frag: "TLSPKCS12File @DATA@/pkcs12/sha512mac.p12", accept: true},
+	{name: "pkcs12_sha1_3des", frag: "TLSPKCS12File @DATA@/pkcs12/sha1-3des.p12", accept: true},
+	{name: "pkcs12_unencrypted", frag: "TLSPKCS12File @DATA@/pkcs12/nocerts-encryption.p12", accept: true},
+	{name: "pkcs12_password", frag: "TLSPKCS12File @DATA@/pkcs12/password.p12", lines: pkcs12Refused("Not provided", "@DATA@/pkcs12/password.p12")},
+	{name: "pkcs12_legacy", frag: "TLSPKCS12File @DATA@/pkcs12/legacy.p12", lines: pkcs12Refused("Not provided", "@DATA@/pkcs12/legacy.p12")},
+	{name: "pkcs12_nomac", frag: "TLSPKCS12File @DATA@/pkcs12/nomac.p12", lines: pkcs12Refused("Not provided", "@DATA@/pkcs12/nomac.p12")},
 	{name: "pkcs12_pem", frag: "TLSPKCS12File @TMP@/proftpd.conf", lines: pkcs12Refused("Not provided", "@TMP@/proftpd.conf")},
 	{name: "pkcs12_empty", frag: "TLSPKCS12File @TMP@/empty", setup: mkFile("empty", ""),
 		lines: pkcs12Refused("(unknown)", "@TMP@/empty")},
-	{name: "pkcs12_in_vhost", frag: "<VirtualHost 127.0.0.1>\nTLSPKCS12File @DATA@/password.p12\n</VirtualHost>",
-		lines: pkcs12Refused("Not provided", "@DATA@/password.p12")},
-	{name: "pkcs12_main_before_vhost", frag: "<VirtualHost 127.0.0.1>\nTLSPKCS12File @DATA@/legacy.p12\n</VirtualHost>\nTLSPKCS12File @DATA@/password.p12",
-		lines: pkcs12Refused("Not provided", "@DATA@/password.p12")},
-	{name: "pkcs12_first_wins", frag: "TLSPKCS12File @DATA@/password.p12\nTLSPKCS12File @DATA@/nopass.p12",
-		lines: pkcs12Refused("Not provided", "@DATA@/password.p12")},
-	{name: "pkcs12_first_usable", frag: "TLSPKCS12File @DATA@/nopass.p12\nTLSPKCS12File @DATA@/password.p12", accept: true},
-	{name: "pkcs12_engine_off", frag: "TLSEngine off\nTLSPKCS12File @DATA@/password.p12",
-		lines: pkcs12Refused("Not provided", "@DATA@/password.p12")},
+	{name: "pkcs12_in_vhost", frag: "<VirtualHost 127.0.0.1>\nTLSPKCS12File @DATA@/pkcs12/password.p12\n</VirtualHost>",
+		lines: pkcs12Refused("Not provided", "@DATA@/pkcs12/password.p12")},
+	{name: "pkcs12_main_before_vhost", frag: "<VirtualHost 127.0.0.1>\nTLSPKCS12File @DATA@/pkcs12/legacy.p12\n</VirtualHost>\nTLSPKCS12File @DATA@/pkcs12/password.p12",
+		lines: pkcs12Refused("Not provided", "@DATA@/pkcs12/password.p12")},
+	{name: "pkcs12_first_wins", frag: "TLSPKCS12File @DATA@/pkcs12/password.p12\nTLSPKCS12File @DATA@/pkcs12/nopass.p12",
+		lines: pkcs12Refused("Not provided", "@DATA@/pkcs12/password.p12")},
+	{name: "pkcs12_first_usable", frag: "TLSPKCS12File @DATA@/pkcs12/nopass.p12\nTLSPKCS12File @DATA@/pkcs12/password.p12", accept: true},
+	{name: "pkcs12_engine_off", frag: "TLSEngine off\nTLSPKCS12File @DATA@/pkcs12/password.p12",
+		lines: pkcs12Refused("Not provided", "@DATA@/pkcs12/password.p12")},
 	// A fatal line anywhere in the file comes first: mod_tls reads the
 	// password once the whole file is parsed.
-	{name: "pkcs12_then_fatal", frag: "TLSPKCS12File @DATA@/password.p12\nTLSProtocol foo",
+	{name: "pkcs12_then_fatal", frag: "TLSPKCS12File @DATA@/pkcs12/password.p12\nTLSProtocol foo",
 		lines: []string{"fatal: TLSProtocol: unknown protocol: 'foo' on line 20 of '@TMP@/proftpd.conf'"}},
 	// mod_tls's listener runs before mod_log opens the SystemLog.
-	{name: "pkcs12_before_systemlog", frag: "TLSPKCS12File @DATA@/password.p12\nSystemLog @TMP@/nodir/system.log",
-		lines: pkcs12Refused("Not provided", "@DATA@/password.p12")},
-	{name: "pkcs12_fs_notice_first", frag: "LoadModule mod_tls.c\nLoadModule mod_tls_fscache.c\nTLSStaplingCache fs:/path=@TMP@/ocsp\nTLSPKCS12File @DATA@/legacy.p12",
+	{name: "pkcs12_before_systemlog", frag: "TLSPKCS12File @DATA@/pkcs12/password.p12\nSystemLog @TMP@/nodir/system.log",
+		lines: pkcs12Refused("Not provided", "@DATA@/pkcs12/password.p12")},
+
+	{name: "rsa_cert_only", frag: "TLSRSACertificateFile @TMP@/rsa.pem", setup: writeKeys,
+		lines: keyRefused("RSA", "@TMP@/rsa.pem")},
+	{name: "rsa_cert_and_key", frag: "TLSRSACertificateFile @TMP@/rsa.pem\nTLSRSACertificateKeyFile @TMP@/rsa.key", setup: writeKeys, accept: true},
+	{name: "rsa_key_in_cert_file", frag: "TLSRSACertificateFile @TMP@/rsa-both.pem", setup: writeKeys, accept: true},
+	{name: "rsa_key_only", frag: "TLSRSACertificateKeyFile @TMP@/rsa.key", setup: writeKeys, accept: true},
+	{name: "rsa_key_pkcs8_encrypted", frag: "TLSRSACertificateFile @TMP@/rsa-both.pem\nTLSRSACertificateKeyFile @DATA@/keys/rsa-encrypted-pkcs8.key",
+		setup: writeKeys, lines: keyRefused("RSA", "@DATA@/keys/rsa-encrypted-pkcs8.key")},
+	{name: "rsa_key_traditional_encrypted", frag: "TLSRSACertificateKeyFile @DATA@/keys/rsa-encrypted-traditional.key",
+		lines: keyRefused("RSA", "@DATA@/keys/rsa-encrypted-traditional.key")},
+	{name: "ec_cert_only", frag: "TLSECCertificateFile @TMP@/ec.pem", setup: writeKeys, lines: keyRefused("EC", "@TMP@/ec.pem")},
+	{name: "ec_cert_and_key", frag: "TLSECCertificateFile @TMP@/ec.pem\nTLSECCertificateKeyFile @TMP@/ec.key", setup: writeKeys, accept: true},
+	{name: "ec_in_rsa_directive", frag: "TLSRSACertificateFile @TMP@/ec.pem\nTLSRSACertificateKeyFile @TMP@/ec.key", setup: writeKeys, accept: true,
+		lines: []string{"mod_tls/2.9.2: certificate '@TMP@/ec.pem': expected RSA certificate, found EC"}},
+	{name: "rsa_in_ec_directive", frag: "TLSECCertificateFile @TMP@/rsa-both.pem", setup: writeKeys, accept: true,
+		lines: []string{"mod_tls/2.9.2: certificate '@TMP@/rsa-both.pem': expected EC certificate, found RSA"}},
+	{name: "expired", frag: "TLSRSACertificateFile @TMP@/expired.pem", setup: writeKeys, accept: true,
+		lines: []string{"mod_tls/2.9.2: certificate '@TMP@/expired.pem': expired on Jan  2 03:04:05 2021 GMT"}},
+	{name: "dsa_cert_only", frag: "TLSDSACertificateFile @DATA@/keys/dsa.pem", lines: keyRefused("DSA", "@DATA@/keys/dsa.pem")},
+	{name: "dsa_cert_and_key", frag: "TLSDSACertificateFile @DATA@/keys/dsa.pem\nTLSDSACertificateKeyFile @DATA@/keys/dsa.key", accept: true},
+	{name: "rsa_in_dsa_directive", frag: "TLSDSACertificateFile @TMP@/rsa-both.pem", setup: writeKeys, accept: true,
+		lines: []string{"mod_tls/2.9.2: certificate '@TMP@/rsa-both.pem': expected DSA certificate, found RSA"}},
+	{name: "rsa_before_pkcs12", frag: "TLSPKCS12File @DATA@/pkcs12/password.p12\nTLSRSACertificateFile @TMP@/rsa.pem", setup: writeKeys,
+		lines: keyRefused("RSA", "@TMP@/rsa.pem")},
+	{name: "rsa_before_ec", frag: "TLSECCertificateFile @TMP@/ec.pem\nTLSRSACertificateFile @TMP@/rsa.pem", setup: writeKeys,
+		lines: keyRefused("RSA", "@TMP@/rsa.pem")},
+	{name: "vhost_key", frag: "TLSRSACertificateFile @TMP@/rsa-both.pem\n<VirtualHost 127.0.0.1>\nTLSECCertificateFile @TMP@/ec.pem\n</VirtualHost>",
+		setup: writeKeys, lines: keyRefused("EC", "@TMP@/ec.pem")},
+	{name: "global_key", frag: "<Global>\nTLSRSACertificateFile @TMP@/rsa.pem\n</Global>", setup: writeKeys,
+		lines: keyRefused("RSA", "@TMP@/rsa.pem")},
+	{name: "pkcs12_fs_notice_first", frag: "LoadModule mod_tls.c\nLoadModule mod_tls_fscache.c\nTLSStaplingCache fs:/path=@TMP@/ocsp\nTLSPKCS12File @DATA@/pkcs12/legacy.p12",
 		lines: append([]string{"mod_tls_fscache/0.0: unable to check '@TMP@/ocsp': No such file or directory"},
-			pkcs12Refused("Not provided", "@DATA@/legacy.p12")...)},
+			pkcs12Refused("Not provided", "@DATA@/pkcs12/legacy.p12")...)},
 }
 
 func fsFrag(info string) string {
@@ -97,6 +130,28 @@ func pkcs12Refused(reason, path string) []string {
 	return []string{
 		"mod_tls/2.9.2: error reading PKCS12 password: " + reason,
 		"mod_tls/2.9.2: unable to use PKCS12 certificate in '" + path + "', exiting",
+	}
+}
+
+func keyRefused(kind, path string) []string {
+	return []string{
+		"mod_tls/2.9.2: error reading " + kind + " passphrase: Not provided",
+		"mod_tls/2.9.2: unable to use " + kind + " certificate key in '" + path + "', exiting",
+	}
+}
+
+// writeKeys writes an RSA certificate and its key (rsa.pem, rsa.key, and
+// both in rsa-both.pem), an EC pair (ec.pem, ec.key) and an RSA
+// certificate that expired on 2021-01-02 03:04:05 UTC (expired.pem).
+func writeKeys(t *testing.T, dir string) {
+	rsa, ec := testpki.SelfSigned(testpki.RSA), testpki.SelfSigned(testpki.ECDSA)
+	expired := testpki.SelfSigned(testpki.RSA, testpki.Validity(time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2021, 1, 2, 3, 4, 5, 0, time.UTC)))
+	for name, data := range map[string][]byte{
+		"rsa.pem": rsa.CertPEM(), "rsa.key": rsa.KeyPEM(), "rsa-both.pem": append(rsa.CertPEM(), rsa.KeyPEM()...),
+		"ec.pem": ec.CertPEM(), "ec.key": ec.KeyPEM(),
+		"expired.pem": append(expired.CertPEM(), expired.KeyPEM()...),
+	} {
+		mkFile(name, string(data))(t, dir)
 	}
 }
 
@@ -138,7 +193,7 @@ func mkFile(name, text string) func(*testing.T, string) {
 // writes the directory and the data directory back as @TMP@ and @DATA@.
 func postParseConfig(t *testing.T, frag string, setup func(*testing.T, string)) (dir, conf string, norm func(string) string) {
 	t.Helper()
-	data, err := filepath.Abs("testdata/pkcs12")
+	data, err := filepath.Abs("testdata")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +263,7 @@ func TestPostParseVerdicts(t *testing.T) {
 func TestPostParseServeRefuses(t *testing.T) {
 	fakeShm(t)
 	for _, tc := range []struct{ frag, want string }{
-		{"TLSPKCS12File @DATA@/nopass.p12", "fatal: TLSPKCS12File: '@DATA@/nopass.p12': PKCS#12 files are not supported by ftpdtls serve"},
+		{"TLSPKCS12File @DATA@/pkcs12/nopass.p12", "fatal: TLSPKCS12File: '@DATA@/pkcs12/nopass.p12': PKCS#12 files are not supported by ftpdtls serve"},
 		{"TLSPKCS12File @TMP@", "fatal: TLSPKCS12File: '@TMP@' does not exist on line 19 of '@TMP@/proftpd.conf'"},
 		{fsFrag("/path=@TMP@"), "fatal: TLSStaplingCache: mod_tls_fscache.c is not available in ftpdtls on line 19 of '@TMP@/proftpd.conf'"},
 	} {
@@ -225,11 +280,11 @@ func TestPKCS12Unusable(t *testing.T) {
 		"nopass.p12": "", "sha512mac.p12": "", "sha1-3des.p12": "", "nocerts-encryption.p12": "",
 		"password.p12": "Not provided", "legacy.p12": "Not provided", "nomac.p12": "Not provided",
 	} {
-		data, err := os.ReadFile(filepath.Join("testdata/pkcs12", name))
+		data, err := os.ReadFile(filepath.Join("testdata", "pkcs12", name))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := pkcs12Unusable(data); got != want {
+		if got := pkcs12Unusable(data, false); got != want {
 			t.Errorf("%s: %q, want %q", name, got, want)
 		}
 		// Any change to the MAC'd bytes makes the file need a password.
@@ -237,7 +292,7 @@ func TestPKCS12Unusable(t *testing.T) {
 			for _, i := range []int{len(data) / 2, len(data) - 1} {
 				bad := bytes.Clone(data)
 				bad[i] ^= 1
-				if got := pkcs12Unusable(bad); got != "Not provided" {
+				if got := pkcs12Unusable(bad, false); got != "Not provided" {
 					t.Errorf("%s with byte %d flipped: %q", name, i, got)
 				}
 			}
@@ -248,7 +303,7 @@ func TestPKCS12Unusable(t *testing.T) {
 		if data == "" {
 			want = "(unknown)"
 		}
-		if got := pkcs12Unusable([]byte(data)); got != want {
+		if got := pkcs12Unusable([]byte(data), false); got != want {
 			t.Errorf("%q: %q, want %q", data, got, want)
 		}
 	}

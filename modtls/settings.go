@@ -65,8 +65,11 @@ type Settings struct {
 	CACertificatePath                         string
 	CARevocationFile, CARevocationPath        string // TLSCARevocationFile, TLSCARevocationPath
 	// PKCS12File is TLSPKCS12File: checked as `proftpd -t` checks it
-	// (CheckPassphrases), never served (serve refuses the directive).
+	// (checkPassphrases), never served (serve refuses the directive).
 	PKCS12File string
+	// The TLSDSACertificateFile and TLSDSACertificateKeyFile paths, which
+	// only a `proftpd -t` verdict reads (checkPassphrases).
+	dsaCertificateFile, dsaCertificateKeyFile string
 
 	// CipherSuite is TLSCipherSuite as mod_tls hands it to OpenSSL
 	// (":!EXPORT" appended), "" when not set; Ciphers is its evaluation
