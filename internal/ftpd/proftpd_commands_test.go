@@ -441,3 +441,39 @@ func TestSessionRootRefused(t *testing.T) {
 		t.Error("the connection stayed open")
 	}
 }
+
+// TestListGlobs: LIST and NLST expand a pattern in their last path
+// element as ProFTPD's glob(3) does (mget and mdelete of netkit ftp send
+// "NLST *.txt"): names as the pattern gives them, dot files only for a
+// dot pattern, each match listed as an entry, "450 No files found" for
+// NLST without a match and an empty LIST; a file whose name has the
+// pattern's characters is itself.
+func TestListGlobs(t *testing.T) {
+	addr, home := startServer(t, &Server{})
+	for _, name := range []string{"f.txt", "g.txt", "h.log", ".hid.txt", "sub2/a.txt", "sub2/b.log", "sub/x", "lit*eral"} {
+		os.MkdirAll(filepath.Dir(filepath.Join(home, name)), 0o755)
+		os.WriteFile(filepath.Join(home, name), []byte("x"), 0o644)
+	}
+	c := dialClient(t, addr)
+	c.login()
+	for cmd, want := range map[string]string{
+		"NLST *.txt":      "f.txt\r\ng.txt\r\n",
+		"NLST sub*":       "sub\r\nsub2\r\n",
+		"NLST sub2/*.txt": "sub2/a.txt\r\n",
+		"NLST .*":         ".\r\n..\r\n.hid.txt\r\n",
+		"NLST ?.log":      "h.log\r\n",
+		"NLST [fg].txt":   "f.txt\r\ng.txt\r\n",
+		"NLST lit*eral":   "lit*eral\r\n",
+		"LIST nomatch*":   "",
+	} {
+		if got := c.list(cmd); got != want {
+			t.Errorf("%s: %q, want %q", cmd, got, want)
+		}
+	}
+	long := c.list("LIST sub*")
+	if lines := strings.Split(strings.TrimSpace(long), "\r\n"); len(lines) != 2 || !strings.HasPrefix(lines[0], "d") || !strings.HasSuffix(lines[0], " sub") || !strings.HasSuffix(lines[1], " sub2") {
+		t.Errorf("LIST sub*: %q", long)
+	}
+	c.pasv()
+	wantLines(t, "NLST nomatch*", c.exchange("NLST nomatch*"), "450 No files found")
+}

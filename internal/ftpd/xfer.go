@@ -10,6 +10,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path"
+	"slices"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -349,6 +351,60 @@ func (s *session) listEntries(verb, p string, o listOptions) ([]userfs.FileInfo,
 	return out, nil
 }
 
+// glob expands a LIST or NLST argument whose last element is a pattern
+// (with *, ? or [) and that names no file as it is, as ProFTPD's glob(3)
+// does: the entries of its directory whose names match, dot files only
+// for a pattern that starts with a dot (then "." and ".." too), sorted,
+// those the policy refuses left out. ok is false when p is not a pattern.
+func (s *session) glob(verb, p string, o listOptions) (matches []userfs.FileInfo, ok bool) {
+	dir, pattern := path.Split(p)
+	if !strings.ContainsAny(pattern, "*?[") {
+		return nil, false
+	}
+	if _, err := path.Match(pattern, ""); err != nil {
+		return nil, false // not a valid pattern: a name
+	}
+	if _, err := s.fs.Lstat(s.abs(p)); err == nil {
+		return nil, false // a file with that very name
+	}
+	absDir := s.abs(cmp(dir, "."))
+	if !s.allowed(verb, absDir) {
+		return nil, true
+	}
+	entries, err := s.fs.ReadDir(absDir)
+	if err != nil {
+		return nil, true
+	}
+	if strings.HasPrefix(pattern, ".") {
+		for _, name := range []string{".", ".."} {
+			if fi, err := s.fs.Stat(path.Join(absDir, name)); err == nil {
+				fi.Name = name
+				entries = append([]userfs.FileInfo{fi}, entries...)
+			}
+		}
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name, ".") && !strings.HasPrefix(pattern, ".") {
+			continue
+		}
+		if m, _ := path.Match(pattern, e.Name); !m {
+			continue
+		}
+		if !s.allowed(verb, path.Join(absDir, e.Name)) {
+			continue
+		}
+		matches = append(matches, e)
+	}
+	sort.SliceStable(matches, func(i, j int) bool { return matches[i].Name < matches[j].Name })
+	if o.byTime {
+		sortByTime(matches)
+	}
+	if o.reverse {
+		slices.Reverse(matches)
+	}
+	return matches, true
+}
+
 func sortByTime(fis []userfs.FileInfo) {
 	for i := 1; i < len(fis); i++ {
 		for j := i; j > 0 && fis[j].ModTime.After(fis[j-1].ModTime); j-- {
@@ -362,7 +418,14 @@ func (s *session) cmdLIST(arg string) {
 	abs := s.abs(cmp(p, "."))
 	var lines []string
 	// A refused directory lists as empty, as with ProFTPD.
-	if s.allowed("LIST", abs) {
+	if matches, ok := s.glob("LIST", p, o); ok {
+		// Each match as one entry (a directory too), as ProFTPD lists a
+		// pattern; no match is an empty listing.
+		now := time.Now()
+		for _, m := range matches {
+			lines = append(lines, listLine(m, now, o.numeric))
+		}
+	} else if s.allowed("LIST", abs) {
 		entries, err := s.listEntries("LIST", abs, o)
 		if err != nil {
 			// ProFTPD opens the data connection before it looks at the
@@ -386,6 +449,21 @@ func (s *session) cmdLIST(arg string) {
 func (s *session) cmdNLST(arg string) {
 	o, p := parseList(arg)
 	abs := s.abs(cmp(p, "."))
+	if matches, ok := s.glob("NLST", p, o); ok {
+		// The matches, named as the pattern names them ("sub/*.txt" lists
+		// "sub/a.txt"), as ProFTPD's glob(3) does.
+		if len(matches) == 0 {
+			s.reply(450, "No files found")
+			return
+		}
+		dir, _ := path.Split(p)
+		lines := make([]string, len(matches))
+		for i, m := range matches {
+			lines[i] = dir + m.Name
+		}
+		s.sendLines(lines, "file list")
+		return
+	}
 	if !s.allowed("NLST", abs) {
 		s.reply(450, cmp(p, ".")+": No such file or directory")
 		return

@@ -519,6 +519,22 @@ c.quit()
 			t.Errorf("Python ftplib: no %q in\n%s", want, out)
 		}
 	}
+	// netkit ftp's mget sends "NLST *.txt" and fetches what it names.
+	netkit := testpeers.Need(t, "ftp-ssl")
+	d.WriteFile(t, "a.txt", []byte("a"))
+	d.WriteFile(t, "b.txt", []byte("b"))
+	local := t.TempDir()
+	cmd := exec.Command(netkit, "-p", "-i", "-n", "-v", "-z", "secure", "127.0.0.1", port)
+	cmd.Dir = local
+	cmd.Stdin = strings.NewReader(fmt.Sprintf("user %s %s\nbinary\nmget *.txt\nquit\n", d.User, d.Pass))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ftp-ssl: %v\n%s", err, out)
+	}
+	for _, n := range []string{"a.txt", "b.txt"} {
+		if b, err := os.ReadFile(filepath.Join(local, n)); err != nil || len(b) != 1 {
+			t.Errorf("mget *.txt: %s: %q, %v", n, b, err)
+		}
+	}
 	// A file the user does not own: the kernel refuses, as with ProFTPD
 	// (as root; otherwise every file here is the user's).
 	if os.Geteuid() == 0 {
