@@ -265,3 +265,24 @@ func setPKCS12File(cmd *directives.Cmd) error {
 	}
 	return nil
 }
+
+// checkPassPhraseProvider checks TLSPassPhraseProvider as mod_tls does:
+// an absolute path to a regular file (its message lacks a closing
+// quote). ftpdtls never runs the program.
+func checkPassPhraseProvider(cmd *directives.Cmd) error {
+	path := cmd.Args[0]
+	if cmd.Replay {
+		return nil
+	}
+	if !strings.HasPrefix(path, "/") {
+		return fmt.Errorf("must be a full path: '%s'", path)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("error checking '%s': %s", path, directives.Strerror(err))
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("unable to use '%s: Not a regular file", path)
+	}
+	return nil
+}

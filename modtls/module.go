@@ -62,7 +62,7 @@ func init() {
 			{Name: "TLSMasqueradeAddress", Contexts: directives.Root | directives.VirtualHost, Args: oneOrMore},
 			{Name: "TLSNextProtocol", Contexts: serverish, Handler: setNextProtocol},
 			{Name: "TLSOptions", Contexts: serverish, Args: someArgs, Handler: setOptions},
-			{Name: "TLSPassPhraseProvider", Contexts: rootOnly, Args: oneOrMore},
+			{Name: "TLSPassPhraseProvider", Contexts: rootOnly, Args: oneOrMore, Handler: checkPassPhraseProvider},
 			{Name: "TLSPKCS12File", Contexts: serverish, Args: oneOrMore, Handler: setPKCS12File},
 			{Name: "TLSPreSharedKey", Contexts: serverish, Args: oneOrMore},
 			{Name: "TLSProtocol", Contexts: serverish, Args: someArgs, Handler: setProtocol},

@@ -350,3 +350,28 @@ func TestPostParseMatchesProFTPD(t *testing.T) {
 		})
 	}
 }
+
+// TestPostParsePassPhraseProvider: with a TLSPassPhraseProvider, ProFTPD
+// runs that program for passphrases and passwords; ftpdtls runs nothing,
+// so an encrypted key or a PKCS#12 file that only needs its password is
+// taken as provided for, and what no password opens is still refused.
+func TestPostParsePassPhraseProvider(t *testing.T) {
+	fakeShm(t)
+	const provider = "TLSPassPhraseProvider /etc/passwd\n" // a regular file, never run
+	for _, tc := range []struct {
+		frag   string
+		accept bool
+	}{
+		{"TLSRSACertificateKeyFile @DATA@/keys/rsa-encrypted-pkcs8.key", true},
+		{"TLSRSACertificateKeyFile @DATA@/keys/rsa-encrypted-traditional.key", true},
+		{"TLSPKCS12File @DATA@/pkcs12/password.p12", true},
+		{"TLSRSACertificateFile @TMP@/rsa.pem", false},    // no key at all
+		{"TLSPKCS12File @DATA@/pkcs12/legacy.p12", false}, // RC2: no password helps
+		{"TLSPKCS12File @DATA@/pkcs12/nomac.p12", false},
+	} {
+		_, conf, norm := postParseConfig(t, provider+tc.frag, writeKeys)
+		if accept, lines := ftpdtlsLines(t, conf, norm); accept != tc.accept {
+			t.Errorf("%s: accept=%v %q, want %v", tc.frag, accept, lines, tc.accept)
+		}
+	}
+}
