@@ -106,7 +106,7 @@ var servedDirectives = []servedDirective{
 	{name: "TimesGMT", by: byEngine, how: "on only: listings show UTC times", refuse: onlyOn("ftpdtls serve lists times in UTC")},
 	{name: "ShowSymlinks", by: byEngine, how: "on only: listings show links and their targets", refuse: onlyOn("ftpdtls serve always shows symbolic links in listings")},
 	{name: "DefaultTransferMode", by: byEngine, how: "ascii only (ProFTPD's default)", refuse: onlyWord("ascii", "ftpdtls serve starts sessions in ASCII mode, as ProFTPD's default")},
-	{name: "UseGlobbing", by: byEngine, how: "off only: LIST and NLST arguments are not globbed", refuse: onlyOff("ftpdtls serve does not expand wildcards in LIST/NLST arguments; write UseGlobbing off")},
+	{name: "UseGlobbing", by: byEngine, how: "on (default): a pattern (*, ?, [...]) in the last element of a LIST or NLST argument is expanded, as ProFTPD's glob(3); off: arguments are names"},
 	{name: "TCPNoDelay", by: byEngine, how: "on only (Go sets TCP_NODELAY on every connection)", refuse: onlyOn("Go sets TCP_NODELAY on every connection")},
 	{name: "TLSTimeoutHandshake", by: byEngine, how: "bounds the control and data TLS handshakes"},
 

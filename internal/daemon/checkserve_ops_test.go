@@ -84,7 +84,7 @@ var valueCases = []struct {
 	{"TimesGMT on", false}, {"TimesGMT off", true},
 	{"ShowSymlinks on", false}, {"ShowSymlinks off", true},
 	{"DefaultTransferMode ascii", false}, {"DefaultTransferMode binary", true},
-	{"UseGlobbing off", false}, {"UseGlobbing on", true},
+	{"UseGlobbing off", false}, {"UseGlobbing on", false},
 	{"TCPNoDelay on", false}, {"TCPNoDelay off", true},
 	{"TLSVerifyOrder crl", false}, {"TLSVerifyOrder crl ocsp", true},
 	{"TLSOptions NoSessionReuseRequired NoEmptyFragments", false}, {"TLSOptions IgnoreSNI AllowWeakDH", false}, {"TLSOptions iPAddressRequired NoAutoECDH", false},
@@ -276,7 +276,7 @@ var effects = map[string]effectProof{
 	"TimesGMT":            {values: true, cite: []string{"internal/ftpd TestListingFormats"}},
 	"ShowSymlinks":        {values: true, cite: []string{"internal/ftpd TestNLSTAndSymlinks"}},
 	"DefaultTransferMode": {values: true, cite: []string{"internal/ftpd TestASCIIMode"}},
-	"UseGlobbing":         {values: true},
+	"UseGlobbing":         {cite: []string{"internal/ftpd TestListGlobs"}},
 	"TCPNoDelay":          {values: true},
 	"TLSTimeoutHandshake": {cite: []string{"internal/ftpd TestConfigure", "internal/ftpd TestTLSHandshakeBounded"}},
 

@@ -20,6 +20,7 @@ import (
 //	TLSTimeoutHandshake                                            ("0": none)
 //	MaxLoginAttempts                                               ("none"/0: no limit)
 //	TransferLog path|NONE                                          (opened here)
+//	UseGlobbing on|off                                             (off: NoGlobbing)
 //
 // ProFTPD opens the TransferLog before it gives up root, so call
 // Configure before dropping privileges; the returned Closer (nil if no
@@ -61,6 +62,13 @@ func Configure(s *Server, d *directives.Server) (io.Closer, error) {
 			v = -1
 		}
 		s.MaxLoginAttempts = v
+	}
+	if n := first(d, "UseGlobbing"); n != nil {
+		on, err := directives.ParseBool(n.Args[0])
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: UseGlobbing %s: expected Boolean parameter", n.File, n.Line, n.Args[0])
+		}
+		s.NoGlobbing = !on
 	}
 	n := first(d, "TransferLog")
 	if n == nil || strings.EqualFold(n.Args[0], "none") {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ftpdtls/ftpdtls/directives"
 	"github.com/ftpdtls/ftpdtls/internal/access"
 )
 
@@ -476,4 +477,20 @@ func TestListGlobs(t *testing.T) {
 	}
 	c.pasv()
 	wantLines(t, "NLST nomatch*", c.exchange("NLST nomatch*"), "450 No files found")
+
+	// UseGlobbing off: a pattern is a name.
+	cfg, err := directives.Parse(strings.NewReader("UseGlobbing off\n"), "test.conf", directives.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &Server{}
+	if _, err := Configure(srv, cfg.Main); err != nil || !srv.NoGlobbing {
+		t.Fatalf("Configure UseGlobbing off: %v, NoGlobbing %v", err, srv.NoGlobbing)
+	}
+	addr, home = startServer(t, srv)
+	os.WriteFile(filepath.Join(home, "f.txt"), nil, 0o644)
+	c = dialClient(t, addr)
+	c.login()
+	c.pasv()
+	wantLines(t, "NLST *.txt (UseGlobbing off)", c.exchange("NLST *.txt"), "450 *.txt: No such file or directory")
 }

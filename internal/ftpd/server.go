@@ -89,6 +89,10 @@ type Server struct {
 	// ServerName appears in the greeting.
 	ServerName string
 
+	// NoGlobbing is "UseGlobbing off": LIST and NLST arguments are names,
+	// never patterns.
+	NoGlobbing bool
+
 	// GroupID turns a group name into its id for SITE CHGRP (the
 	// AuthGroupFile's, then the system's); nil takes numeric ids only.
 	GroupID func(name string) (gid uint32, ok bool)

@@ -358,7 +358,7 @@ func (s *session) listEntries(verb, p string, o listOptions) ([]userfs.FileInfo,
 // those the policy refuses left out. ok is false when p is not a pattern.
 func (s *session) glob(verb, p string, o listOptions) (matches []userfs.FileInfo, ok bool) {
 	dir, pattern := path.Split(p)
-	if !strings.ContainsAny(pattern, "*?[") {
+	if s.srv.NoGlobbing || !strings.ContainsAny(pattern, "*?[") {
 		return nil, false
 	}
 	if _, err := path.Match(pattern, ""); err != nil {
