@@ -31,12 +31,13 @@ type ftpsResponder struct {
 	eng  *TLS
 
 	mu      sync.Mutex
-	results []error // CheckData verdicts, in order
+	results []error       // CheckData verdicts, in order
+	added   chan struct{} // a token per verdict recorded
 }
 
 func startFTPS(t *testing.T, eng *TLS) *ftpsResponder {
 	t.Helper()
-	r := &ftpsResponder{eng: eng}
+	r := &ftpsResponder{eng: eng, added: make(chan struct{}, 1024)}
 	r.addr = testpeers.Serve(t, 20*time.Second, r.session)
 	return r
 }
@@ -45,6 +46,35 @@ func (r *ftpsResponder) verdicts() []error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]error(nil), r.results...)
+}
+
+// waitVerdicts returns the verdicts once there are at least n, or what
+// there is after a generous deadline. A client that gets a refusal may
+// exit before the server records its verdict (the refusal is sent
+// first), so tests wait for the server rather than read at once.
+func (r *ftpsResponder) waitVerdicts(n int) []error {
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	for {
+		if v := r.verdicts(); len(v) >= n {
+			return v
+		}
+		select {
+		case <-r.added:
+		case <-deadline.C:
+			return r.verdicts()
+		}
+	}
+}
+
+func (r *ftpsResponder) record(err error) {
+	r.mu.Lock()
+	r.results = append(r.results, err)
+	r.mu.Unlock()
+	select {
+	case r.added <- struct{}{}:
+	default:
+	}
 }
 
 func (r *ftpsResponder) session(c net.Conn) {
@@ -128,9 +158,7 @@ func (r *ftpsResponder) session(c net.Conn) {
 			d.SetDeadline(time.Now().Add(10 * time.Second))
 			td := tls.Server(d, ctl.DataTLSConfig())
 			err = ctl.CheckData(td)
-			r.mu.Lock()
-			r.results = append(r.results, err)
-			r.mu.Unlock()
+			r.record(err)
 			if err != nil {
 				d.Close()
 				reply(ReplyDataRejected)
@@ -227,7 +255,7 @@ func TestFTPSCurl(t *testing.T) {
 			args := append([]string{"-sS", "--ssl-reqd", "-k", "--user", "user:secret"}, tc.flags...)
 			args = append(args, "ftp://"+r.addr+"/file.txt")
 			out, err := exec.CommandContext(ctx, curl, args...).CombinedOutput()
-			v := r.verdicts()
+			v := r.waitVerdicts(1)
 			if len(v) != 1 {
 				t.Fatalf("%d data connections checked; curl: %v %s", len(v), err, out)
 			}
