@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ftpdtls/ftpdtls/directives"
+	"github.com/ftpdtls/ftpdtls/internal/authfile"
 	"github.com/ftpdtls/ftpdtls/internal/testpeers"
 )
 
@@ -21,16 +22,6 @@ const exampleConfig = "../examples/proftpd.conf"
 // temporary directory (so that nothing on the machine is touched), ftpdtls
 // has nothing to warn about and the real `proftpd -t` accepts it too.
 func TestExampleConfig(t *testing.T) {
-	cfg, err := directives.ParseFile(exampleConfig, directives.Options{})
-	if err != nil {
-		t.Fatalf("ftpdtls rejects %s: %v", exampleConfig, err)
-	}
-	for _, m := range []string{"mod_tls.c", "mod_tls_shmcache.c"} {
-		if !slices.Contains(cfg.LoadedModules(), m) {
-			t.Errorf("%s does not load %s (loaded: %v)", exampleConfig, m, cfg.LoadedModules())
-		}
-	}
-
 	data, err := os.ReadFile(exampleConfig)
 	if err != nil {
 		t.Fatal(err)
@@ -39,21 +30,43 @@ func TestExampleConfig(t *testing.T) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, sub := range []string{"run/ftpdtls", "log"} {
+	for _, sub := range []string{"run/ftpdtls", "etc/ftpdtls", "log"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
+	// The example's one setup step, done in the temporary directory: the
+	// user file with one user (the password's hash is irrelevant here).
+	entry, err := authfile.Line("alice", authfile.RandomString(12), "/srv/ftp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "etc/ftpdtls/ftpd.passwd"), []byte(entry+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	moved := strings.NewReplacer(
-		"/var/run/ftpdtls/", dir+"/run/ftpdtls/",
+		"/run/ftpdtls/", dir+"/run/ftpdtls/",
+		"/etc/ftpdtls/", dir+"/etc/ftpdtls/",
 		"/var/log/proftpd/", dir+"/log/",
 	).Replace(string(data))
-	if moved == string(data) {
-		t.Fatal("the example names none of the paths this test moves; update the test")
+	for _, p := range []string{"/run/ftpdtls/", "/etc/ftpdtls/", "/var/log/proftpd/"} {
+		if !strings.Contains(string(data), p) {
+			t.Fatalf("the example no longer names %s, which this test moves; update the test", p)
+		}
 	}
 	conf := filepath.Join(dir, "proftpd.conf")
 	if err := os.WriteFile(conf, []byte(moved), 0o644); err != nil {
 		t.Fatal(err)
+	}
+
+	cfg, err := directives.ParseFile(conf, directives.Options{})
+	if err != nil {
+		t.Fatalf("ftpdtls rejects %s after its setup step: %v", exampleConfig, err)
+	}
+	for _, m := range []string{"mod_tls.c", "mod_tls_shmcache.c"} {
+		if !slices.Contains(cfg.LoadedModules(), m) {
+			t.Errorf("%s does not load %s (loaded: %v)", exampleConfig, m, cfg.LoadedModules())
+		}
 	}
 	if got := ftpdtlsCheck(conf, dir); !got.Accept || len(got.Other) > 0 {
 		t.Errorf("ftpdtls on the example with writable paths: %s; want ACCEPT and no warnings", got)
