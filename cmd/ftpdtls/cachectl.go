@@ -61,17 +61,17 @@ type cacheKind struct {
 	what      string // "session" or "OCSP", as in "error clearing %s cache"
 	noun      string // what clear counts: "session" or "response"
 	cacheName string // "session cache" or "OCSP cache"
-	handle    func(*directives.Config, modtls.Env) (*daemon.CacheHandle, error)
+	handle    func(*directives.Config, modtls.Env) (*modtls.CacheControl, error)
 }
 
 var sessionControl = cacheKind{
 	action: "sesscache", directive: "TLSSessionCache", what: "session", noun: "session", cacheName: "session cache",
-	handle: daemon.SessionCacheHandle,
+	handle: daemon.SessionCacheControl,
 }
 
 var ocspControl = cacheKind{
 	action: "ocspcache", directive: "TLSStaplingCache", what: "OCSP", noun: "response", cacheName: "OCSP cache",
-	handle: daemon.OCSPCacheHandle,
+	handle: daemon.OCSPCacheControl,
 }
 
 // runningState is daemon.RunningState; tests replace it.

@@ -18,10 +18,6 @@ import (
 	"github.com/ftpdtls/ftpdtls/internal/proxyprotocol"
 	"github.com/ftpdtls/ftpdtls/modtls"
 	"github.com/ftpdtls/ftpdtls/trace"
-
-	// The shm cache provider: the Go spelling of LoadModule
-	// mod_tls_shmcache.c. The daemon always links it.
-	_ "github.com/ftpdtls/ftpdtls/modtlsshm"
 )
 
 // HomeEnv is the %{env:...} name the embedded default configuration

@@ -303,10 +303,10 @@ func TestEffectiveConf(t *testing.T) {
 	}
 }
 
-// TestCacheHandleCreatesNothing: status and clear of a cache that does
+// TestCacheControlCreatesNothing: status and clear of a cache that does
 // not exist describe it and create neither the segment nor the file;
 // remove of it succeeds.
-func TestCacheHandleCreatesNothing(t *testing.T) {
+func TestCacheControlCreatesNothing(t *testing.T) {
 	h := testHome(t)
 	cfg, err := Parse("", h.Dir)
 	if err != nil {
@@ -314,11 +314,11 @@ func TestCacheHandleCreatesNothing(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name   string
-		handle func(*directives.Config, modtls.Env) (*CacheHandle, error)
+		handle func(*directives.Config, modtls.Env) (*modtls.CacheControl, error)
 		file   string
 	}{
-		{"session", SessionCacheHandle, "sess_cache"},
-		{"OCSP", OCSPCacheHandle, "ocsp_cache"},
+		{"session", SessionCacheControl, "sess_cache"},
+		{"OCSP", OCSPCacheControl, "ocsp_cache"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ch, err := tc.handle(cfg, modtls.Env{})
