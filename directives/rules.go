@@ -95,7 +95,8 @@ func (p *parser) seenOnServer(c *Cmd, name string) bool {
 	return false
 }
 
-// ctrlsList splits a Controls list as ctrls_argsep does: words separated
+// ctrlsList splits a Controls list as ctrls_argsep does (mod_xfer splits
+// its command lists the same way): words separated
 // by commas or white space, a word may be double-quoted; an empty word
 // between two commas is kept.
 func ctrlsList(s string) []string {

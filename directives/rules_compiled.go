@@ -275,37 +275,17 @@ func checkXferCommandList(c *Cmd) error {
 }
 
 // xferCommandList checks mod_xfer's command list (APPE, RETR, STOR, STOU,
-// separated by commas or blanks; an empty entry is refused) and returns
-// the first bad entry.
+// separated by commas or blanks, split as ctrlsList splits; an empty
+// entry is refused) and returns the first bad entry.
 func xferCommandList(list string) (string, bool) {
-	s := list
-	for {
-		s = strings.TrimLeft(s, " \t\n\r\v\f")
-		if s == "" {
-			return "", true
-		}
-		var tok strings.Builder
-		quote := false
-		if s[0] == '"' {
-			quote = true
-			s = s[1:]
-		}
-		for s != "" && s[0] != ',' && ((quote && s[0] != '"') || (!quote && !isSpace(s[0]))) {
-			if s[0] == '\\' && quote && len(s) > 1 {
-				s = s[1:]
-			}
-			tok.WriteByte(s[0])
-			s = s[1:]
-		}
-		if s != "" {
-			s = s[1:]
-		}
-		switch strings.ToUpper(tok.String()) {
+	for _, tok := range ctrlsList(list) {
+		switch strings.ToUpper(tok) {
 		case "APPE", "RETR", "STOR", "STOU":
 		default:
-			return tok.String(), false
+			return tok, false
 		}
 	}
+	return "", true
 }
 
 func checkTransferRate(c *Cmd) error {
