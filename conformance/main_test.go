@@ -1,26 +1,11 @@
 package conformance
 
 import (
-	"context"
-	"fmt"
-	"os"
 	"testing"
 
-	"github.com/ftpdtls/ftpdtls/internal/daemon"
-	"github.com/ftpdtls/ftpdtls/internal/testpeers"
+	"github.com/ftpdtls/ftpdtls/internal/daemon/daemontest"
 )
 
-// TestMain plays the worker or broker that daemon.Run, which the client
-// tests call in this process, starts by running this test binary again
-// (as ftpdtls does in production), and otherwise fails the run if a test
-// leaves a shm cache segment behind.
-func TestMain(m *testing.M) {
-	if daemon.IsChild() {
-		if err := daemon.Run(context.Background(), daemon.Options{}); err != nil {
-			fmt.Fprintf(os.Stderr, "ftpdtls serve: %v\n", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	os.Exit(testpeers.CheckNoLeakedSegments(m))
-}
+// TestMain: this test binary is also the worker and broker program of
+// the daemons the client tests run in this process (daemon.Run).
+func TestMain(m *testing.M) { daemontest.Main(m) }

@@ -43,12 +43,39 @@ type File struct {
 // Load reads path. Malformed lines and unsupported hashes are returned as
 // warnings; they do not stop the load, as ProFTPD skips bad lines.
 func Load(path string) (*File, []string, error) {
+	af := &File{Path: path, users: make(map[string]User)}
+	warnings, err := readRecords("AuthUserFile", path, 7, func(fields []string) string {
+		u := User{Name: fields[0], Hash: fields[1], Gecos: fields[4], Home: fields[5], Shell: fields[6]}
+		uid, uerr := strconv.ParseUint(fields[2], 10, 32)
+		gid, gerr := strconv.ParseUint(fields[3], 10, 32)
+		if uerr != nil || gerr != nil {
+			return fmt.Sprintf("user %s: bad uid %q or gid %q", u.Name, fields[2], fields[3])
+		}
+		u.Uid, u.Gid = uint32(uid), uint32(gid)
+		if !strings.HasPrefix(u.Hash, "$6$") {
+			return fmt.Sprintf("user %s: %v", u.Name, ErrUnsupportedHash)
+		}
+		if _, dup := af.users[u.Name]; !dup { // the first line wins, as getpwnam
+			af.users[u.Name] = u
+		}
+		return ""
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return af, warnings, nil
+}
+
+// readRecords reads path, a file of the directive kind (AuthUserFile,
+// AuthGroupFile), and gives add the fields of each line that is not empty
+// or a comment. A line without nfields ':'-separated fields, or for which
+// add returns a warning, is skipped and reported as "path line n: ...".
+func readRecords(kind, path string, nfields int, add func(fields []string) (warning string)) ([]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("AuthUserFile: %w", err)
+		return nil, fmt.Errorf("%s: %w", kind, err)
 	}
 	defer f.Close()
-	af := &File{Path: path, users: make(map[string]User)}
 	var warnings []string
 	sc := bufio.NewScanner(f)
 	for n := 1; sc.Scan(); n++ {
@@ -56,31 +83,20 @@ func Load(path string) (*File, []string, error) {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		fields := strings.Split(line, ":")
-		if len(fields) != 7 {
-			warnings = append(warnings, fmt.Sprintf("%s line %d: want 7 ':'-separated fields, got %d", path, n, len(fields)))
-			continue
+		var warning string
+		if fields := strings.Split(line, ":"); len(fields) != nfields {
+			warning = fmt.Sprintf("want %d ':'-separated fields, got %d", nfields, len(fields))
+		} else {
+			warning = add(fields)
 		}
-		u := User{Name: fields[0], Hash: fields[1], Gecos: fields[4], Home: fields[5], Shell: fields[6]}
-		uid, uerr := strconv.ParseUint(fields[2], 10, 32)
-		gid, gerr := strconv.ParseUint(fields[3], 10, 32)
-		if uerr != nil || gerr != nil {
-			warnings = append(warnings, fmt.Sprintf("%s line %d: user %s: bad uid %q or gid %q", path, n, u.Name, fields[2], fields[3]))
-			continue
-		}
-		u.Uid, u.Gid = uint32(uid), uint32(gid)
-		if !strings.HasPrefix(u.Hash, "$6$") {
-			warnings = append(warnings, fmt.Sprintf("%s line %d: user %s: %v", path, n, u.Name, ErrUnsupportedHash))
-			continue
-		}
-		if _, dup := af.users[u.Name]; !dup { // the first line wins, as getpwnam
-			af.users[u.Name] = u
+		if warning != "" {
+			warnings = append(warnings, fmt.Sprintf("%s line %d: %s", path, n, warning))
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, nil, fmt.Errorf("AuthUserFile %s: %w", path, err)
+		return nil, fmt.Errorf("%s %s: %w", kind, path, err)
 	}
-	return af, warnings, nil
+	return warnings, nil
 }
 
 // ErrLoginIncorrect is returned for unknown users and wrong passwords.

@@ -1,9 +1,7 @@
 package authfile
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,28 +31,11 @@ const maxSupplementary = 64
 // LoadGroups reads an AuthGroupFile. Malformed lines are returned as
 // warnings and skipped.
 func LoadGroups(path string) (*Groups, []string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("AuthGroupFile: %w", err)
-	}
-	defer f.Close()
 	g := &Groups{Path: path, byGid: make(map[uint32]string)}
-	var warnings []string
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		fields := strings.Split(line, ":")
-		if len(fields) != 4 {
-			warnings = append(warnings, fmt.Sprintf("%s line %d: want 4 ':'-separated fields, got %d", path, n, len(fields)))
-			continue
-		}
+	warnings, err := readRecords("AuthGroupFile", path, 4, func(fields []string) string {
 		gid, err := strconv.ParseUint(fields[2], 10, 32)
 		if err != nil || fields[0] == "" {
-			warnings = append(warnings, fmt.Sprintf("%s line %d: bad group name %q or gid %q", path, n, fields[0], fields[2]))
-			continue
+			return fmt.Sprintf("bad group name %q or gid %q", fields[0], fields[2])
 		}
 		grp := Group{Name: fields[0], Gid: uint32(gid)}
 		for _, m := range strings.Split(fields[3], ",") {
@@ -66,9 +47,10 @@ func LoadGroups(path string) (*Groups, []string, error) {
 		if _, ok := g.byGid[grp.Gid]; !ok {
 			g.byGid[grp.Gid] = grp.Name
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, nil, fmt.Errorf("AuthGroupFile %s: %w", path, err)
+		return ""
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	return g, warnings, nil
 }

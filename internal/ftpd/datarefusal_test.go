@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ftpdtls/ftpdtls/internal/servetest"
 )
 
 // forTLS is a TLS whose sessions implement DataTLSConfigFor, as
@@ -77,32 +79,33 @@ func TestRefusedDataConnectionAsProFTPD(t *testing.T) {
 				t.Fatal(err)
 			}
 			c := dialClient(t, addr)
-			c.authTLS(pool, version)
-			c.login()
+			c.Roots = pool
+			c.AuthTLS(version)
+			c.Login()
 			for _, cmd := range []string{"LIST", "RETR f", "STOR up"} {
-				conn, _ := c.data("%s", cmd) // the handshake completes
+				conn, _ := c.Data("%s", cmd) // the handshake completes
 				if cmd == "STOR up" {
 					// A client that writes at once, as Python's storbinary.
 					conn.Write([]byte("upload"))
 				}
-				conn.SetReadDeadline(time.Now().Add(testDeadline))
+				conn.SetReadDeadline(time.Now().Add(servetest.Deadline))
 				b, err := io.ReadAll(conn)
 				if err != nil || len(b) != 0 {
 					t.Errorf("%s: the client read %q, %v; want a clean close_notify and nothing else", cmd, b, err)
 				}
 				conn.Close()
-				if code, msg := c.read(); code != 425 || msg != "Unable to build data connection: Operation not permitted" {
+				if code, msg := c.Read(); code != 425 || msg != "Unable to build data connection: Operation not permitted" {
 					t.Fatalf("%s: %d %s", cmd, code, msg)
 				}
 			}
 			if _, err := os.Stat(filepath.Join(home, "up")); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("a refused upload left a file: %v", err)
 			}
-			c.must(257, "PWD")
+			c.Must(257, "PWD")
 			f.mu.Lock()
 			f.refuse = false
 			f.mu.Unlock()
-			if got := c.retr("f"); string(got) != "content" {
+			if got := c.Retr("f"); string(got) != "content" {
 				t.Errorf("RETR after the refusals: %q", got)
 			}
 		})
@@ -120,29 +123,30 @@ func TestDataTLSConfigForDirections(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := dialClient(t, addr)
-	c.authTLS(pool, tls.VersionTLS13)
-	c.login()
-	c.list("LIST")
-	c.list("NLST")
-	c.list("MLSD")
-	c.retr("f")
-	c.stor("g", []byte("abc"))
-	conn, _ := c.data("APPE g")
+	c.Roots = pool
+	c.AuthTLS(tls.VersionTLS13)
+	c.Login()
+	c.List("LIST")
+	c.List("NLST")
+	c.List("MLSD")
+	c.Retr("f")
+	c.Stor("g", []byte("abc"))
+	conn, _ := c.Data("APPE g")
 	conn.Write([]byte("def"))
 	conn.Close()
-	c.expect(226)
-	c.must(350, "REST 6")
-	conn, _ = c.data("STOR g")
+	c.Expect(226)
+	c.Must(350, "REST 6")
+	conn, _ = c.Data("STOR g")
 	conn.Write([]byte("ghi"))
 	conn.Close()
-	c.expect(226)
+	c.Expect(226)
 	if b, _ := os.ReadFile(filepath.Join(home, "g")); string(b) != "abcdefghi" {
 		t.Errorf("g = %q", b)
 	}
-	conn, _ = c.data("STOU")
+	conn, _ = c.Data("STOU")
 	conn.Write([]byte("unique"))
 	conn.Close()
-	c.expect(226)
+	c.Expect(226)
 	want := []bool{false, false, false, false, true, true, true, true}
 	if got := f.uploads(); !slices.Equal(got, want) {
 		t.Errorf("DataTLSConfigFor(upload) called with %v, want %v", got, want)
@@ -163,25 +167,26 @@ func TestDataTLSConfigFallback(t *testing.T) {
 	}
 	addr, _ := startServer(t, &Server{TLS: &ctrlDataTLS{ctrl: tt.cfg, data: refusing.cfg}, RequireTLSControl: true, RequireTLSData: true})
 	c := dialClient(t, addr)
-	c.authTLS(pool, tls.VersionTLS13)
-	c.login()
-	addrData := c.pasv()
-	d, err := net.DialTimeout("tcp", addrData, testDeadline)
+	c.Roots = pool
+	c.AuthTLS(tls.VersionTLS13)
+	c.Login()
+	addrData := c.EPSV()
+	d, err := net.DialTimeout("tcp", addrData, servetest.Deadline)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	c.must(150, "LIST")
-	fresh := c.cfg.Clone()
+	c.Must(150, "LIST")
+	fresh := c.TLSConfig().Clone()
 	fresh.ClientSessionCache = nil // a new session: refused in the handshake
 	tc := tls.Client(d, fresh)
-	tc.SetDeadline(time.Now().Add(testDeadline))
+	tc.SetDeadline(time.Now().Add(servetest.Deadline))
 	if err := tc.Handshake(); err == nil {
 		if _, err := tc.Read(make([]byte, 1)); err == nil || errors.Is(err, io.EOF) {
 			t.Errorf("the fallback configuration's own refusal did not apply: %v", err)
 		}
 	}
-	if code, msg := c.read(); code != 425 {
+	if code, msg := c.Read(); code != 425 {
 		t.Fatalf("%d %s", code, msg)
 	}
 }
@@ -207,21 +212,22 @@ func TestShutdownDuringDataHandshake(t *testing.T) {
 	addr, home := startServer(t, srv)
 	os.WriteFile(filepath.Join(home, "f"), []byte("content"), 0o644)
 	c := dialClient(t, addr)
-	c.authTLS(pool, tls.VersionTLS13)
-	c.login()
-	d, err := net.DialTimeout("tcp", c.pasv(), testDeadline)
+	c.Roots = pool
+	c.AuthTLS(tls.VersionTLS13)
+	c.Login()
+	d, err := net.DialTimeout("tcp", c.EPSV(), servetest.Deadline)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	c.must(150, "RETR f")
+	c.Must(150, "RETR f")
 	// The client never starts its handshake: the server waits in its own
 	// until the shutdown.
 	go srv.Shutdown(context.Background())
-	if code, msg := c.read(); code != 426 || msg != "Transfer aborted. Data connection closed" {
+	if code, msg := c.Read(); code != 426 || msg != "Transfer aborted. Data connection closed" {
 		t.Fatalf("%d %s", code, msg)
 	}
-	if code, msg := c.read(); code != 421 {
+	if code, msg := c.Read(); code != 421 {
 		t.Fatalf("after the 426: %d %s", code, msg)
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ftpdtls/ftpdtls/directives"
 	"github.com/ftpdtls/ftpdtls/internal/access"
+	"github.com/ftpdtls/ftpdtls/internal/servetest"
 	"github.com/ftpdtls/ftpdtls/internal/syncbuf"
 	"github.com/ftpdtls/ftpdtls/internal/userfs"
 )
@@ -57,9 +58,9 @@ AllowOverwrite on
 	os.WriteFile(filepath.Join(home, "f.txt"), []byte("keep"), 0o644)
 	os.MkdirAll(filepath.Join(home, "sub", "d"), 0o755)
 	os.WriteFile(filepath.Join(home, "sub", "g.txt"), []byte("x"), 0o644)
-	before := sha(t, filepath.Join(home, "f.txt"))
+	before := servetest.SHA256(t, filepath.Join(home, "f.txt"))
 	c := dialClient(t, addr)
-	c.login()
+	c.Login()
 	for _, tc := range []struct{ cmd, reply string }{
 		{"STOR f.txt", "550 f.txt: Operation not permitted"},
 		{"STOR new.txt", "550 new.txt: Operation not permitted"},
@@ -78,31 +79,31 @@ AllowOverwrite on
 		{"MLSD sub", "550 Unable to handle command"},
 	} {
 		t.Run(tc.cmd, func(t *testing.T) {
-			c.pasv()
-			code, msg := c.cmd("%s", tc.cmd)
+			c.EPSV()
+			code, msg := c.Cmd("%s", tc.cmd)
 			if got := fmt.Sprintf("%d %s", code, msg); got != tc.reply {
 				t.Errorf("%s: %s, want %s", tc.cmd, got, tc.reply)
 			}
 		})
 	}
-	if sha(t, filepath.Join(home, "f.txt")) != before {
+	if servetest.SHA256(t, filepath.Join(home, "f.txt")) != before {
 		t.Fatal("a refused command changed f.txt")
 	}
 	if _, err := os.Stat(filepath.Join(home, "newdir")); err == nil {
 		t.Fatal("MKD refused but the directory exists")
 	}
 	// LIST of a refused directory is empty; refused entries are hidden.
-	conn, _ := c.data("LIST sub")
+	conn, _ := c.Data("LIST sub")
 	b, _ := io.ReadAll(conn)
 	conn.Close()
-	c.expect(226)
+	c.Expect(226)
 	if len(b) != 0 {
 		t.Fatalf("LIST of a refused directory: %q", b)
 	}
-	conn, _ = c.data("NLST")
+	conn, _ = c.Data("NLST")
 	b, _ = io.ReadAll(conn)
 	conn.Close()
-	c.expect(226)
+	c.Expect(226)
 	if string(b) != "f.txt\r\n" {
 		t.Fatalf("NLST hides nothing: %q", b)
 	}
@@ -114,30 +115,30 @@ func TestUmaskAndOverwrite(t *testing.T) {
 	pol := policyFrom(t, "Umask 027 077\nAllowOverwrite on\n")
 	addr, home := startServer(t, &Server{Policy: pol})
 	c := dialClient(t, addr)
-	c.login()
-	c.stor("new.txt", []byte("x"))
-	c.must(257, "MKD nd")
+	c.Login()
+	c.Stor("new.txt", []byte("x"))
+	c.Must(257, "MKD nd")
 	for name, want := range map[string]os.FileMode{"new.txt": 0o640, "nd": 0o700} {
 		if fi, err := os.Stat(filepath.Join(home, name)); err != nil || fi.Mode().Perm() != want {
 			t.Errorf("%s: mode %v, %v; want %v", name, fi.Mode().Perm(), err, want)
 		}
 	}
-	c.stor("new.txt", []byte("replaced"))
+	c.Stor("new.txt", []byte("replaced"))
 	if b, _ := os.ReadFile(filepath.Join(home, "new.txt")); string(b) != "replaced" {
 		t.Fatalf("overwrite: %q", b)
 	}
-	c.stor("other.txt", []byte("y"))
-	c.must(350, "RNFR other.txt")
-	c.must(250, "RNTO new.txt")
+	c.Stor("other.txt", []byte("y"))
+	c.Must(350, "RNFR other.txt")
+	c.Must(250, "RNTO new.txt")
 
 	// Without AllowOverwrite, RNTO onto an existing file is refused.
 	addr2, home2 := startServer(t, &Server{})
 	os.WriteFile(filepath.Join(home2, "a"), []byte("a"), 0o644)
 	os.WriteFile(filepath.Join(home2, "b"), []byte("b"), 0o644)
 	c2 := dialClient(t, addr2)
-	c2.login()
-	c2.must(350, "RNFR a")
-	if msg := c2.must(550, "RNTO b"); msg != "b: Rename permission denied" {
+	c2.Login()
+	c2.Must(350, "RNFR a")
+	if msg := c2.Must(550, "RNTO b"); msg != "b: Rename permission denied" {
 		t.Fatalf("RNTO over an existing file: %q", msg)
 	}
 }
@@ -148,11 +149,11 @@ func TestLoginLimit(t *testing.T) {
 	pol := policyFrom(t, "<Limit LOGIN>\n  DenyUser "+testUser+"\n</Limit>\n")
 	addr, _ := startServer(t, &Server{Policy: pol, MaxLoginAttempts: 1})
 	c := dialClient(t, addr)
-	c.must(331, "USER %s", testUser)
-	if msg := c.must(530, "PASS %s", testPass); msg != "Login incorrect." {
+	c.Must(331, "USER %s", testUser)
+	if msg := c.Must(530, "PASS %s", testPass); msg != "Login incorrect." {
 		t.Fatalf("refused login: %q", msg)
 	}
-	if !c.closed() {
+	if !c.ClosedSilently() {
 		t.Fatal("connection open after the only allowed attempt")
 	}
 }
@@ -163,7 +164,7 @@ func TestMFMTAndMDTM(t *testing.T) {
 	os.WriteFile(filepath.Join(home, "hello.txt"), []byte("hi"), 0o644)
 	os.Mkdir(filepath.Join(home, "sub"), 0o755)
 	c := dialClient(t, addr)
-	c.login()
+	c.Login()
 	for _, tc := range []struct{ cmd, reply string }{
 		{"MFMT 20210304050607 hello.txt", "213 Modify=20210304050607; hello.txt"},
 		{"MDTM hello.txt", "213 20210304050607"},
@@ -176,7 +177,7 @@ func TestMFMTAndMDTM(t *testing.T) {
 		{"MDTM sub", "550 sub: not a plain file"},
 		{"MDTM nope", "550 nope: No such file or directory"},
 	} {
-		code, msg := c.cmd("%s", tc.cmd)
+		code, msg := c.Cmd("%s", tc.cmd)
 		if got := fmt.Sprintf("%d %s", code, msg); got != tc.reply {
 			t.Errorf("%s: %s, want %s", tc.cmd, got, tc.reply)
 		}
@@ -185,7 +186,7 @@ func TestMFMTAndMDTM(t *testing.T) {
 	if want := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC); !fi.ModTime().Equal(want) {
 		t.Fatalf("mtime %v, want %v", fi.ModTime(), want)
 	}
-	msg := c.must(211, "FEAT")
+	msg := c.Must(211, "FEAT")
 	for _, f := range []string{" MFMT", " MDTM", " SIZE", " REST STREAM"} {
 		if !strings.Contains(msg, f+"\n") {
 			t.Errorf("FEAT lacks %q:\n%s", f, msg)
@@ -216,31 +217,31 @@ func TestListingFormats(t *testing.T) {
 	os.Chtimes(old, oldTime, oldTime)
 	os.WriteFile(filepath.Join(home, ".hidden"), nil, 0o644)
 	c := dialClient(t, addr)
-	c.login()
+	c.Login()
 
-	conn, _ := c.data("LIST")
+	conn, _ := c.Data("LIST")
 	b, _ := io.ReadAll(conn)
 	conn.Close()
-	c.expect(226)
+	c.Expect(226)
 	want := fmt.Sprintf("-rw-r--r--   1 tester   testers        19 %s %2d %02d:%02d hello.txt\r\n"+
 		"-rw-------   1 tester   testers         1 Mar  4  2021 old.txt\r\n",
 		recent.Format("Jan"), recent.Day(), recent.Hour(), recent.Minute())
 	if string(b) != want {
 		t.Fatalf("LIST:\n%q\nwant\n%q", b, want)
 	}
-	conn, _ = c.data("LIST -a")
+	conn, _ = c.Data("LIST -a")
 	b, _ = io.ReadAll(conn)
 	conn.Close()
-	c.expect(226)
+	c.Expect(226)
 	if lines := strings.Split(strings.TrimSpace(string(b)), "\r\n"); len(lines) != 5 || !strings.HasSuffix(lines[0], " .") ||
 		!strings.HasSuffix(lines[1], " ..") || !strings.HasSuffix(lines[2], " .hidden") {
 		t.Fatalf("LIST -a:\n%s", b)
 	}
 
-	conn, _ = c.data("MLSD")
+	conn, _ = c.Data("MLSD")
 	b, _ = io.ReadAll(conn)
 	conn.Close()
-	c.expect(226)
+	c.Expect(226)
 	st := statT(t, file)
 	wantLine := fmt.Sprintf("modify=%s;perm=adfrw;size=19;type=file;unique=%XU%X;UNIX.group=%d;UNIX.groupname=testers;UNIX.mode=0644;UNIX.owner=%d;UNIX.ownername=tester; hello.txt",
 		recent.Format("20060102150405"), st.Dev, st.Ino, os.Getgid(), os.Getuid())
@@ -249,7 +250,7 @@ func TestListingFormats(t *testing.T) {
 		lines[2] != wantLine || !strings.Contains(lines[4], "type=pdir;") {
 		t.Fatalf("MLSD:\n%s\nwant line\n%s", b, wantLine)
 	}
-	msg := c.must(250, "MLST hello.txt")
+	msg := c.Must(250, "MLST hello.txt")
 	if !strings.Contains(msg, "Start of list for hello.txt\n "+strings.TrimSuffix(wantLine, " hello.txt")+" /hello.txt\nEnd of list") {
 		t.Fatalf("MLST:\n%s", msg)
 	}
@@ -264,11 +265,11 @@ func TestSystemNamesInListings(t *testing.T) {
 	addr, home := startServer(t, &Server{})
 	os.WriteFile(filepath.Join(home, "f"), nil, 0o644)
 	c := dialClient(t, addr)
-	c.login()
-	conn, _ := c.data("LIST")
+	c.Login()
+	conn, _ := c.Data("LIST")
 	b, _ := io.ReadAll(conn)
 	conn.Close()
-	c.expect(226)
+	c.Expect(226)
 	if fields := strings.Fields(string(b)); len(fields) < 3 || fields[2] != u.Username {
 		t.Fatalf("LIST shows owner %q, want %s", b, u.Username)
 	}
@@ -280,16 +281,16 @@ func TestTransferLog(t *testing.T) {
 	addr, home := startServer(t, &Server{TransferLog: &log, Policy: permissive})
 	os.WriteFile(filepath.Join(home, "hello.txt"), []byte("hello\n"), 0o644)
 	c := dialClient(t, addr)
-	c.login()
-	c.retr("hello.txt")
-	c.stor("new file.txt", []byte("abc"))
-	conn, raw := c.data("STOR broken")
+	c.Login()
+	c.Retr("hello.txt")
+	c.Stor("new file.txt", []byte("abc"))
+	conn, raw := c.Data("STOR broken")
 	conn.Write([]byte("12"))
 	raw.SetLinger(0)
 	raw.Close()
-	c.expect(426)
-	c.must(200, "TYPE A")
-	c.retr("hello.txt")
+	c.Expect(426)
+	c.Must(200, "TYPE A")
+	c.Retr("hello.txt")
 	lines := strings.Split(strings.TrimSpace(log.String()), "\n")
 	if len(lines) != 4 {
 		t.Fatalf("TransferLog:\n%s", log.String())
@@ -313,18 +314,18 @@ func TestASCIIMode(t *testing.T) {
 	addr, home := startServer(t, &Server{Policy: permissive})
 	os.WriteFile(filepath.Join(home, "t.txt"), []byte("a\nb\r\nc\n"), 0o644)
 	c := dialClient(t, addr)
-	c.must(331, "USER %s", testUser)
-	c.must(230, "PASS %s", testPass)
-	if msg := c.must(550, "SIZE t.txt"); msg != "SIZE not allowed in ASCII mode" {
+	c.Must(331, "USER %s", testUser)
+	c.Must(230, "PASS %s", testPass)
+	if msg := c.Must(550, "SIZE t.txt"); msg != "SIZE not allowed in ASCII mode" {
 		t.Fatalf("SIZE in ASCII mode: %q", msg)
 	}
-	if msg := c.must(501, "REST 5"); msg != "REST: Resuming transfers not allowed in ASCII mode" {
+	if msg := c.Must(501, "REST 5"); msg != "REST: Resuming transfers not allowed in ASCII mode" {
 		t.Fatalf("REST in ASCII mode: %q", msg)
 	}
-	if b := c.retr("t.txt"); string(b) != "a\r\nb\r\nc\r\n" {
+	if b := c.Retr("t.txt"); string(b) != "a\r\nb\r\nc\r\n" {
 		t.Fatalf("ASCII RETR: %q", b)
 	}
-	c.stor("u.txt", []byte("x\r\ny\rz\r\n"))
+	c.Stor("u.txt", []byte("x\r\ny\rz\r\n"))
 	if b, _ := os.ReadFile(filepath.Join(home, "u.txt")); string(b) != "x\ny\rz\n" {
 		t.Fatalf("ASCII STOR stored %q", b)
 	}
@@ -337,28 +338,28 @@ func TestABORDuringTransfer(t *testing.T) {
 	addr, home := startServer(t, &Server{Policy: permissive})
 	target := filepath.Join(home, "f")
 	os.WriteFile(target, []byte("old"), 0o644)
-	before := sha(t, target)
+	before := servetest.SHA256(t, target)
 	c := dialClient(t, addr)
-	c.login()
-	conn, _ := c.data("STOR f")
+	c.Login()
+	conn, _ := c.Data("STOR f")
 	conn.Write([]byte("partial"))
-	if msg := c.must(200, "NOOP"); msg != "NOOP: data transfer in progress" {
+	if msg := c.Must(200, "NOOP"); msg != "NOOP: data transfer in progress" {
 		t.Fatalf("NOOP during a transfer: %q", msg)
 	}
-	if msg := c.must(450, "RETR f"); msg != "RETR: data transfer in progress" {
+	if msg := c.Must(450, "RETR f"); msg != "RETR: data transfer in progress" {
 		t.Fatalf("RETR during a transfer: %q", msg)
 	}
-	c.send("PWD") // answered after the transfer
-	c.send("\xff\xf4\xff\xf2ABOR")
-	if code, msg := c.read(); code != 426 || msg != "Transfer aborted. Data connection closed" {
+	c.Send("PWD") // answered after the transfer
+	c.Send("\xff\xf4\xff\xf2ABOR")
+	if code, msg := c.Read(); code != 426 || msg != "Transfer aborted. Data connection closed" {
 		t.Fatalf("aborted upload: %d %s", code, msg)
 	}
-	c.expect(226)
-	c.expect(257)
-	if sha(t, target) != before {
+	c.Expect(226)
+	c.Expect(257)
+	if servetest.SHA256(t, target) != before {
 		t.Fatal("ABOR left a changed file")
 	}
-	c.must(200, "NOOP")
+	c.Must(200, "NOOP")
 }
 
 // TestTLSEvents: the engine tells a TLSSession that implements TLSEvents
@@ -368,8 +369,9 @@ func TestTLSEvents(t *testing.T) {
 	ev := &eventTLS{testTLS: tt}
 	addr, _ := startServer(t, &Server{TLS: ev})
 	c := dialClient(t, addr)
-	c.authTLS(pool, tls.VersionTLS13)
-	c.must(200, "PROT C")
+	c.Roots = pool
+	c.AuthTLS(tls.VersionTLS13)
+	c.Must(200, "PROT C")
 	want := "AUTH TLS|handshake TLS 1.3 <nil>|PROT P|PROT C"
 	if got := ev.String(); got != want {
 		t.Fatalf("events %q, want %q", got, want)
@@ -424,12 +426,12 @@ func TestNLSTAndSymlinks(t *testing.T) {
 	os.WriteFile(filepath.Join(home, "hello.txt"), []byte("x"), 0o644)
 	os.Symlink("hello.txt", filepath.Join(home, "link"))
 	c := dialClient(t, addr)
-	c.login()
+	c.Login()
 	list := func(cmd string) string {
-		conn, _ := c.data("%s", cmd)
+		conn, _ := c.Data("%s", cmd)
 		b, _ := io.ReadAll(conn)
 		conn.Close()
-		c.expect(226)
+		c.Expect(226)
 		return string(b)
 	}
 	for cmd, want := range map[string]string{

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ftpdtls/ftpdtls/internal/servetest"
 )
 
 // TestMaxLoginAttempts: ProFTPD closes the connection after the third
@@ -24,10 +26,10 @@ func TestMaxLoginAttempts(t *testing.T) {
 			addr, _ := startServer(t, &Server{MaxLoginAttempts: tc.max})
 			c := dialClient(t, addr)
 			for i := 1; i <= tc.closeAfter; i++ {
-				c.must(331, "USER %s", testUser)
-				c.must(530, "PASS wrong%d", i)
+				c.Must(331, "USER %s", testUser)
+				c.Must(530, "PASS wrong%d", i)
 			}
-			if !c.closed() {
+			if !c.ClosedSilently() {
 				t.Fatalf("connection open after %d failed logins", tc.closeAfter)
 			}
 		})
@@ -36,11 +38,11 @@ func TestMaxLoginAttempts(t *testing.T) {
 		addr, _ := startServer(t, &Server{})
 		c := dialClient(t, addr)
 		for range 2 {
-			c.must(331, "USER %s", testUser)
-			c.must(530, "PASS wrong")
+			c.Must(331, "USER %s", testUser)
+			c.Must(530, "PASS wrong")
 		}
-		c.login()
-		c.must(257, "PWD")
+		c.Login()
+		c.Must(257, "PWD")
 	})
 }
 
@@ -65,12 +67,12 @@ func TestTimeouts(t *testing.T) {
 			addr, _ := startServer(t, tc.srv)
 			c := dialClient(t, addr)
 			if tc.login {
-				c.login()
+				c.Login()
 			}
 			if tc.noop {
 				// A client that sends NOOP forever is still cut.
 				for {
-					code, msg := c.cmd("NOOP")
+					code, msg := c.Cmd("NOOP")
 					if code == 421 {
 						if msg != tc.want {
 							t.Fatalf("421 %s, want %s", msg, tc.want)
@@ -82,10 +84,10 @@ func TestTimeouts(t *testing.T) {
 					}
 					time.Sleep(100 * time.Millisecond) // the client's pace, not a wait for the server
 				}
-			} else if code, msg := c.read(); code != 421 || msg != tc.want {
+			} else if code, msg := c.Read(); code != 421 || msg != tc.want {
 				t.Fatalf("got %d %s, want 421 %s", code, msg, tc.want)
 			}
-			if !c.closed() {
+			if !c.ClosedSilently() {
 				t.Fatal("connection open after the timeout")
 			}
 		})
@@ -98,8 +100,8 @@ func TestTLSHandshakeBounded(t *testing.T) {
 	tt, _ := newTestTLS(t, tls.VersionTLS12, tls.VersionTLS13)
 	addr, _ := startServer(t, &Server{TLS: tt, HandshakeTimeout: time.Second})
 	c := dialClient(t, addr)
-	c.must(234, "AUTH TLS")
-	if !c.closed() {
+	c.Must(234, "AUTH TLS")
+	if !c.ClosedSilently() {
 		t.Fatal("stalled TLS handshake still open")
 	}
 }
@@ -111,22 +113,22 @@ func TestAdmissionLimits(t *testing.T) {
 	t.Run("MaxClients", func(t *testing.T) {
 		addr, _ := startServer(t, &Server{Admission: &Limits{MaxClients: 1}})
 		a := dialClient(t, addr)
-		a.login()
+		a.Login()
 		b := dialClient(t, addr) // greeted: ProFTPD counts at login
-		b.must(331, "USER %s", testUser)
-		if msg := b.must(530, "PASS %s", testPass); msg != "Sorry, the maximum number of allowed clients (1) are already connected." {
+		b.Must(331, "USER %s", testUser)
+		if msg := b.Must(530, "PASS %s", testPass); msg != "Sorry, the maximum number of allowed clients (1) are already connected." {
 			t.Fatalf("refusal %q", msg)
 		}
-		if !b.closed() {
+		if !b.ClosedSilently() {
 			t.Fatal("refused session still open")
 		}
-		a.must(221, "QUIT")
+		a.Must(221, "QUIT")
 		// The slot is free once the first session has ended.
-		deadline := time.Now().Add(testDeadline)
+		deadline := time.Now().Add(servetest.Deadline)
 		for {
 			c := dialClient(t, addr)
-			c.must(331, "USER %s", testUser)
-			code, msg := c.cmd("PASS %s", testPass)
+			c.Must(331, "USER %s", testUser)
+			code, msg := c.Cmd("PASS %s", testPass)
 			if code == 230 {
 				break
 			}
@@ -138,10 +140,10 @@ func TestAdmissionLimits(t *testing.T) {
 	t.Run("MaxClientsPerUser with message", func(t *testing.T) {
 		addr, _ := startServer(t, &Server{Admission: &Limits{MaxClientsPerUser: 1, MaxClientsPerUserMsg: "only %m for you"}})
 		a := dialClient(t, addr)
-		a.login()
+		a.Login()
 		b := dialClient(t, addr)
-		b.must(331, "USER %s", testUser)
-		if msg := b.must(530, "PASS %s", testPass); msg != "only 1 for you" {
+		b.Must(331, "USER %s", testUser)
+		if msg := b.Must(530, "PASS %s", testPass); msg != "only 1 for you" {
 			t.Fatalf("refusal %q", msg)
 		}
 	})
@@ -149,12 +151,12 @@ func TestAdmissionLimits(t *testing.T) {
 		logger, sink := newLogger()
 		addr, _ := startServer(t, &Server{Admission: &Limits{MaxInstances: 1}, Log: logger})
 		a := dialClient(t, addr)
-		b := dialClientNoGreeting(t, addr)
-		if !b.closed() {
+		b := servetest.DialNoGreeting(t, addr)
+		if !b.ClosedSilently() {
 			t.Fatal("second connection served beyond MaxInstances 1")
 		}
 		sink.wait(t, "MaxInstances (1) reached, new connection denied")
-		a.must(200, "NOOP")
+		a.Must(200, "NOOP")
 	})
 }
 
@@ -172,40 +174,40 @@ func TestPassiveTheft(t *testing.T) {
 			addr, home := startServer(t, &Server{Policy: pol, Log: logger})
 			os.WriteFile(filepath.Join(home, "f"), []byte("the real client's data"), 0o644)
 			c := dialClient(t, addr)
-			c.login()
-			data := c.pasv()
-			d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, Timeout: testDeadline}
+			c.Login()
+			data := c.EPSV()
+			d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, Timeout: servetest.Deadline}
 			thief, err := d.Dial("tcp", data)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer thief.Close()
-			c.send("RETR f")
+			c.Send("RETR f")
 			if foreign {
-				c.expect(150)
+				c.Expect(150)
 				b, _ := io.ReadAll(thief)
 				if string(b) != "the real client's data" {
 					t.Fatalf("foreign connection (allowed) got %q", b)
 				}
-				c.expect(226)
+				c.Expect(226)
 				return
 			}
 			sink.wait(t, "SECURITY VIOLATION: Passive connection from foreign IP address 127.0.0.2 rejected (does not match client IP address 127.0.0.1).")
-			thief.SetReadDeadline(time.Now().Add(testDeadline))
+			thief.SetReadDeadline(time.Now().Add(servetest.Deadline))
 			if n, _ := thief.Read(make([]byte, 1)); n != 0 {
 				t.Fatal("the thief read data")
 			}
-			real, err := net.DialTimeout("tcp", data, testDeadline)
+			real, err := net.DialTimeout("tcp", data, servetest.Deadline)
 			if err != nil {
 				t.Fatalf("the real client cannot connect after the theft attempt: %v", err)
 			}
 			defer real.Close()
-			c.expect(150)
+			c.Expect(150)
 			b, _ := io.ReadAll(real)
 			if string(b) != "the real client's data" {
 				t.Fatalf("real client got %q", b)
 			}
-			c.expect(226)
+			c.Expect(226)
 		})
 	}
 }
@@ -228,8 +230,9 @@ func TestFloodDoesNotStarveLoggedInClient(t *testing.T) {
 	addr, home := startServer(t, &Server{TLS: tt, MaxPreLogin: 50, Policy: permissive})
 	os.WriteFile(filepath.Join(home, "f"), []byte("data"), 0o644)
 	user := dialClient(t, addr)
-	user.authTLS(pool, tls.VersionTLS13)
-	user.login()
+	user.Roots = pool
+	user.AuthTLS(tls.VersionTLS13)
+	user.Login()
 
 	var conns []net.Conn
 	defer func() {
@@ -238,7 +241,7 @@ func TestFloodDoesNotStarveLoggedInClient(t *testing.T) {
 		}
 	}()
 	for i := range 1000 {
-		c, err := net.DialTimeout("tcp", addr, testDeadline)
+		c, err := net.DialTimeout("tcp", addr, servetest.Deadline)
 		if err != nil {
 			t.Fatalf("connection %d: %v", i, err)
 		}
@@ -251,21 +254,22 @@ func TestFloodDoesNotStarveLoggedInClient(t *testing.T) {
 		}
 	}
 	// The logged-in client works: a listing and a download.
-	if b := user.retr("f"); string(b) != "data" {
+	if b := user.Retr("f"); string(b) != "data" {
 		t.Fatalf("RETR during the flood: %q", b)
 	}
-	conn, _ := user.data("NLST")
+	conn, _ := user.Data("NLST")
 	names, _ := io.ReadAll(conn)
 	conn.Close()
-	user.expect(226)
+	user.Expect(226)
 	if strings.TrimSpace(string(names)) != "f" {
 		t.Fatalf("NLST during the flood: %q", names)
 	}
 	// A new client gets in.
 	fresh := dialClient(t, addr)
-	fresh.authTLS(pool, tls.VersionTLS13)
-	fresh.login()
-	fresh.must(257, "PWD")
+	fresh.Roots = pool
+	fresh.AuthTLS(tls.VersionTLS13)
+	fresh.Login()
+	fresh.Must(257, "PWD")
 	// Most of the flood was closed by the server.
 	closed := 0
 	for _, c := range conns[:900] {
@@ -297,17 +301,17 @@ func TestAcceptRecoversFromEMFILE(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 	idle := dialClient(t, ln.Addr().String())
 	user := dialClient(t, ln.Addr().String())
-	user.login()
+	user.Login()
 	ln.arm()
 	// The next accept after this connection fails with EMFILE.
 	next := dialClient(t, ln.Addr().String())
-	if !idle.closed() {
+	if !idle.ClosedSilently() {
 		t.Fatal("the oldest connection not logged in was not closed to free a descriptor")
 	}
 	sink.wait(t, "closed the oldest connection not logged in")
-	user.must(257, "PWD")
-	next.login()
-	dialClient(t, ln.Addr().String()).login()
+	user.Must(257, "PWD")
+	next.Login()
+	dialClient(t, ln.Addr().String()).Login()
 }
 
 func mustListen(t *testing.T) net.Listener {

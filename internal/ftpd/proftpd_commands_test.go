@@ -14,31 +14,8 @@ import (
 
 	"github.com/ftpdtls/ftpdtls/directives"
 	"github.com/ftpdtls/ftpdtls/internal/access"
+	"github.com/ftpdtls/ftpdtls/internal/servetest"
 )
-
-// readLines reads one reply, multi-line or not, as its raw lines.
-func (c *client) readLines() []string {
-	c.t.Helper()
-	var lines []string
-	for {
-		l, err := c.r.ReadLine()
-		if err != nil {
-			c.t.Fatalf("reading a reply: %v (so far %q)", err, lines)
-		}
-		lines = append(lines, l)
-		// The last line: the first one's code and a space.
-		if len(l) >= 4 && l[3] == ' ' && l[:3] == lines[0][:3] {
-			return lines
-		}
-	}
-}
-
-// exchange sends a command and returns the raw lines of its reply.
-func (c *client) exchange(cmd string) []string {
-	c.t.Helper()
-	c.send("%s", cmd)
-	return c.readLines()
-}
 
 func wantLines(t *testing.T, cmd string, got []string, want ...string) {
 	t.Helper()
@@ -55,7 +32,7 @@ func TestHELPAndSITEHELP(t *testing.T) {
 	addr, _ := startServer(t, &Server{TLS: tt})
 	c := dialClient(t, addr)
 	// Both are answered before login, as by ProFTPD.
-	wantLines(t, "HELP", c.exchange("HELP"),
+	wantLines(t, "HELP", c.CmdLines("HELP"),
 		"214-The following commands are recognized (* =>'s unimplemented):",
 		" CWD     XCWD    CDUP    XCUP    SMNT*   QUIT    PORT*   PASV    ",
 		" EPRT*   EPSV    ALLO    RNFR    RNTO    DELE    MDTM    RMD     ",
@@ -65,12 +42,13 @@ func TestHELPAndSITEHELP(t *testing.T) {
 		" STOR    STOU    APPE    REST    ABOR    RANG*   USER    PASS    ",
 		" ACCT*   REIN*   LIST    NLST    STAT    SITE    MLSD    MLST    ",
 		"214 Direct comments to root@127.0.0.1")
-	wantLines(t, "SITE HELP", c.exchange("SITE HELP"),
+	wantLines(t, "SITE HELP", c.CmdLines("SITE HELP"),
 		"214-The following SITE commands are recognized (* =>'s unimplemented)",
 		" HELP", " CHGRP", " CHMOD",
 		"214 Direct comments to root@127.0.0.1")
-	c.authTLS(pool, 0)
-	c.login()
+	c.Roots = pool
+	c.AuthTLS(0)
+	c.Login()
 	for cmd, want := range map[string][]string{
 		"HELP CWD":          {"214 Syntax: CWD <sp> pathname"},
 		"HELP  cwd":         {"214 Syntax: CWD <sp> pathname"},
@@ -89,12 +67,12 @@ func TestHELPAndSITEHELP(t *testing.T) {
 		"SITE":              {"500 'SITE' requires parameters"},
 		"SITE CHMOD 600":    {"500-'SITE CHMOD 600' not understood", "500 SITE not understood"},
 	} {
-		wantLines(t, cmd, c.exchange(cmd), want...)
+		wantLines(t, cmd, c.CmdLines(cmd), want...)
 	}
 	// Without TLS, AUTH, PBSZ and PROT are not implemented.
 	addr, _ = startServer(t, &Server{})
 	c = dialClient(t, addr)
-	if help := strings.Join(c.exchange("HELP"), "\n"); !strings.Contains(help, " AUTH*   CCC*") || !strings.Contains(help, " PBSZ*   PROT*   TYPE") {
+	if help := strings.Join(c.CmdLines("HELP"), "\n"); !strings.Contains(help, " AUTH*   CCC*") || !strings.Contains(help, " PBSZ*   PROT*   TYPE") {
 		t.Errorf("HELP without TLS:\n%s", help)
 	}
 }
@@ -152,8 +130,8 @@ func TestSITECHMOD(t *testing.T) {
 	os.Mkdir(filepath.Join(home, "my dir"), 0o755)
 	os.WriteFile(filepath.Join(home, "my dir", "g h"), nil, 0o600)
 	c := dialClient(t, addr)
-	c.must(530, "SITE CHMOD 644 f.txt")
-	c.login()
+	c.Must(530, "SITE CHMOD 644 f.txt")
+	c.Login()
 	mode := func(p string) os.FileMode {
 		fi, err := os.Stat(p)
 		if err != nil {
@@ -175,28 +153,28 @@ func TestSITECHMOD(t *testing.T) {
 		{"SITE CHMOD 644 f.txt extra", "550 f.txt extra: No such file or directory", 0o755 | os.ModeSetuid},
 		{"SITE CHMOD 640  f.txt", "200 SITE CHMOD command successful", 0o640},
 	} {
-		if got := strings.Join(c.exchange(tc.cmd), "\n"); got != tc.reply {
+		if got := strings.Join(c.CmdLines(tc.cmd), "\n"); got != tc.reply {
 			t.Errorf("%s: %q, want %q", tc.cmd, got, tc.reply)
 		}
 		if m := mode(f); m != tc.mode {
 			t.Errorf("after %s: mode %v, want %v", tc.cmd, m, tc.mode)
 		}
 	}
-	c.must(250, "CWD my dir")
-	c.must(200, "SITE CHMOD 644 g h")
+	c.Must(250, "CWD my dir")
+	c.Must(200, "SITE CHMOD 644 g h")
 	if m := mode(filepath.Join(home, "my dir", "g h")); m != 0o644 {
 		t.Errorf("a name with a space: %v", m)
 	}
-	c.must(200, "SITE CHGRP %d g h", os.Getgid())
-	wantLines(t, "SITE CHGRP by name", c.exchange("SITE CHGRP nosuchgroup g h"), "550 g h: Invalid argument")
+	c.Must(200, "SITE CHGRP %d g h", os.Getgid())
+	wantLines(t, "SITE CHGRP by name", c.CmdLines("SITE CHGRP nosuchgroup g h"), "550 g h: Invalid argument")
 
 	// <Limit SITE_CHMOD> and <Limit SITE_CHGRP> (group WRITE).
 	addr, home = startServer(t, &Server{Policy: denying{FixedPolicy{Settings: DefaultDirSettings}, map[string]bool{"SITE_CHMOD": true, "SITE_CHGRP": true}}})
 	os.WriteFile(filepath.Join(home, "f.txt"), nil, 0o600)
 	c = dialClient(t, addr)
-	c.login()
-	wantLines(t, "SITE CHMOD refused", c.exchange("SITE CHMOD 644 f.txt"), "550 CHMOD 644 f.txt: Permission denied")
-	wantLines(t, "SITE CHGRP refused", c.exchange("SITE CHGRP 0 f.txt"), "550 f.txt: Permission denied")
+	c.Login()
+	wantLines(t, "SITE CHMOD refused", c.CmdLines("SITE CHMOD 644 f.txt"), "550 CHMOD 644 f.txt: Permission denied")
+	wantLines(t, "SITE CHGRP refused", c.CmdLines("SITE CHGRP 0 f.txt"), "550 f.txt: Permission denied")
 	if m := mode(filepath.Join(home, "f.txt")); m != 0o600 {
 		t.Errorf("a refused SITE CHMOD changed the mode: %v", m)
 	}
@@ -208,24 +186,24 @@ func TestSTAT(t *testing.T) {
 	os.WriteFile(filepath.Join(home, "f.txt"), []byte("hi\n"), 0o644)
 	os.Mkdir(filepath.Join(home, "sub"), 0o755)
 	c := dialClient(t, addr)
-	c.must(530, "STAT")
-	c.must(331, "USER %s", testUser)
-	c.must(230, "PASS %s", testPass)
-	wantLines(t, "STAT", c.exchange("STAT"),
+	c.Must(530, "STAT")
+	c.Must(331, "USER %s", testUser)
+	c.Must(230, "PASS %s", testPass)
+	wantLines(t, "STAT", c.CmdLines("STAT"),
 		"211-Status of 'probe'",
 		" Connected from 127.0.0.1 (127.0.0.1)",
 		" Logged in as "+testUser,
 		" TYPE: ASCII, STRUcture: File, Mode: Stream",
 		" No data connection",
 		"211 End of status")
-	c.must(200, "TYPE I")
-	if got := c.retr("f.txt"); string(got) != "hi\n" {
+	c.Must(200, "TYPE I")
+	if got := c.Retr("f.txt"); string(got) != "hi\n" {
 		t.Fatalf("RETR: %q", got)
 	}
-	if got := c.list("NLST"); got != "f.txt\r\nsub\r\n" {
+	if got := c.List("NLST"); got != "f.txt\r\nsub\r\n" {
 		t.Fatalf("NLST: %q", got)
 	}
-	wantLines(t, "STAT after transfers", c.exchange("STAT"),
+	wantLines(t, "STAT after transfers", c.CmdLines("STAT"),
 		"211-Status of 'probe'",
 		" Connected from 127.0.0.1 (127.0.0.1)",
 		" Logged in as "+testUser,
@@ -246,19 +224,19 @@ func TestSTAT(t *testing.T) {
 		}
 		return out
 	}
-	st := c.exchange("STAT .")
+	st := c.CmdLines("STAT .")
 	if st[0] != "212-Status of .:" || st[len(st)-1] != "212 End of status" || strings.Join(names(st), ",") != ".,..,f.txt,sub" {
 		t.Errorf("STAT .: %q", st)
 	}
-	st = c.exchange("STAT -la sub")
+	st = c.CmdLines("STAT -la sub")
 	if st[0] != "212-Status of sub:" || strings.Join(names(st), ",") != ".,.." {
 		t.Errorf("STAT -la sub: %q", st)
 	}
-	st = c.exchange("STAT sub/../f.txt")
+	st = c.CmdLines("STAT sub/../f.txt")
 	if st[0] != "213-Status of sub/../f.txt:" || st[len(st)-1] != "213 End of status" || strings.Join(names(st), ",") != "sub/../f.txt" {
 		t.Errorf("STAT sub/../f.txt: %q", st)
 	}
-	wantLines(t, "STAT nonexist", c.exchange("STAT nonexist"), "450 nonexist: No such file or directory")
+	wantLines(t, "STAT nonexist", c.CmdLines("STAT nonexist"), "450 nonexist: No such file or directory")
 }
 
 // TestSTATDuringTransfer: STAT during a download describes it (ProFTPD
@@ -274,13 +252,13 @@ func TestSTATDuringTransfer(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := dialClient(t, addr)
-	c.login()
-	conn, _ := c.data("RETR big")
+	c.Login()
+	conn, _ := c.Data("RETR big")
 	head := make([]byte, 1000)
 	if _, err := io.ReadFull(conn, head); err != nil {
 		t.Fatal(err)
 	}
-	st := c.exchange("STAT")
+	st := c.CmdLines("STAT")
 	if len(st) != 7 || st[0] != "211-Status of 'probe'" || !regexp.MustCompile(`^ Passive data transfer from 127\.0\.0\.1 port \d+$`).MatchString(st[4]) ||
 		!regexp.MustCompile(`^ RETR /big \(268435456/\d+\)$`).MatchString(st[5]) || st[6] != "211 End of status" {
 		t.Errorf("STAT during RETR: %q", st)
@@ -289,7 +267,7 @@ func TestSTATDuringTransfer(t *testing.T) {
 		t.Fatal(err)
 	}
 	conn.Close()
-	c.expect(226)
+	c.Expect(226)
 }
 
 // TestOPTSMLST: OPTS MLST selects the facts MLST and MLSD show, and FEAT
@@ -299,24 +277,24 @@ func TestOPTSMLST(t *testing.T) {
 	os.WriteFile(filepath.Join(home, "f.txt"), []byte("hi\n"), 0o644)
 	os.Mkdir(filepath.Join(home, "sub"), 0o755)
 	c := dialClient(t, addr)
-	c.login()
-	wantLines(t, "OPTS MLST type;size;", c.exchange("OPTS MLST type;size;"), "200 MLST OPTS type;size;")
-	wantLines(t, "MLST f.txt", c.exchange("MLST f.txt"), "250-Start of list for f.txt", " size=3;type=file; /f.txt", "250 End of list")
-	if got := c.list("MLSD"); !strings.Contains(got, "size=3;type=file; f.txt\r\n") || !strings.Contains(got, "type=dir; sub\r\n") || !strings.Contains(got, "type=cdir; .\r\n") {
+	c.Login()
+	wantLines(t, "OPTS MLST type;size;", c.CmdLines("OPTS MLST type;size;"), "200 MLST OPTS type;size;")
+	wantLines(t, "MLST f.txt", c.CmdLines("MLST f.txt"), "250-Start of list for f.txt", " size=3;type=file; /f.txt", "250 End of list")
+	if got := c.List("MLSD"); !strings.Contains(got, "size=3;type=file; f.txt\r\n") || !strings.Contains(got, "type=dir; sub\r\n") || !strings.Contains(got, "type=cdir; .\r\n") {
 		t.Errorf("MLSD after OPTS MLST type;size;: %q", got)
 	}
-	if feat := strings.Join(c.exchange("FEAT"), "\n"); !strings.Contains(feat, " MLST modify;perm;size*;type*;unique;UNIX.group;UNIX.groupname;UNIX.mode;UNIX.owner;UNIX.ownername;\n") {
+	if feat := strings.Join(c.CmdLines("FEAT"), "\n"); !strings.Contains(feat, " MLST modify;perm;size*;type*;unique;UNIX.group;UNIX.groupname;UNIX.mode;UNIX.owner;UNIX.ownername;\n") {
 		t.Errorf("FEAT after OPTS MLST:\n%s", feat)
 	}
-	wantLines(t, "OPTS MLST foo;Size;TYPE;", c.exchange("OPTS MLST foo;Size;TYPE;"), "200 MLST OPTS size;type;")
+	wantLines(t, "OPTS MLST foo;Size;TYPE;", c.CmdLines("OPTS MLST foo;Size;TYPE;"), "200 MLST OPTS size;type;")
 	// The last name counts only if a ";" follows it.
-	wantLines(t, "OPTS MLST type;size", c.exchange("OPTS MLST type;size"), "200 MLST OPTS type;")
-	wantLines(t, "MLST sub", c.exchange("MLST sub"), "250-Start of list for sub", " type=dir; /sub", "250 End of list")
-	wantLines(t, "OPTS MLST", c.exchange("OPTS MLST"), "200 MLST OPTS")
-	wantLines(t, "MLST f.txt, no facts", c.exchange("MLST f.txt"), "250-Start of list for f.txt", "  /f.txt", "250 End of list")
-	wantLines(t, "OPTS MLST a; b;", c.exchange("OPTS MLST a; b;"), "501 'OPTS MLST' not understood")
-	wantLines(t, "OPTS MLST UNIX.mode;modify;", c.exchange("OPTS MLST UNIX.mode;modify;"), "200 MLST OPTS UNIX.mode;modify;")
-	if got := c.exchange("MLST f.txt"); len(got) != 3 || !regexp.MustCompile(`^ modify=\d{14};UNIX\.mode=0644; /f\.txt$`).MatchString(got[1]) {
+	wantLines(t, "OPTS MLST type;size", c.CmdLines("OPTS MLST type;size"), "200 MLST OPTS type;")
+	wantLines(t, "MLST sub", c.CmdLines("MLST sub"), "250-Start of list for sub", " type=dir; /sub", "250 End of list")
+	wantLines(t, "OPTS MLST", c.CmdLines("OPTS MLST"), "200 MLST OPTS")
+	wantLines(t, "MLST f.txt, no facts", c.CmdLines("MLST f.txt"), "250-Start of list for f.txt", "  /f.txt", "250 End of list")
+	wantLines(t, "OPTS MLST a; b;", c.CmdLines("OPTS MLST a; b;"), "501 'OPTS MLST' not understood")
+	wantLines(t, "OPTS MLST UNIX.mode;modify;", c.CmdLines("OPTS MLST UNIX.mode;modify;"), "200 MLST OPTS UNIX.mode;modify;")
+	if got := c.CmdLines("MLST f.txt"); len(got) != 3 || !regexp.MustCompile(`^ modify=\d{14};UNIX\.mode=0644; /f\.txt$`).MatchString(got[1]) {
 		t.Errorf("MLST with modify and UNIX.mode: %q", got)
 	}
 }
@@ -328,7 +306,7 @@ func TestXCommandsAndListOfMissingPath(t *testing.T) {
 	addr, home := startServer(t, &Server{})
 	os.Mkdir(filepath.Join(home, "sub"), 0o755)
 	c := dialClient(t, addr)
-	c.login()
+	c.Login()
 	for _, tc := range [][2]string{
 		{"XPWD", `257 "/" is the current directory`},
 		{"XMKD xd", `257 "/xd" - Directory successfully created`},
@@ -343,22 +321,22 @@ func TestXCommandsAndListOfMissingPath(t *testing.T) {
 		{"CWD sub", "250 CWD command successful"},
 		{"CDUP", "250 CDUP command successful"},
 	} {
-		wantLines(t, tc[0], c.exchange(tc[0]), tc[1])
+		wantLines(t, tc[0], c.CmdLines(tc[0]), tc[1])
 	}
 	for _, cmd := range []string{"LIST nonexist", "LIST -l nonexist"} {
-		d, err := net.DialTimeout("tcp", c.pasv(), testDeadline)
+		d, err := net.DialTimeout("tcp", c.EPSV(), servetest.Deadline)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.must(150, "%s", cmd)
+		c.Must(150, "%s", cmd)
 		if b, err := io.ReadAll(d); err != nil || len(b) != 0 {
 			t.Errorf("%s: data %q, %v", cmd, b, err)
 		}
 		d.Close()
-		wantLines(t, cmd, c.readLines(), "450 nonexist: No such file or directory")
+		wantLines(t, cmd, c.ReadLines(), "450 nonexist: No such file or directory")
 	}
-	c.pasv()
-	wantLines(t, "NLST nonexist", c.exchange("NLST nonexist"), "450 nonexist: No such file or directory")
+	c.EPSV()
+	wantLines(t, "NLST nonexist", c.CmdLines("NLST nonexist"), "450 nonexist: No such file or directory")
 }
 
 // TestSTOU: a unique name in the current directory, told in the 150
@@ -368,22 +346,22 @@ func TestSTOU(t *testing.T) {
 	addr, home := startServer(t, &Server{}) // AllowOverwrite off (ProFTPD's default)
 	os.Mkdir(filepath.Join(home, "sub"), 0o755)
 	c := dialClient(t, addr)
-	c.login()
-	c.must(250, "CWD sub")
+	c.Login()
+	c.Must(250, "CWD sub")
 	for _, cmd := range []string{"STOU", "STOU name"} {
-		addr := c.pasv()
-		d, err := net.DialTimeout("tcp", addr, testDeadline)
+		addr := c.EPSV()
+		d, err := net.DialTimeout("tcp", addr, servetest.Deadline)
 		if err != nil {
 			t.Fatal(err)
 		}
-		msg := c.must(150, "%s", cmd)
+		msg := c.Must(150, "%s", cmd)
 		m := regexp.MustCompile(`^FILE: (ftp[A-Za-z0-9]{6})$`).FindStringSubmatch(msg)
 		if m == nil {
 			t.Fatalf("%s: 150 %s", cmd, msg)
 		}
 		d.Write([]byte("unique"))
 		d.Close()
-		c.expect(226)
+		c.Expect(226)
 		if b, err := os.ReadFile(filepath.Join(home, "sub", m[1])); err != nil || string(b) != "unique" {
 			t.Errorf("%s: %s holds %q, %v", cmd, m[1], b, err)
 		}
@@ -391,11 +369,11 @@ func TestSTOU(t *testing.T) {
 			t.Errorf("%s: mode %v, want 0644 (0666 and the Umask)", cmd, fi.Mode())
 		}
 	}
-	c.must(350, "REST 5")
-	c.pasv()
-	wantLines(t, "STOU after REST", c.exchange("STOU"), "550 STOU incompatible with REST")
-	c.pasv()
-	wantLines(t, "STOU a b", c.exchange("STOU a b"), "500 'STOU a b' not understood")
+	c.Must(350, "REST 5")
+	c.EPSV()
+	wantLines(t, "STOU after REST", c.CmdLines("STOU"), "550 STOU incompatible with REST")
+	c.EPSV()
+	wantLines(t, "STOU a b", c.CmdLines("STOU a b"), "500 'STOU a b' not understood")
 	if n, _ := os.ReadDir(filepath.Join(home, "sub")); len(n) != 2 {
 		t.Errorf("sub holds %d files, want the 2 uploads", len(n))
 	}
@@ -407,7 +385,7 @@ func TestLimitOnCommandsWithoutPaths(t *testing.T) {
 	deny := map[string]bool{"PWD": true, "XPWD": true, "NOOP": true, "FEAT": true, "HELP": true, "STAT": true, "PASV": true, "EPSV": true, "SITE_HELP": true}
 	addr, _ := startServer(t, &Server{Policy: denying{FixedPolicy{Settings: DefaultDirSettings}, deny}})
 	c := dialClient(t, addr)
-	c.login()
+	c.Login()
 	for _, tc := range [][2]string{
 		{"PWD", "550 PWD: Permission denied"},
 		{"XPWD", "550 XPWD: Permission denied"},
@@ -419,7 +397,7 @@ func TestLimitOnCommandsWithoutPaths(t *testing.T) {
 		{"PASV", "501 PASV: Operation not permitted"},
 		{"EPSV", "501 EPSV: Operation not permitted"},
 	} {
-		wantLines(t, tc[0], c.exchange(tc[0]), tc[1])
+		wantLines(t, tc[0], c.CmdLines(tc[0]), tc[1])
 	}
 }
 
@@ -436,9 +414,9 @@ func (rootlessAuth) Login(context.Context, LoginRequest) (*Account, error) {
 func TestSessionRootRefused(t *testing.T) {
 	addr, _ := startServer(t, &Server{Auth: rootlessAuth{}})
 	c := dialClient(t, addr)
-	c.must(331, "USER %s", testUser)
-	c.must(530, "PASS %s", testPass)
-	if !c.closed() {
+	c.Must(331, "USER %s", testUser)
+	c.Must(530, "PASS %s", testPass)
+	if !c.ClosedSilently() {
 		t.Error("the connection stayed open")
 	}
 }
@@ -456,7 +434,7 @@ func TestListGlobs(t *testing.T) {
 		os.WriteFile(filepath.Join(home, name), []byte("x"), 0o644)
 	}
 	c := dialClient(t, addr)
-	c.login()
+	c.Login()
 	for cmd, want := range map[string]string{
 		"NLST *.txt":      "f.txt\r\ng.txt\r\n",
 		"NLST sub*":       "sub\r\nsub2\r\n",
@@ -467,16 +445,16 @@ func TestListGlobs(t *testing.T) {
 		"NLST lit*eral":   "lit*eral\r\n",
 		"LIST nomatch*":   "",
 	} {
-		if got := c.list(cmd); got != want {
+		if got := c.List(cmd); got != want {
 			t.Errorf("%s: %q, want %q", cmd, got, want)
 		}
 	}
-	long := c.list("LIST sub*")
+	long := c.List("LIST sub*")
 	if lines := strings.Split(strings.TrimSpace(long), "\r\n"); len(lines) != 2 || !strings.HasPrefix(lines[0], "d") || !strings.HasSuffix(lines[0], " sub") || !strings.HasSuffix(lines[1], " sub2") {
 		t.Errorf("LIST sub*: %q", long)
 	}
-	c.pasv()
-	wantLines(t, "NLST nomatch*", c.exchange("NLST nomatch*"), "450 No files found")
+	c.EPSV()
+	wantLines(t, "NLST nomatch*", c.CmdLines("NLST nomatch*"), "450 No files found")
 
 	// UseGlobbing off: a pattern is a name.
 	cfg, err := directives.Parse(strings.NewReader("UseGlobbing off\n"), "test.conf", directives.Options{})
@@ -490,7 +468,7 @@ func TestListGlobs(t *testing.T) {
 	addr, home = startServer(t, srv)
 	os.WriteFile(filepath.Join(home, "f.txt"), nil, 0o644)
 	c = dialClient(t, addr)
-	c.login()
-	c.pasv()
-	wantLines(t, "NLST *.txt (UseGlobbing off)", c.exchange("NLST *.txt"), "450 *.txt: No such file or directory")
+	c.Login()
+	c.EPSV()
+	wantLines(t, "NLST *.txt (UseGlobbing off)", c.CmdLines("NLST *.txt"), "450 *.txt: No such file or directory")
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ftpdtls/ftpdtls/internal/access"
+	"github.com/ftpdtls/ftpdtls/internal/servetest"
 )
 
 // tlsModes are the ways the data safety tests run: plain FTP and FTPS
@@ -28,7 +29,7 @@ var tlsModes = []struct {
 }{{"plain", 0}, {"TLS1.2", tls.VersionTLS12}, {"TLS1.3", tls.VersionTLS13}}
 
 // startFor starts a server for a mode and returns a logged-in client.
-func startFor(t *testing.T, version uint16, srv *Server) (*client, string) {
+func startFor(t *testing.T, version uint16, srv *Server) (*servetest.Client, string) {
 	t.Helper()
 	var pool *x509.CertPool
 	if version != 0 {
@@ -38,9 +39,10 @@ func startFor(t *testing.T, version uint16, srv *Server) (*client, string) {
 	addr, home := startServer(t, srv)
 	c := dialClient(t, addr)
 	if version != 0 {
-		c.authTLS(pool, version)
+		c.Roots = pool
+		c.AuthTLS(version)
 	}
-	c.login()
+	c.Login()
 	return c, home
 }
 
@@ -63,7 +65,7 @@ func TestUploadCompleteDespiteReset(t *testing.T) {
 			t.Run(mode.name+map[bool]string{false: "/unread", true: "/linger0"}[linger0], func(t *testing.T) {
 				c, home := startFor(t, mode.version, &Server{Policy: permissive})
 				payload := randomBytes(t, 48*1024)
-				conn, raw := c.data("STOR up.bin")
+				conn, raw := c.Data("STOR up.bin")
 				if _, err := conn.Write(payload); err != nil {
 					t.Fatal(err)
 				}
@@ -81,12 +83,12 @@ func TestUploadCompleteDespiteReset(t *testing.T) {
 				if mode.version == 0 && linger0 {
 					// Plain FTP ends a file with the close (FIN): a reset
 					// ends nothing, the upload failed.
-					if code, msg := c.read(); code != 426 {
+					if code, msg := c.Read(); code != 426 {
 						t.Fatalf("reset plain upload answered %d %s, want 426", code, msg)
 					}
 					return
 				}
-				if code, msg := c.read(); code != 226 {
+				if code, msg := c.Read(); code != 226 {
 					t.Fatalf("upload answered %d %s, want 226", code, msg)
 				}
 				got, err := os.ReadFile(filepath.Join(home, "up.bin"))
@@ -109,13 +111,13 @@ func TestUploadResetMidStream(t *testing.T) {
 				if err := os.WriteFile(target, randomBytes(t, 100000), 0o644); err != nil {
 					t.Fatal(err)
 				}
-				before := sha(t, target)
+				before := servetest.SHA256(t, target)
 				cmd := verb + " f.bin"
 				if verb == "REST" {
-					c.must(350, "REST 5000")
+					c.Must(350, "REST 5000")
 					cmd = "STOR f.bin"
 				}
-				conn, raw := c.data("%s", cmd)
+				conn, raw := c.Data("%s", cmd)
 				if _, err := conn.Write(randomBytes(t, 70000)); err != nil {
 					t.Fatal(err)
 				}
@@ -125,16 +127,16 @@ func TestUploadResetMidStream(t *testing.T) {
 				}
 				raw.SetLinger(0)
 				raw.Close()
-				if code, msg := c.read(); code != 426 || msg != "Transfer aborted. Data connection closed" {
+				if code, msg := c.Read(); code != 426 || msg != "Transfer aborted. Data connection closed" {
 					t.Fatalf("reset upload answered %d %s, want 426 Transfer aborted. Data connection closed", code, msg)
 				}
-				if after := sha(t, target); after != before {
+				if after := servetest.SHA256(t, target); after != before {
 					t.Fatal("the file changed after an upload that failed")
 				}
 				if names := dirNames(t, home); len(names) != 1 {
 					t.Fatalf("home holds %v after the failed upload", names)
 				}
-				c.must(200, "NOOP")
+				c.Must(200, "NOOP")
 			})
 		}
 	}
@@ -161,7 +163,7 @@ func TestRefusedUploadsTouchNothing(t *testing.T) {
 		name   string
 		srv    *Server
 		tls    bool
-		setup  func(c *client)
+		setup  func(c *servetest.Client)
 		cmd    string
 		code   int
 		msg    string
@@ -174,11 +176,11 @@ func TestRefusedUploadsTouchNothing(t *testing.T) {
 		{name: "append without AllowStoreRestart", srv: &Server{Policy: FixedPolicy{Settings: access.DirSettings{AllowOverwrite: true}}},
 			cmd: "APPE f.txt", code: 451, msg: "f.txt: Append/Restart not permitted, try again"},
 		{name: "restart without AllowStoreRestart", srv: &Server{Policy: FixedPolicy{Settings: access.DirSettings{AllowOverwrite: true}}},
-			setup: func(c *client) { c.must(350, "REST 3") }, cmd: "STOR f.txt", code: 451, msg: "f.txt: Append/Restart not permitted, try again"},
+			setup: func(c *servetest.Client) { c.Must(350, "REST 3") }, cmd: "STOR f.txt", code: 451, msg: "f.txt: Append/Restart not permitted, try again"},
 		{name: "restart beyond the end (no 1 TB sparse file)", srv: &Server{Policy: permissive},
-			setup: func(c *client) { c.must(350, "REST 1000000000000") }, cmd: "STOR f.txt", code: 554, msg: "REST: invalid f.txt argument"},
+			setup: func(c *servetest.Client) { c.Must(350, "REST 1000000000000") }, cmd: "STOR f.txt", code: 554, msg: "REST: invalid f.txt argument"},
 		{name: "restart with HiddenStores", srv: &Server{Policy: FixedPolicy{Settings: access.DirSettings{AllowOverwrite: true, AllowStoreRestart: true, HiddenStores: true, HiddenPrefix: ".in.", HiddenSuffix: "."}}},
-			setup: func(c *client) { c.must(350, "REST 3") }, cmd: "STOR f.txt", code: 501, msg: "REST not compatible with server configuration"},
+			setup: func(c *servetest.Client) { c.Must(350, "REST 3") }, cmd: "STOR f.txt", code: 501, msg: "REST not compatible with server configuration"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr, home := startServer(t, tc.srv)
@@ -186,23 +188,24 @@ func TestRefusedUploadsTouchNothing(t *testing.T) {
 			if err := os.WriteFile(target, []byte("precious data\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			before := sha(t, target)
+			before := servetest.SHA256(t, target)
 			c := dialClient(t, addr)
 			if tc.tls {
-				c.authTLSNoPROT(pool, tls.VersionTLS13)
+				c.Roots = pool
+				c.AuthTLSNoPROT(tls.VersionTLS13)
 			}
-			c.login()
+			c.Login()
 			if tc.setup != nil {
 				tc.setup(c)
 			}
 			if !tc.noPASV {
-				c.pasv()
+				c.EPSV()
 			}
-			code, msg := c.cmd("%s", tc.cmd)
+			code, msg := c.Cmd("%s", tc.cmd)
 			if code != tc.code || (tc.msg != "" && msg != tc.msg) {
 				t.Fatalf("%s: %d %s, want %d %s", tc.cmd, code, msg, tc.code, tc.msg)
 			}
-			if after := sha(t, target); after != before {
+			if after := servetest.SHA256(t, target); after != before {
 				t.Fatal("a refused upload changed the file")
 			}
 			if names := dirNames(t, home); len(names) != 1 {
@@ -220,23 +223,24 @@ func TestDataTLSRefusedLeavesFile(t *testing.T) {
 	addr, home := startServer(t, &Server{TLS: tt, Policy: permissive})
 	target := filepath.Join(home, "f.txt")
 	os.WriteFile(target, []byte("precious data\n"), 0o644)
-	before := sha(t, target)
+	before := servetest.SHA256(t, target)
 	c := dialClient(t, addr)
-	c.authTLS(pool, tls.VersionTLS13)
-	c.login()
-	d, err := net.Dial("tcp", c.pasv())
+	c.Roots = pool
+	c.AuthTLS(tls.VersionTLS13)
+	c.Login()
+	d, err := net.Dial("tcp", c.EPSV())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	c.must(150, "STOR f.txt")
-	tc := tls.Client(d, c.cfg)
+	c.Must(150, "STOR f.txt")
+	tc := tls.Client(d, c.TLSConfig())
 	tc.Handshake()
 	tc.Write([]byte("garbage"))
-	if code, msg := c.read(); code != 425 || msg != "Unable to build data connection: Operation not permitted" {
+	if code, msg := c.Read(); code != 425 || msg != "Unable to build data connection: Operation not permitted" {
 		t.Fatalf("refused data connection: %d %s", code, msg)
 	}
-	if sha(t, target) != before || len(dirNames(t, home)) != 1 {
+	if servetest.SHA256(t, target) != before || len(dirNames(t, home)) != 1 {
 		t.Fatal("the refused upload touched the directory")
 	}
 }
@@ -255,14 +259,14 @@ func TestNonRegularFilesRefused(t *testing.T) {
 	defer ln.Close()
 	os.Mkdir(filepath.Join(home, "dir"), 0o755)
 	c := dialClient(t, addr)
-	c.login()
+	c.Login()
 	for _, name := range []string{"fifo", "sock", "dir"} {
-		c.pasv()
-		if code, msg := c.cmd("RETR %s", name); code != 550 || msg != name+": Not a regular file" {
+		c.EPSV()
+		if code, msg := c.Cmd("RETR %s", name); code != 550 || msg != name+": Not a regular file" {
 			t.Errorf("RETR %s: %d %s", name, code, msg)
 		}
-		c.pasv()
-		if code, msg := c.cmd("STOR %s", name); code != 550 || msg != name+": Not a regular file" {
+		c.EPSV()
+		if code, msg := c.Cmd("STOR %s", name); code != 550 || msg != name+": Not a regular file" {
 			t.Errorf("STOR %s: %d %s", name, code, msg)
 		}
 	}
@@ -275,10 +279,10 @@ func TestConcurrentStoresNeverInterleave(t *testing.T) {
 	a := bytes.Repeat([]byte("A"), 2<<20)
 	b := bytes.Repeat([]byte("B"), 2<<20)
 	ca, cb := dialClient(t, addr), dialClient(t, addr)
-	ca.login()
-	cb.login()
-	da, _ := ca.data("STOR f")
-	db, _ := cb.data("STOR f")
+	ca.Login()
+	cb.Login()
+	da, _ := ca.Data("STOR f")
+	db, _ := cb.Data("STOR f")
 	for i := 0; i < len(a); i += 64 << 10 {
 		if _, err := da.Write(a[i : i+64<<10]); err != nil {
 			t.Fatal(err)
@@ -288,23 +292,23 @@ func TestConcurrentStoresNeverInterleave(t *testing.T) {
 		}
 	}
 	da.Close()
-	ca.expect(226)
+	ca.Expect(226)
 	db.Close()
-	cb.expect(226)
+	cb.Expect(226)
 	got, err := os.ReadFile(filepath.Join(home, "f"))
 	if err != nil || !(bytes.Equal(got, a) || bytes.Equal(got, b)) {
 		t.Fatalf("file after two concurrent uploads: %d bytes, %v (interleaved: %v)", len(got), err,
 			bytes.Contains(got, []byte("A")) && bytes.Contains(got, []byte("B")))
 	}
 	// APPE while an APPE runs: the second is told the file is busy.
-	da, _ = ca.data("APPE f")
+	da, _ = ca.Data("APPE f")
 	da.Write([]byte("x"))
-	cb.pasv()
-	if code, msg := cb.cmd("APPE f"); code != 450 || !strings.Contains(msg, "Resource temporarily unavailable") {
+	cb.EPSV()
+	if code, msg := cb.Cmd("APPE f"); code != 450 || !strings.Contains(msg, "Resource temporarily unavailable") {
 		t.Fatalf("second APPE: %d %s", code, msg)
 	}
 	da.Close()
-	ca.expect(226)
+	ca.Expect(226)
 }
 
 // TestDownloadLingeringClose: the server finishes a download while the
@@ -317,7 +321,7 @@ func TestDownloadLingeringClose(t *testing.T) {
 			c, home := startFor(t, mode.version, &Server{Policy: permissive})
 			payload := randomBytes(t, 4<<20)
 			os.WriteFile(filepath.Join(home, "big"), payload, 0o644)
-			conn, _ := c.data("RETR big")
+			conn, _ := c.Data("RETR big")
 			// Bytes the server will never read.
 			if _, err := conn.Write([]byte("unexpected bytes from the client")); err != nil {
 				t.Fatal(err)
@@ -328,7 +332,7 @@ func TestDownloadLingeringClose(t *testing.T) {
 			if _, err := io.ReadFull(conn, half); err != nil {
 				t.Fatal(err)
 			}
-			if code, msg := c.read(); code != 226 {
+			if code, msg := c.Read(); code != 226 {
 				t.Fatalf("download answered %d %s", code, msg)
 			}
 			rest, err := io.ReadAll(conn)
@@ -356,23 +360,23 @@ func TestShutdownAbortsUploadKeepsFile(t *testing.T) {
 	go srv.Serve(ln)
 	target := filepath.Join(dir, "f")
 	os.WriteFile(target, []byte("old content"), 0o644)
-	before := sha(t, target)
+	before := servetest.SHA256(t, target)
 	c := dialClient(t, ln.Addr().String())
-	c.login()
-	conn, _ := c.data("STOR f")
+	c.Login()
+	conn, _ := c.Data("STOR f")
 	conn.Write([]byte("partial new content"))
-	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
+	ctx, cancel := context.WithTimeout(context.Background(), servetest.Deadline)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown = %v", err)
 	}
-	if code, msg := c.read(); code != 426 {
+	if code, msg := c.Read(); code != 426 {
 		t.Fatalf("upload during shutdown: %d %s, want 426", code, msg)
 	}
-	if code, msg := c.read(); code != 421 {
+	if code, msg := c.Read(); code != 421 {
 		t.Fatalf("after the 426: %d %s, want 421", code, msg)
 	}
-	if sha(t, target) != before || len(dirNames(t, dir)) != 1 {
+	if servetest.SHA256(t, target) != before || len(dirNames(t, dir)) != 1 {
 		t.Fatal("shutdown during an upload changed the directory")
 	}
 }
@@ -384,14 +388,14 @@ func TestStalledUploadEndsSession(t *testing.T) {
 	c, home := startFor(t, 0, &Server{Policy: permissive, StalledTimeout: time.Second, Log: logger})
 	target := filepath.Join(home, "f")
 	os.WriteFile(target, []byte("old"), 0o644)
-	before := sha(t, target)
-	conn, _ := c.data("STOR f")
+	before := servetest.SHA256(t, target)
+	conn, _ := c.Data("STOR f")
 	conn.Write([]byte("a few bytes, then nothing"))
-	if !c.closed() {
+	if !c.ClosedSilently() {
 		t.Fatal("session still open after a stalled transfer")
 	}
 	sink.wait(t, "Data transfer stall timeout: 1 second")
-	if sha(t, target) != before {
+	if servetest.SHA256(t, target) != before {
 		t.Fatal("stalled upload changed the file")
 	}
 }
@@ -412,21 +416,21 @@ func TestShutdownAbortsStalledDownload(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := dialClient(t, ln.Addr().String())
-	c.login()
-	conn, _ := c.data("RETR big")
+	c.Login()
+	conn, _ := c.Data("RETR big")
 	if _, err := io.ReadFull(conn, make([]byte, 1<<20)); err != nil {
 		t.Fatal(err)
 	}
 	// The client reads no more: the server's writes block.
-	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
+	ctx, cancel := context.WithTimeout(context.Background(), servetest.Deadline)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown = %v, want nil (no session may hold it)", err)
 	}
-	if code, msg := c.read(); code != 426 {
+	if code, msg := c.Read(); code != 426 {
 		t.Fatalf("download during shutdown: %d %s", code, msg)
 	}
-	if code, msg := c.read(); code != 421 {
+	if code, msg := c.Read(); code != 421 {
 		t.Fatalf("after the 426: %d %s", code, msg)
 	}
 }

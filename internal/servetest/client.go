@@ -19,15 +19,25 @@ import (
 // and data connections are the test's to close as real clients do
 // (cleanly, with unread bytes, or with a reset).
 type Client struct {
-	t     testing.TB
-	conn  net.Conn
-	r     *textproto.Reader
-	cfg   *tls.Config // after AuthTLS; data connections resume its sessions
-	roots *x509.CertPool
+	t    testing.TB
+	conn net.Conn
+	r    *textproto.Reader
+	cfg  *tls.Config // after AuthTLS; data connections resume its sessions
 
+	// User and Pass are what Login sends.
 	User, Pass string
+	// Roots are the certificates AuthTLS trusts.
+	Roots *x509.CertPool
 	// LocalIP, if set, is the address data connections come from.
 	LocalIP net.IP
+}
+
+// Dial connects to addr and reads the greeting.
+func Dial(t testing.TB, addr string) *Client {
+	t.Helper()
+	c := DialNoGreeting(t, addr)
+	c.Expect(220)
+	return c
 }
 
 // DialNoGreeting connects to addr without reading anything.
@@ -61,6 +71,31 @@ func (c *Client) Read() (int, string) {
 		return 0, err.Error()
 	}
 	return code, msg
+}
+
+// ReadLines reads one reply, multi-line or not, as its raw lines.
+func (c *Client) ReadLines() []string {
+	c.t.Helper()
+	c.conn.SetDeadline(time.Now().Add(Deadline))
+	var lines []string
+	for {
+		l, err := c.r.ReadLine()
+		if err != nil {
+			c.t.Fatalf("reading a reply: %v (so far %q)", err, lines)
+		}
+		lines = append(lines, l)
+		// The last line: the first one's code and a space.
+		if len(l) >= 4 && l[3] == ' ' && l[:3] == lines[0][:3] {
+			return lines
+		}
+	}
+}
+
+// CmdLines sends a command and returns the raw lines of its reply.
+func (c *Client) CmdLines(cmd string) []string {
+	c.t.Helper()
+	c.Send("%s", cmd)
+	return c.ReadLines()
 }
 
 // Cmd sends a command and returns its reply.
@@ -100,6 +135,15 @@ func (c *Client) Closed() bool {
 	return err == nil || !isTimeout(err)
 }
 
+// ClosedSilently reports whether the server closes the control
+// connection without sending anything more.
+func (c *Client) ClosedSilently() bool {
+	c.t.Helper()
+	c.conn.SetReadDeadline(time.Now().Add(Deadline))
+	_, err := c.r.R.ReadByte()
+	return err != nil && !isTimeout(err)
+}
+
 func isTimeout(err error) bool {
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()
@@ -124,7 +168,8 @@ func (c *Client) AuthTLS(version uint16) {
 func (c *Client) AuthTLSNoPROT(version uint16) {
 	c.t.Helper()
 	c.Must(234, "AUTH TLS")
-	c.cfg = c.tlsConfig(version)
+	c.cfg = &tls.Config{ServerName: "localhost", RootCAs: c.Roots, ClientSessionCache: tls.NewLRUClientSessionCache(8),
+		MinVersion: version, MaxVersion: version}
 	tc := tls.Client(c.conn, c.cfg)
 	tc.SetDeadline(time.Now().Add(Deadline))
 	if err := tc.Handshake(); err != nil {
@@ -134,6 +179,11 @@ func (c *Client) AuthTLSNoPROT(version uint16) {
 	c.r = textproto.NewReader(bufio.NewReader(tc))
 	c.Must(200, "PBSZ 0")
 }
+
+// TLSConfig is the control connection's TLS configuration after
+// AuthTLS (nil before); a data connection made with it resumes the
+// control connection's session.
+func (c *Client) TLSConfig() *tls.Config { return c.cfg }
 
 // EPSV asks for a passive port and returns the data address.
 func (c *Client) EPSV() string {

@@ -25,7 +25,6 @@
 package servetest
 
 import (
-	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"net"
@@ -312,9 +311,8 @@ func (d *Daemon) WriteFile(t testing.TB, name string, content []byte) string {
 // Dial connects a client and reads the greeting.
 func (d *Daemon) Dial(t testing.TB) *Client {
 	t.Helper()
-	c := DialNoGreeting(t, d.Addr)
-	c.User, c.Pass, c.roots = d.User, d.Pass, d.Roots
-	c.Expect(220)
+	c := Dial(t, d.Addr)
+	c.User, c.Pass, c.Roots = d.User, d.Pass, d.Roots
 	return c
 }
 
@@ -349,11 +347,4 @@ func CanBind(ip string) bool {
 	}
 	ln.Close()
 	return true
-}
-
-// TLSConfig is a client configuration trusting the daemon, with a
-// session cache so that data connections resume.
-func (c *Client) tlsConfig(version uint16) *tls.Config {
-	return &tls.Config{ServerName: "localhost", RootCAs: c.roots, ClientSessionCache: tls.NewLRUClientSessionCache(8),
-		MinVersion: version, MaxVersion: version}
 }
