@@ -85,8 +85,9 @@ func cliConfig(t *testing.T, home *daemon.Home, s cliSetup) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "ServerName \"conformance\"\nDefaultAddress 127.0.0.1\nPort 2121\n")
 	// Confined to its home, as the built-in configuration does (the user
-	// file's home is the served directory "ftp").
-	fmt.Fprintf(&b, "AuthUserFile %s/ftpd.passwd\nDefaultRoot ~\n", home.Dir)
+	// file's home is the served directory "ftp", its shell /bin/false: an
+	// FTP-only account).
+	fmt.Fprintf(&b, "AuthUserFile %s/ftpd.passwd\nRequireValidShell off\nDefaultRoot ~\n", home.Dir)
 	if s.passivePort > 0 {
 		fmt.Fprintf(&b, "PassivePorts %d %d\n", s.passivePort, s.passivePort+20)
 	}

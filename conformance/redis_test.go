@@ -638,6 +638,7 @@ func startServeNodes(t *testing.T, redisAddr string, count int) (bin string, hom
 DefaultAddress 127.0.0.1
 Port %s
 AuthUserFile %s/ftpd.passwd
+RequireValidShell off
 TLSEngine on
 TLSRequired on
 TLSProtocol TLSv1.2 TLSv1.3

@@ -5,7 +5,8 @@
 //
 // (ftpasswd writes such files). The uid and gid are the identity the
 // user's sessions act with; the home directory is where they start (and
-// their root with "DefaultRoot ~"). The shell is kept, not checked.
+// their root with "DefaultRoot ~"). The shell is what RequireValidShell
+// checks (ValidShell); InFtpUsers reads /etc/ftpusers for UseFtpUsers.
 // AuthGroupFile, in /etc/group format, gives the supplementary groups
 // and the group names (LoadGroups).
 //

@@ -31,7 +31,21 @@ type userDB struct {
 	system    bool // names and groups also from the system's databases (no AuthOrder)
 	id        identity
 	log       logrus.FieldLogger
+
+	// RequireValidShell and UseFtpUsers, on unless turned off: the
+	// user's shell must be listed in the shells file, and the user not
+	// in the ftpusers file, both read at every login as ProFTPD reads
+	// them.
+	requireValidShell, useFtpUsers bool
+	shells, ftpUsers               string // /etc/shells, /etc/ftpusers
 }
+
+// The files a userDB reads at each login: ProFTPD's, which the tests of
+// this package replace.
+var (
+	shellsPath   = authfile.ShellsPath
+	ftpUsersPath = authfile.FtpUsersPath
+)
 
 // account is a user whose password was accepted, and the identity and
 // root their session gets.
@@ -61,7 +75,8 @@ func loadUserDB(dirs *directives.Config, policy *access.Policy, id identity, log
 	if f.Users() == 0 {
 		return nil, fmt.Errorf("AuthUserFile %s: no usable users", f.Path)
 	}
-	db := &userDB{file: f, policy: policy, id: id, log: log, main: main, system: systemLookups(main)}
+	db := &userDB{file: f, policy: policy, id: id, log: log, main: main, system: systemLookups(main),
+		requireValidShell: true, useFtpUsers: true, shells: shellsPath, ftpUsers: ftpUsersPath}
 	if nodes := main.Directives("AuthGroupFile"); len(nodes) > 0 && len(nodes[0].Args) > 0 {
 		g, warnings, err := authfile.LoadGroups(nodes[0].Args[0])
 		if err != nil {
@@ -72,15 +87,31 @@ func loadUserDB(dirs *directives.Config, policy *access.Policy, id identity, log
 		}
 		db.groups = g
 	}
-	if nodes := main.Directives("RootLogin"); len(nodes) > 0 && len(nodes[0].Args) > 0 {
-		v, err := directives.ParseBool(nodes[0].Args[0])
-		if err != nil {
-			n := nodes[0]
-			return nil, &directives.Error{Directive: n.Name, File: n.File, Line: n.Line, Msg: "expected Boolean parameter"}
+	for _, b := range []struct {
+		name string
+		v    *bool
+	}{{"RootLogin", &db.rootLogin}, {"RequireValidShell", &db.requireValidShell}, {"UseFtpUsers", &db.useFtpUsers}} {
+		if err := mainBool(main, b.name, b.v); err != nil {
+			return nil, err
 		}
-		db.rootLogin = v
 	}
 	return db, nil
+}
+
+// mainBool sets *v from the Boolean argument of the main server's first
+// directive called name; without one, *v keeps its default.
+func mainBool(main *directives.Server, name string, v *bool) error {
+	nodes := main.Directives(name)
+	if len(nodes) == 0 || len(nodes[0].Args) == 0 {
+		return nil
+	}
+	b, err := directives.ParseBool(nodes[0].Args[0])
+	if err != nil {
+		n := nodes[0]
+		return &directives.Error{Directive: n.Name, File: n.File, Line: n.Line, Msg: "expected Boolean parameter"}
+	}
+	*v = b
+	return nil
 }
 
 // directory is what the AuthUserFile and AuthGroupFile (and the system's
@@ -109,6 +140,13 @@ func (db *userDB) login(name, password string, remote net.Addr) (*account, error
 	}
 	if u.Uid == 0 {
 		db.log.Warn("ROOT FTP login successful") // RootLogin on; ProFTPD's words
+	}
+	// ProFTPD's next checks, and its reasons for the log.
+	if db.requireValidShell && !authfile.ValidShell(db.shells, u.Shell) {
+		return nil, ftpd.LoginFailed(fmt.Sprintf("Invalid shell: '%s'", u.Shell))
+	}
+	if db.useFtpUsers && authfile.InFtpUsers(db.ftpUsers, u.Name) {
+		return nil, ftpd.LoginFailed("User in " + authfile.FtpUsersPath) // ProFTPD's compiled-in name
 	}
 	if !db.id.Privileged && u.Uid != db.id.Self.Uid {
 		return nil, fmt.Errorf("%w: user %s has uid %d, and ftpdtls serve, not started as root, serves every session as uid %d",

@@ -67,7 +67,7 @@ func BenchmarkSession(b *testing.B) {
 		}
 		users := writeUsers(b, dir, m.u)
 		conf := filepath.Join(dir, "proftpd.conf")
-		os.WriteFile(conf, []byte(fmt.Sprintf("ServerName \"bench\"\nAuthUserFile %s\nDefaultRoot ~\n%s", users, extra)), 0o600)
+		os.WriteFile(conf, []byte(fmt.Sprintf("ServerName \"bench\"\nAuthUserFile %s\nRequireValidShell off\nDefaultRoot ~\n%s", users, extra)), 0o600)
 		m.d = startDaemon(b, testOptions{ConfigPath: conf, Workers: m.workers, InProcess: m.inProcess})
 	}
 	session := func(m *model) {

@@ -72,8 +72,8 @@ var valueCases = []struct {
 	{"ServerType standalone", false}, {"ServerType inetd", true},
 	{"WtmpLog off", false}, {"WtmpLog NONE", false}, {"WtmpLog on", true},
 	{"UseReverseDNS off", false}, {"UseReverseDNS on", true},
-	{"RequireValidShell off", false}, {"RequireValidShell on", true},
-	{"UseFtpUsers off", false}, {"UseFtpUsers on", true},
+	{"RequireValidShell off", false}, {"RequireValidShell on", false},
+	{"UseFtpUsers off", false}, {"UseFtpUsers on", false},
 	{"UseLastlog off", false}, {"UseLastlog on", true},
 	{"RootRevoke on", false}, {"RootRevoke off", true},
 	{"AuthOrder mod_auth_file.c", false}, {"AuthOrder mod_auth_file.c*", false}, {"AuthOrder mod_auth_file.c mod_auth_unix.c", true},
@@ -251,8 +251,8 @@ var effects = map[string]effectProof{
 	"AuthGroupFile":         {cite: []string{"internal/daemon TestPrivilegeSeparation"}},
 	"AuthOrder":             {values: true},
 	"RootLogin":             {cite: []string{"internal/daemon TestRootLoginOn", "internal/daemon TestPrivilegeSeparation"}},
-	"RequireValidShell":     {values: true},
-	"UseFtpUsers":           {values: true},
+	"RequireValidShell":     {cite: []string{"internal/daemon TestRequireValidShell", "internal/daemon TestLoginShellAndFtpUsersErrors", "internal/authfile TestValidShell", "conformance TestLoginChecksMatchProFTPD"}},
+	"UseFtpUsers":           {cite: []string{"internal/daemon TestUseFtpUsers", "internal/daemon TestLoginShellAndFtpUsersErrors", "internal/authfile TestInFtpUsers", "conformance TestLoginChecksMatchProFTPD"}},
 	"UseLastlog":            {values: true},
 	"RootRevoke":            {values: true, cite: []string{"internal/daemon TestPrivilegeSeparation"}},
 	"MaxClients":            {cite: []string{"internal/daemon TestMaxClientsAcrossWorkers", "internal/daemon TestLimitsOf"}},
@@ -628,6 +628,7 @@ PidFile %[2]s
 SystemLog %[1]s/system.log
 TransferLog %[1]s/xferlog
 AuthUserFile %[1]s/ftpd.passwd
+RequireValidShell off
 DefaultRoot ~
 AllowOverwrite on
 MaxConnectionsPerHost 1 "only %%m from your host"

@@ -33,6 +33,9 @@ type testOptions struct {
 	RestartBudget int
 	RestartDelay  int64 // ms
 	BrokerIdle    int64 // ms
+	// Shells and FtpUsers replace /etc/shells and /etc/ftpusers, which
+	// logins read (RequireValidShell, UseFtpUsers).
+	Shells, FtpUsers string
 }
 
 // TestMain plays the daemon, the worker or the broker a test starts (this
@@ -69,6 +72,12 @@ func testDaemon(spec string) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
+	}
+	if to.Shells != "" {
+		shellsPath = to.Shells
+	}
+	if to.FtpUsers != "" {
+		ftpUsersPath = to.FtpUsers
 	}
 	o := Options{ConfigPath: to.ConfigPath, Workers: to.Workers, Listener: ln, RestartBudget: to.RestartBudget,
 		Grace: ms(to.GraceMillis), RestartDelay: ms(to.RestartDelay), BrokerIdle: ms(to.BrokerIdle),

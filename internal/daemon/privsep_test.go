@@ -58,7 +58,7 @@ func TestPrivilegeSeparation(t *testing.T) {
 	users := writeUsers(t, dir,
 		ftpUser{"alice", "alice-pw", aliceUID, aliceGID, home},
 		ftpUser{"toor", "toor-pw", 0, 0, home})
-	conf := writeConf(t, dir, fmt.Sprintf("ServerName \"privsep\"\nAuthUserFile %s\nAuthGroupFile %s/ftpd.group\nDefaultRoot ~\n", users, dir))
+	conf := writeConf(t, dir, fmt.Sprintf("ServerName \"privsep\"\nAuthUserFile %s\nRequireValidShell off\nAuthGroupFile %s/ftpd.group\nDefaultRoot ~\n", users, dir))
 	d := startDaemon(t, testOptions{ConfigPath: conf, Workers: 2})
 	d.waitLog(`notice: no User/Group configured: workers serve as nobody/nogroup`)
 
@@ -160,7 +160,7 @@ func TestRootLoginOn(t *testing.T) {
 	os.Mkdir(home, 0o700)
 	os.WriteFile(filepath.Join(home, "root-only"), []byte("secret"), 0o600)
 	users := writeUsers(t, dir, ftpUser{"toor", "toor-pw", 0, 0, home})
-	conf := writeConf(t, dir, fmt.Sprintf("AuthUserFile %s\nDefaultRoot ~\nRootLogin on\n", users))
+	conf := writeConf(t, dir, fmt.Sprintf("AuthUserFile %s\nRequireValidShell off\nDefaultRoot ~\nRootLogin on\n", users))
 	d := startDaemon(t, testOptions{ConfigPath: conf, Workers: 1})
 	f := dialFTP(t, d.addr)
 	f.greeting()

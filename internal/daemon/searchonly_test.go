@@ -51,7 +51,7 @@ func TestSearchOnlyHomeNotRoot(t *testing.T) {
 				if defaultRoot {
 					extra = "DefaultRoot ~\n"
 				}
-				conf := writeConf(t, dir, fmt.Sprintf("ServerName \"searchonly\"\nAuthUserFile %s\n%s", users, extra))
+				conf := writeConf(t, dir, fmt.Sprintf("ServerName \"searchonly\"\nAuthUserFile %s\nRequireValidShell off\n%s", users, extra))
 				os.Chmod(conf, 0o644)
 				d := launchDaemonAs(t, cred, testOptions{ConfigPath: conf, Workers: workers})
 				d.waitReady()

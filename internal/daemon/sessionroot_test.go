@@ -46,7 +46,7 @@ func TestDefaultRootUnusable(t *testing.T) {
 	os.Chown(home, int(uid), int(gid))
 	users := writeUsers(t, dir, ftpUser{"alice", "alice-pw", uid, gid, home})
 	os.Chown(users, int(uid), int(gid))
-	conf := writeConf(t, dir, fmt.Sprintf("ServerName \"defaultroot\"\nAuthUserFile %s\nDefaultRoot ~/missing\n", users))
+	conf := writeConf(t, dir, fmt.Sprintf("ServerName \"defaultroot\"\nAuthUserFile %s\nRequireValidShell off\nDefaultRoot ~/missing\n", users))
 	os.Chmod(conf, 0o644)
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
@@ -83,7 +83,7 @@ func TestDirectoryTildeFromAuthUserFile(t *testing.T) {
 	}
 	users := writeUsers(t, dir, alice, other)
 	os.Chown(users, int(uid), int(gid))
-	conf := writeConf(t, dir, fmt.Sprintf("ServerName \"tilde\"\nAuthUserFile %s\n<Directory ~%s>\n  <Limit STOR>\n    DenyAll\n  </Limit>\n</Directory>\n", users, other.name))
+	conf := writeConf(t, dir, fmt.Sprintf("ServerName \"tilde\"\nAuthUserFile %s\nRequireValidShell off\n<Directory ~%s>\n  <Limit STOR>\n    DenyAll\n  </Limit>\n</Directory>\n", users, other.name))
 	os.Chmod(conf, 0o644)
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
@@ -109,7 +109,7 @@ func TestDirectoryTildeFromAuthUserFile(t *testing.T) {
 func TestLoadReportsEveryAccessError(t *testing.T) {
 	dir := worldDir(t)
 	users := writeUsers(t, dir, sessionUser(t, dir))
-	conf := writeConf(t, dir, fmt.Sprintf("ServerName \"access\"\nAuthUserFile %s\n<Limit SYST>\n  DenyAll\n</Limit>\n<Limit TYPE>\n  DenyAll\n</Limit>\n", users))
+	conf := writeConf(t, dir, fmt.Sprintf("ServerName \"access\"\nAuthUserFile %s\nRequireValidShell off\n<Limit SYST>\n  DenyAll\n</Limit>\n<Limit TYPE>\n  DenyAll\n</Limit>\n", users))
 	log := logrus.New()
 	log.Out = io.Discard
 	c, err := Load(conf, "", log)

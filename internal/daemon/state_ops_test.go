@@ -164,7 +164,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	u := opsUsers(t, dir)
 	os.WriteFile(filepath.Join(u.home, "README"), []byte("x\n"), 0o644)
 	cert, key := testpki.NewCA().Server(testpki.ECDSA).WriteFiles(t, dir, "server")
-	conf := writeConf(t, dir, "AuthUserFile "+dir+"/ftpd.passwd\nDefaultRoot ~\nTLSEngine on\nTLSRequired on\n"+
+	conf := writeConf(t, dir, "AuthUserFile "+dir+"/ftpd.passwd\nRequireValidShell off\nDefaultRoot ~\nTLSEngine on\nTLSRequired on\n"+
 		"TLSECCertificateFile "+cert+"\nTLSECCertificateKeyFile "+key+"\nTLSSessionCache shm:/file="+dir+"/sess_cache 600\n")
 	t.Cleanup(func() {
 		if dirs, err := Parse(conf, ""); err == nil {

@@ -45,7 +45,7 @@ func sessionUser(t *testing.T, dir string) ftpUser {
 func basicConf(t *testing.T, dir string, u ftpUser, name, extra string) string {
 	t.Helper()
 	users := writeUsers(t, dir, u)
-	return writeConf(t, dir, fmt.Sprintf("ServerName %q\nAuthUserFile %s\nDefaultRoot ~\n%s", name, users, extra))
+	return writeConf(t, dir, fmt.Sprintf("ServerName %q\nAuthUserFile %s\nRequireValidShell off\nDefaultRoot ~\n%s", name, users, extra))
 }
 
 // TestWorkerStartupFailure: a worker that fails while the daemon starts
@@ -463,7 +463,7 @@ func TestNotStartedAsRoot(t *testing.T) {
 	os.Chown(users, int(uid), int(gid)) // the daemon runs as alice
 	for _, workers := range []int{0, 2} {
 		t.Run(fmt.Sprintf("workers=%d", workers), func(t *testing.T) {
-			conf := writeConf(t, dir, fmt.Sprintf("ServerName \"plain\"\nAuthUserFile %s\nDefaultRoot ~\n", users))
+			conf := writeConf(t, dir, fmt.Sprintf("ServerName \"plain\"\nAuthUserFile %s\nRequireValidShell off\nDefaultRoot ~\n", users))
 			os.Chmod(conf, 0o644)
 			d := launchDaemonAs(t, cred, testOptions{ConfigPath: conf, Workers: workers})
 			d.waitReady()

@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -322,7 +321,8 @@ func (a workerAuth) Login(ctx context.Context, req ftpd.LoginRequest) (*ftpd.Acc
 	}
 	if m.Status != privsep.LoginOK {
 		r.Close()
-		return nil, fmt.Errorf("%w: %s", ftpd.ErrLoginIncorrect, strings.TrimPrefix(m.Reply, ftpd.ErrLoginIncorrect.Error()+": "))
+		// The master's words, as a single-process server logs them.
+		return nil, ftpd.LoginFailed(m.Reply)
 	}
 	acct := &account{User: m.User, Cred: privsep.Credential{Uid: m.Uid, Gid: m.Gid}, Groups: m.Groups, Home: m.Home, Root: m.Root, Cwd: m.Cwd}
 	if r.File == nil {

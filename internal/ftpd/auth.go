@@ -53,6 +53,17 @@ type Authenticator interface {
 // or a wrong password; the client is told "530 Login incorrect.".
 var ErrLoginIncorrect = errors.New("login incorrect")
 
+// LoginFailed is ErrLoginIncorrect with the reason the log gives, in
+// ProFTPD's words: the session logs "USER alice (Login failed): " and
+// the reason (for example "Invalid shell: '/bin/false'"), which is all
+// its Error says.
+type LoginFailed string
+
+func (e LoginFailed) Error() string { return string(e) }
+
+// Is makes errors.Is(e, ErrLoginIncorrect) true.
+func (e LoginFailed) Is(target error) bool { return target == ErrLoginIncorrect }
+
 // ErrSessionRoot is what an Authenticator returns (wrapped) when the
 // password was right but the session's root (DefaultRoot) cannot be
 // used: the client is told "530 Login incorrect." and the connection

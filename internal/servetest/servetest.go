@@ -145,7 +145,9 @@ func Start(t testing.TB, opt Options) *Daemon {
 	d.Addr = net.JoinHostPort("127.0.0.1", port)
 	var conf strings.Builder
 	fmt.Fprintf(&conf, "ServerName \"servetest\"\nDefaultAddress 127.0.0.1\nPort %s\n", port)
-	fmt.Fprintf(&conf, "AuthUserFile %[1]s/ftpd.passwd\nAuthGroupFile %[1]s/ftpd.group\n", d.Dir)
+	// The user's shell is /bin/false: an FTP-only account, as operators
+	// write it.
+	fmt.Fprintf(&conf, "AuthUserFile %[1]s/ftpd.passwd\nAuthGroupFile %[1]s/ftpd.group\nRequireValidShell off\n", d.Dir)
 	if !opt.NoDefaultRoot {
 		conf.WriteString("DefaultRoot ~\n")
 	}

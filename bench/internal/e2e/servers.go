@@ -251,6 +251,7 @@ func ftpdtlsSpec(bin string, workers int) serverSpec {
 DefaultAddress 127.0.0.1
 Port %d
 AuthUserFile %s
+RequireValidShell off
 DefaultRoot ~
 PassivePorts %d %d
 MaxInstances 500
