@@ -22,7 +22,7 @@ import (
 
 // recordedRun is the recorded ProFTPD 1.3.8 FTPS exchange the logs are
 // compared with (see its README.md).
-const recordedRun = "../../../shared/reference/proftpd-runtime-1.3.8"
+const recordedRun = "testdata/proftpd-runtime-1.3.8"
 
 // The exchange's user, as in the recording.
 const (
