@@ -869,6 +869,9 @@ func TestClientProxyProtocol(t *testing.T) {
 			fmt.Fprintf(conn, "QUIT\r\n")
 			io.Copy(io.Discard, conn)
 
+			// The worker's log reaches d.log through a pipe: the line may
+			// come after the connection's end. Wait for it.
+			lastSessionPid(t, d.log, before+1)
 			m := sessionOpened.FindAllStringSubmatch(d.log.String(), -1)
 			if len(m) != before+1 {
 				t.Fatalf("want one new session in the log, got %d:\n%s", len(m)-before, d.log)
