@@ -1,6 +1,7 @@
 package ftpd
 
 import (
+	"bufio"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -261,6 +262,11 @@ func (s *session) dataTimeout() time.Duration {
 // check. After a failed check it returns the connection with the error
 // (for refuseData).
 func (s *session) dataTLS(conn net.Conn, upload bool) (*tls.Conn, error) {
+	if tcp, ok := conn.(*net.TCPConn); ok && upload {
+		// crypto/tls reads about a record (at most 16 KiB) a read(2):
+		// an upload reads its TCP connection in larger pieces.
+		conn = &readBufferedConn{TCPConn: tcp, r: bufio.NewReaderSize(tcp, fileChunk)}
+	}
 	tc := tls.Server(conn, s.dataConfig(upload))
 	if d := s.srv.handshakeTimeout(); d > 0 {
 		_ = tc.SetDeadline(time.Now().Add(d))
@@ -319,6 +325,15 @@ func (s *session) refuseData(conn net.Conn, tc *tls.Conn) {
 func sameHost(a, b net.Addr) bool {
 	return addrOf(a) == addrOf(b) && addrOf(a).IsValid()
 }
+
+// readBufferedConn is a TCP connection read through a buffer; everything
+// else (deadlines, CloseWrite, Close) is the TCP connection's.
+type readBufferedConn struct {
+	*net.TCPConn
+	r *bufio.Reader
+}
+
+func (c *readBufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // netConnOf is the TCP connection under a data connection.
 func netConnOf(c net.Conn) net.Conn {
