@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ftpdtls/ftpdtls/internal/userfs"
 )
 
@@ -215,7 +217,7 @@ func (s *session) store(arg, verb string) {
 		// larger pieces, and what was received is written out also when
 		// the transfer fails (an aborted upload keeps every byte that
 		// arrived, unless DeleteAbortedStores removes it).
-		w := bufio.NewWriterSize(onlyWriter{up.File()}, fileChunk)
+		w := bufio.NewWriterSize(&writeBehind{f: up.File()}, fileChunk)
 		var n int64
 		var err error
 		if ascii {
@@ -279,18 +281,36 @@ func (s *session) abortUpload(abs string, up userfs.Upload) {
 // 256 KiB one costs per byte.
 const fileChunk = 256 << 10
 
+// writeBehind writes an upload's file and starts the kernel's write-out
+// of what it wrote every writeBehindEvery bytes (sync_file_range, which
+// does not wait), so that the fsync before "226" finds little left to
+// write. Without it, a 1 GiB upload waited 0.65 s in that fsync here.
+// Hiding os.File's ReadFrom, it also keeps the plain copy loop (the
+// copy_file_range and splice paths do not apply to network sources).
+type writeBehind struct {
+	f       *os.File
+	pending int64
+}
+
+const writeBehindEvery = 8 << 20
+
+func (w *writeBehind) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.pending += int64(n)
+	if w.pending >= writeBehindEvery {
+		w.pending = 0
+		// Offset 0 and length 0: every dirty page of the file not already
+		// being written. A failure only loses the head start.
+		_ = unix.SyncFileRange(int(w.f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+	}
+	return n, err
+}
+
 // onlyReader hides os.File's WriteTo (a sendfile that does not apply to
 // TLS connections, then a 32 KiB copy loop).
 type onlyReader struct{ r io.Reader }
 
 func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
-
-// onlyWriter hides os.File's ReadFrom, whose copy_file_range and splice
-// paths do not apply to network sources and would read on in its own
-// way; the plain loop writes what each read returns.
-type onlyWriter struct{ w io.Writer }
-
-func (o onlyWriter) Write(p []byte) (int, error) { return o.w.Write(p) }
 
 // ---- listings ----
 
