@@ -202,7 +202,7 @@ func handshakeTables(o options, r *results) []*report.Table {
 	labels := map[string]string{"full": "full", "gotickets": "Go tickets", "modtlstickets": "modtls tickets",
 		"internal": "internal:", "shm": "shm:"}
 	t := &report.Table{ID: "handshake",
-		Title: "Resumed handshakes (µs of CPU per handshake, client and server in one process; this package's BenchmarkResumedHandshake)",
+		Title: "Resumed handshakes (µs of CPU per handshake, client and server in one process; package bench's BenchmarkResumedHandshake)",
 		Note: "One client over TCP on 127.0.0.1, client and server in one process: CPU time of the process per handshake " +
 			"(both sides), which does not drop when other programs take the CPUs, and in parentheses handshakes/s. \"full\": " +
 			"no client session cache (shm server). \"Go tickets\": plain crypto/tls. \"modtls tickets\": TLSSessionTickets on. " +
@@ -307,7 +307,7 @@ var capacityLabels = map[string]string{
 }
 
 func capacityTable(o options, r *results) []*report.Table {
-	t := &report.Table{ID: "capacity", Title: "Capacity: entries a segment holds (this package's BenchmarkCapacity)",
+	t := &report.Table{ID: "capacity", Title: "Capacity: entries a segment holds (package bench's BenchmarkCapacity)",
 		Note: "Filled with real values (session states modtls stored after real handshakes, OCSP responses) until the first " +
 			"eviction, then with half as many again (\"when full\"). \"log / slots used\": how full the record log and the index were " +
 			"at the first eviction. Per MiB: \"when full\" over the segment's size. ProFTPD's figures are computed from its fixed " +
