@@ -60,24 +60,9 @@ func startWithFiles(t *testing.T, name, addr, sysLog, mounts string, argv ...str
 	cmd := &exec.Cmd{Path: "/proc/self/exe", Args: append([]string{"bind-mounts"}, argv...), Dir: "/"}
 	cmd.Env = append(os.Environ(), bindMountsEnv+"="+mounts)
 	cmd.Stdout, cmd.Stderr = s.out, s.out
-	// Its own process group, so that stopping it reaches the processes it
-	// forks; its own mount namespace (made private by os/exec).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Unshareflags: syscall.CLONE_NEWNS}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-			t.Errorf("%s did not stop on SIGTERM", name)
-		}
-	})
+	// Its own mount namespace (made private by os/exec).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
+	exited := testpeers.StartGroup(t, cmd, name, 30*time.Second, nil)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {

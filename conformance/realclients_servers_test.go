@@ -17,7 +17,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -252,23 +251,9 @@ AuthOrder mod_auth_file.c
 	cmd := exec.Command(proftpd, "-n", "-q", "-c", conf)
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	// Its own process group, so that stopping it reaches the session
-	// processes it forked.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-			t.Errorf("proftpd did not stop on SIGTERM")
-		}
-		// ProFTPD removes its segment when it stops; a crash would not.
+	// processes it forked; ProFTPD removes its segment when it stops, a
+	// crash would not.
+	exited := testpeers.StartGroup(t, cmd, "proftpd", 30*time.Second, func() {
 		if removed, err := sweepSegments(s.dir, cmd.Process.Pid); err != nil || len(removed) > 0 {
 			t.Logf("removed what proftpd left: %q (%v)", removed, err)
 		}

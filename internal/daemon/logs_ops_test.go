@@ -328,21 +328,7 @@ func runProFTPDExchange(t *testing.T, proftpd string) []string {
 	cmd := exec.Command(proftpd, "-n", "-c", conf)
 	var stderr syncbuf.Buffer
 	cmd.Stderr = &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(wait):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	})
+	done := testpeers.StartGroup(t, cmd, "proftpd", wait, nil)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	for deadline := time.Now().Add(wait); ; {
 		if c, err := net.Dial("tcp", addr); err == nil {
