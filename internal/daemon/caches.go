@@ -12,13 +12,13 @@ import (
 // rest of mod_tls (no certificates are loaded): the cache controls and the
 // default configuration's cleanup. The provider step itself is modtls's
 // (OpenSessionCache, SessionCacheControl, ...); this file only reads the
-// main server's directives and hands providers the configuration, from
+// main server's directives and hands providers the main server, from
 // which they read their own directives (RedisServer, ...).
 
-// cacheEnv is env with the configuration providers read their settings from.
+// cacheEnv is env with the server whose settings providers read.
 func cacheEnv(cfg *directives.Config, env modtls.Env) modtls.Env {
-	if env.Config == nil {
-		env.Config = cfg
+	if env.Server == nil {
+		env.Server = cfg.Main
 	}
 	return env
 }
