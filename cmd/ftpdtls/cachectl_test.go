@@ -56,7 +56,7 @@ func TestCacheControls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _, err := daemon.OpenSessionCache(cfg, modtls.Env{})
+	c, err := modtls.OpenSessionCache(modtls.SettingsOf(cfg.Main).SessionCache, modtls.Env{Server: cfg.Main})
 	if err != nil || c == nil {
 		t.Fatalf("open: %v", err)
 	}
@@ -66,7 +66,7 @@ func TestCacheControls(t *testing.T) {
 		}
 	}
 	c.Close()
-	oc, _, err := daemon.OpenOCSPCache(cfg, modtls.Env{})
+	oc, err := modtls.OpenOCSPCache(modtls.SettingsOf(cfg.Main).StaplingCache, modtls.Env{Server: cfg.Main})
 	if err != nil || oc == nil {
 		t.Fatalf("open OCSP cache: %v", err)
 	}
@@ -135,7 +135,7 @@ func TestCacheControlSingularAndVerbose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _, err := daemon.OpenSessionCache(cfg, modtls.Env{})
+	c, err := modtls.OpenSessionCache(modtls.SettingsOf(cfg.Main).SessionCache, modtls.Env{Server: cfg.Main})
 	if err != nil || c == nil {
 		t.Fatalf("open: %v", err)
 	}
@@ -187,11 +187,11 @@ func TestCacheControlSizeChange(t *testing.T) {
 		open                  func(*directives.Config) (io.Closer, error)
 	}{
 		{"session", "TLSSessionCache", "sess", sessionControl, func(cfg *directives.Config) (io.Closer, error) {
-			c, _, err := daemon.OpenSessionCache(cfg, modtls.Env{})
+			c, err := modtls.OpenSessionCache(modtls.SettingsOf(cfg.Main).SessionCache, modtls.Env{Server: cfg.Main})
 			return c, err
 		}},
 		{"OCSP", "TLSStaplingCache", "ocsp", ocspControl, func(cfg *directives.Config) (io.Closer, error) {
-			c, _, err := daemon.OpenOCSPCache(cfg, modtls.Env{})
+			c, err := modtls.OpenOCSPCache(modtls.SettingsOf(cfg.Main).StaplingCache, modtls.Env{Server: cfg.Main})
 			return c, err
 		}},
 	} {
@@ -294,7 +294,7 @@ func TestCacheControlsCreateNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _, err := daemon.OpenSessionCache(cfg, modtls.Env{})
+	c, err := modtls.OpenSessionCache(modtls.SettingsOf(cfg.Main).SessionCache, modtls.Env{Server: cfg.Main})
 	if err != nil {
 		t.Fatal(err)
 	}

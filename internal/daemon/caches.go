@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/ftpdtls/ftpdtls/directives"
 	"github.com/ftpdtls/ftpdtls/modtls"
@@ -21,34 +20,6 @@ func cacheEnv(cfg *directives.Config, env modtls.Env) modtls.Env {
 		env.Server = cfg.Main
 	}
 	return env
-}
-
-// OpenSessionCache opens the main server's TLSSessionCache through its
-// provider. It returns a nil cache and no error when no shared cache is
-// configured (no directive, "off", or "internal", which lives inside one
-// process), and the provider's name with the cache.
-func OpenSessionCache(cfg *directives.Config, env modtls.Env) (modtls.SessionCache, string, error) {
-	spec := modtls.SettingsOf(cfg.Main).SessionCache
-	c, err := modtls.OpenSessionCache(spec, cacheEnv(cfg, env))
-	return opened(c, spec, "TLSSessionCache", err)
-}
-
-// OpenOCSPCache is OpenSessionCache for TLSStaplingCache.
-func OpenOCSPCache(cfg *directives.Config, env modtls.Env) (modtls.OCSPCache, string, error) {
-	spec := modtls.SettingsOf(cfg.Main).StaplingCache
-	c, err := modtls.OpenOCSPCache(spec, cacheEnv(cfg, env))
-	return opened(c, spec, "TLSStaplingCache", err)
-}
-
-func opened[C any](c C, spec modtls.CacheSpec, directive string, err error) (C, string, error) {
-	var none C
-	switch {
-	case errors.Is(err, modtls.ErrNotImplemented):
-		return none, "", nil // no shared cache configured
-	case err != nil:
-		return none, spec.Provider, fmt.Errorf("error opening '%s' %s: %w", spec.Provider, directive, err)
-	}
-	return c, spec.Provider, nil
 }
 
 // SessionCacheControl returns the configuration's TLSSessionCache for the

@@ -189,7 +189,7 @@ func TestSignals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _, err := OpenSessionCache(dirs, modtls.Env{})
+	c, err := modtls.OpenSessionCache(modtls.SettingsOf(dirs.Main).SessionCache, modtls.Env{Server: dirs.Main})
 	if err != nil || c == nil {
 		t.Fatalf("open session cache: %v", err)
 	}
@@ -205,7 +205,7 @@ func TestSignals(t *testing.T) {
 	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		t.Error("still accepting after SIGTERM")
 	}
-	c, _, err = OpenSessionCache(dirs, modtls.Env{})
+	c, err = modtls.OpenSessionCache(modtls.SettingsOf(dirs.Main).SessionCache, modtls.Env{Server: dirs.Main})
 	if err != nil || c == nil {
 		t.Fatalf("reopen session cache: %v", err)
 	}
