@@ -27,7 +27,6 @@ import (
 
 	"github.com/ftpdtls/ftpdtls/internal/daemon"
 	"github.com/ftpdtls/ftpdtls/internal/testpeers"
-	"github.com/ftpdtls/ftpdtls/modtls"
 )
 
 // Real FTPS clients against `ftpdtls serve`: lftp (GnuTLS), curl
@@ -126,12 +125,7 @@ func cliNewHome(t *testing.T) *daemon.Home {
 		// Registered first, so it runs after the daemon has stopped.
 		conf := filepath.Join(home.Dir, "proftpd.conf")
 		if cfg, err := daemon.Parse(conf, home.Dir); err == nil {
-			if c, _, err := daemon.OpenSessionCache(cfg, modtls.Env{}); err == nil && c != nil {
-				c.Remove()
-			}
-			if c, _, err := daemon.OpenOCSPCache(cfg, modtls.Env{}); err == nil && c != nil {
-				c.Remove()
-			}
+			daemon.RemoveCaches(cfg)
 		}
 		os.RemoveAll(home.Dir)
 	})

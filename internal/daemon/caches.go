@@ -34,9 +34,10 @@ func OCSPCacheControl(cfg *directives.Config, env modtls.Env) (*modtls.CacheCont
 	return modtls.OCSPCacheControl(modtls.SettingsOf(cfg.Main).StaplingCache, cacheEnv(cfg, env))
 }
 
-// removeCaches destroys the configuration's shared caches: the default
-// configuration's cleanup, whose cache files go away with its directory.
-func removeCaches(cfg *directives.Config) error {
+// RemoveCaches destroys the configuration's shared caches (one never
+// created is no error): the default configuration's cleanup, whose cache
+// files go away with its directory, and tests'.
+func RemoveCaches(cfg *directives.Config) error {
 	var errs []error
 	for _, control := range []func(*directives.Config, modtls.Env) (*modtls.CacheControl, error){SessionCacheControl, OCSPCacheControl} {
 		h, err := control(cfg, modtls.Env{})

@@ -377,7 +377,7 @@ func (h *Home) dir() string {
 // a fresh directory and password each run, nothing could use them again.
 func (h *Home) cleanup(log logrus.FieldLogger) {
 	if dirs, err := Parse("", h.Dir); err == nil {
-		if err := removeCaches(dirs); err != nil {
+		if err := RemoveCaches(dirs); err != nil {
 			log.Warnf("removing the default configuration's caches: %v", err)
 		}
 	}

@@ -177,7 +177,7 @@ func (d *daemonProc) kill() {
 	<-d.done
 	if d.conf != "" {
 		if dirs, err := Parse(d.conf, ""); err == nil {
-			removeCaches(dirs)
+			RemoveCaches(dirs)
 		}
 	}
 	if d.t.Failed() {

@@ -168,7 +168,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		"TLSECCertificateFile "+cert+"\nTLSECCertificateKeyFile "+key+"\nTLSSessionCache shm:/file="+dir+"/sess_cache 600\n")
 	t.Cleanup(func() {
 		if dirs, err := Parse(conf, ""); err == nil {
-			removeCaches(dirs)
+			RemoveCaches(dirs)
 		}
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
